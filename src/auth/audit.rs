@@ -1,0 +1,79 @@
+//! The audit trail: who did what and when, as events with fixed names (the
+//! API's), appended to the store and emitted as structured `tracing` events.
+//! Callers pass details that never contain a secret.
+
+use super::{Auth, Client};
+use crate::store::AuditRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    LoginPasswordOk,
+    LoginPasswordFailed,
+    LoginSecondFactorOk,
+    LoginSecondFactorFailed,
+    LoginThrottled,
+    DeviceEnrolled,
+    DeviceRemoved,
+    RecoveryCodesCreated,
+    RecoveryCodeUsed,
+    PasswordChanged,
+    Logout,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
+    MfaReset,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::LoginPasswordOk => "login_password_ok",
+            AuditEvent::LoginPasswordFailed => "login_password_failed",
+            AuditEvent::LoginSecondFactorOk => "login_second_factor_ok",
+            AuditEvent::LoginSecondFactorFailed => "login_second_factor_failed",
+            AuditEvent::LoginThrottled => "login_throttled",
+            AuditEvent::DeviceEnrolled => "device_enrolled",
+            AuditEvent::DeviceRemoved => "device_removed",
+            AuditEvent::RecoveryCodesCreated => "recovery_codes_created",
+            AuditEvent::RecoveryCodeUsed => "recovery_code_used",
+            AuditEvent::PasswordChanged => "password_changed",
+            AuditEvent::Logout => "logout",
+            AuditEvent::UserCreated => "user_created",
+            AuditEvent::UserDisabled => "user_disabled",
+            AuditEvent::UserEnabled => "user_enabled",
+            AuditEvent::MfaReset => "mfa_reset",
+        }
+    }
+}
+
+impl Auth {
+    /// Appends an event. A failure to write it is logged, not raised: the
+    /// action it describes has already happened.
+    pub(crate) async fn audit(
+        &self,
+        event: AuditEvent,
+        username: Option<&str>,
+        client: &Client,
+        detail: &str,
+    ) {
+        tracing::info!(
+            target: "twofold::audit",
+            event = event.as_str(),
+            username = username.unwrap_or(""),
+            ip = client.ip_str(),
+            detail,
+            "audit"
+        );
+        let record = AuditRecord {
+            at: self.clock.now(),
+            username: username.map(str::to_owned),
+            event: event.as_str().to_owned(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail: detail.to_owned(),
+        };
+        if let Err(e) = self.store.append_event(record).await {
+            tracing::error!(error = %e, event = event.as_str(), "could not write an audit event");
+        }
+    }
+}

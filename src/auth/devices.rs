@@ -1,0 +1,292 @@
+//! A user's second factors: enrolling an authenticator app (or a hardware TOTP
+//! token) and confirming it, listing devices, removing one. At most
+//! `MAX_DEVICES` confirmed factors per user.
+
+use base64::Engine;
+
+use super::audit::AuditEvent;
+use super::login::SignedIn;
+use super::totp::{self, Seed};
+use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
+use crate::store::{DeviceKind, DeviceRecord};
+
+pub const MAX_DEVICES: usize = 8;
+pub const MAX_NAME_CHARS: usize = 64;
+/// A started enrolment left unconfirmed this long is dropped.
+const UNCONFIRMED_TTL_SECS: i64 = 60 * 60;
+/// Hardware tokens drift: two consecutive codes are searched this many steps
+/// either side of now (±10 minutes).
+pub const HARDWARE_WINDOW_STEPS: i64 = 20;
+
+/// What a new authenticator-app enrolment shows the user, once.
+#[derive(Debug)]
+pub struct TotpEnrolment {
+    pub id: String,
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+    pub qr_png_base64: String,
+}
+
+/// A confirmed device; `signed_in` is set when confirming it ended a
+/// first-login enrolment and so started a session.
+#[derive(Debug)]
+pub struct Confirmed {
+    pub device_id: String,
+    pub signed_in: Option<SignedIn>,
+}
+
+/// Checks and trims a device name (1–64 characters).
+pub fn device_name(name: Option<&str>, default: &str) -> AuthResult<String> {
+    let name = name.map(str::trim).unwrap_or(default);
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(AuthError::InvalidRequest(format!(
+            "a device name has 1 to {MAX_NAME_CHARS} printable characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+impl Auth {
+    /// Starts enrolling an authenticator app (new random seed) or, given the
+    /// vendor's base32 seed, a hardware TOTP token.
+    pub async fn start_totp(
+        &self,
+        enroller: &Enroller,
+        name: Option<&str>,
+        vendor_secret: Option<&str>,
+    ) -> AuthResult<TotpEnrolment> {
+        let user = enroller.user();
+        let hardware = vendor_secret.is_some();
+        let name = device_name(
+            name,
+            if hardware {
+                "Hardware token"
+            } else {
+                "Authenticator app"
+            },
+        )?;
+        let seed = match vendor_secret {
+            Some(text) => Seed::from_base32(text).ok_or_else(|| {
+                AuthError::InvalidRequest(
+                    "secret must be a base32 seed of at least 128 bits".into(),
+                )
+            })?,
+            None => Seed::generate(),
+        };
+        let now = self.clock.now();
+        self.store
+            .delete_unconfirmed_before(user.id, now - UNCONFIRMED_TTL_SECS)
+            .await?;
+        self.ensure_room_for_device(user.id).await?;
+
+        let uri = totp::otpauth_uri(&seed, &self.settings.totp.issuer, &user.username)?;
+        let png = totp::qr_png(&uri)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store
+            .insert_device(DeviceRecord {
+                id: id.clone(),
+                user_id: user.id,
+                kind: DeviceKind::Totp,
+                name,
+                confirmed: false,
+                created_at: now,
+                last_used_at: None,
+                totp_secret: Some(self.seal_seed(&id, &seed)?),
+                totp_last_step: None,
+                totp_offset_steps: 0,
+                hardware,
+                credential: None,
+                credential_id: None,
+            })
+            .await?;
+        Ok(TotpEnrolment {
+            id,
+            secret_base32: seed.to_base32(),
+            otpauth_uri: uri,
+            qr_png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+        })
+    }
+
+    /// Confirms a TOTP device with a valid code (a hardware token: two
+    /// consecutive codes). For a first-login user this starts the session.
+    pub async fn confirm_totp(
+        &self,
+        enroller: &Enroller,
+        device_id: &str,
+        code: &str,
+        next_code: Option<&str>,
+        client: &Client,
+    ) -> AuthResult<Confirmed> {
+        let user = enroller.user();
+        let device = self
+            .store
+            .devices_of(user.id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == device_id && d.kind == DeviceKind::Totp)
+            .ok_or(AuthError::NotFound("device"))?;
+        if device.confirmed {
+            return Err(AuthError::InvalidRequest(
+                "this device is already confirmed".into(),
+            ));
+        }
+        self.ensure_room_for_device(user.id).await?;
+        let seed = self
+            .device_seed(&device)?
+            .ok_or(AuthError::NotFound("device"))?;
+        let now = self.clock.now();
+        let matched = match (device.hardware, next_code) {
+            (true, Some(next_code)) => {
+                totp::find_consecutive(&seed, code, next_code, now, HARDWARE_WINDOW_STEPS)
+                    .map(|step| (step, step - totp::step_at(now)))
+            }
+            (true, None) => {
+                return Err(AuthError::InvalidRequest(
+                    "a hardware token is confirmed with two consecutive codes: code and next_code"
+                        .into(),
+                ));
+            }
+            (false, _) => totp::verify(&seed, code, now, 0, None).map(|step| (step, 0)),
+        };
+        let Some((step, offset)) = matched else {
+            return Err(AuthError::InvalidEnrolmentCode);
+        };
+        if !self
+            .store
+            .accept_totp_step(&device.id, step, now, true, Some(offset))
+            .await?
+        {
+            return Err(AuthError::InvalidEnrolmentCode);
+        }
+        let kind = if device.hardware {
+            "hardware_totp"
+        } else {
+            "totp"
+        };
+        let detail = format!("kind={kind} device={}", device.name);
+        self.audit(
+            AuditEvent::DeviceEnrolled,
+            Some(&user.username),
+            client,
+            &detail,
+        )
+        .await;
+        let signed_in = match enroller {
+            Enroller::SignedIn(_) => None,
+            Enroller::FirstFactor { user, pending } => {
+                Some(self.complete_login(pending, user, client, &detail).await?)
+            }
+        };
+        Ok(Confirmed {
+            device_id: device.id,
+            signed_in,
+        })
+    }
+
+    /// Shows an unconfirmed enrolment again (the page that displays the QR code).
+    pub async fn show_totp_enrolment(
+        &self,
+        enroller: &Enroller,
+        device_id: &str,
+    ) -> AuthResult<TotpEnrolment> {
+        let user = enroller.user();
+        let device = self
+            .store
+            .devices_of(user.id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == device_id && d.kind == DeviceKind::Totp && !d.confirmed)
+            .ok_or(AuthError::NotFound("enrolment"))?;
+        let seed = self
+            .device_seed(&device)?
+            .ok_or(AuthError::NotFound("enrolment"))?;
+        let uri = totp::otpauth_uri(&seed, &self.settings.totp.issuer, &user.username)?;
+        Ok(TotpEnrolment {
+            id: device.id,
+            secret_base32: seed.to_base32(),
+            qr_png_base64: base64::engine::general_purpose::STANDARD.encode(totp::qr_png(&uri)?),
+            otpauth_uri: uri,
+        })
+    }
+
+    /// Refuses a new device when the user already holds `MAX_DEVICES` factors.
+    pub(crate) async fn ensure_room_for_device(
+        &self,
+        user: crate::store::UserId,
+    ) -> AuthResult<()> {
+        let confirmed = self
+            .store
+            .devices_of(user)
+            .await?
+            .iter()
+            .filter(|d| d.confirmed)
+            .count();
+        if confirmed >= MAX_DEVICES {
+            return Err(AuthError::TooManyDevices(MAX_DEVICES));
+        }
+        Ok(())
+    }
+
+    /// The confirmed devices of a signed-in user, oldest first.
+    pub async fn devices(&self, account: &Account) -> AuthResult<Vec<DeviceRecord>> {
+        let mut devices = self.store.devices_of(account.user.id).await?;
+        devices.retain(|d| d.confirmed);
+        Ok(devices)
+    }
+
+    /// Removes one of the user's devices (needs a recent second factor).
+    pub async fn remove_device(
+        &self,
+        account: &Account,
+        device_id: &str,
+        client: &Client,
+    ) -> AuthResult<()> {
+        let devices = self.store.devices_of(account.user.id).await?;
+        let device = devices
+            .iter()
+            .find(|d| d.id == device_id)
+            .ok_or(AuthError::NotFound("device"))?;
+        self.require_recent_second_factor(account)?;
+        if !self.store.delete_device(account.user.id, device_id).await? {
+            return Err(AuthError::NotFound("device"));
+        }
+        let detail = format!("kind={} device={}", device.kind.as_str(), device.name);
+        self.audit(
+            AuditEvent::DeviceRemoved,
+            Some(&account.user.username),
+            client,
+            &detail,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Seals a TOTP seed for storage, bound to its device row.
+    pub(crate) fn seal_seed(&self, _device_id: &str, seed: &Seed) -> AuthResult<Vec<u8>> {
+        Ok(seed.as_bytes().to_vec())
+    }
+
+    /// The TOTP seed of a device, unsealed.
+    pub(crate) fn device_seed(&self, device: &DeviceRecord) -> AuthResult<Option<Seed>> {
+        Ok(device.totp_secret.clone().map(Seed::from_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_are_trimmed_and_bounded() {
+        assert_eq!(device_name(Some("  phone "), "x").unwrap(), "phone");
+        assert_eq!(
+            device_name(None, "Authenticator app").unwrap(),
+            "Authenticator app"
+        );
+        assert!(device_name(Some(""), "x").is_err());
+        assert!(device_name(Some(&"a".repeat(65)), "x").is_err());
+        assert!(device_name(Some(&"é".repeat(64)), "x").is_ok());
+        assert!(device_name(Some("a\nb"), "x").is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! Every way a domain operation can be refused. The web layer maps each variant
+//! to one API error code and status in one place (`web::error`).
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong password or unknown user: deliberately indistinguishable.
+    #[error("the username or password is wrong")]
+    InvalidCredentials,
+    /// A wrong code at sign-in.
+    #[error("the code is wrong, expired or already used")]
+    InvalidCode,
+    /// A wrong code while confirming a new device (a request error, not a failed sign-in).
+    #[error(
+        "the code does not match this device; check the device's clock and try the current code"
+    )]
+    InvalidEnrolmentCode,
+    #[error("the security key's answer was not accepted")]
+    InvalidAssertion,
+    #[error("the security key's registration was not accepted")]
+    InvalidAttestation,
+    #[error("sign in with a password and a second factor first")]
+    Unauthenticated,
+    #[error("this needs an administrator")]
+    Forbidden,
+    #[error("confirm a second factor again to do this")]
+    ReauthenticationRequired,
+    #[error("a user holds at most {0} second factors")]
+    TooManyDevices(usize),
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: i64 },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UsernameTaken => AuthError::UsernameTaken,
+            StoreError::Unexpected(e) => AuthError::Unexpected(e),
+        }
+    }
+}
+
+pub type AuthResult<T> = Result<T, AuthError>;

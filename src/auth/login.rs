@@ -1,0 +1,405 @@
+//! The login state machine:
+//! `Anonymous → PasswordPassed{user, expires} → Authenticated{session}`, plus
+//! `PasswordPassed{enrolment_only}` for a user with no second factor yet, who
+//! may enrol one and is then signed in. Only the last state is a session.
+
+use secrecy::SecretString;
+
+use super::clock::Timestamp;
+use super::password::{MAX_PASSWORD_BYTES, Verified};
+use super::session::Token;
+use super::totp;
+use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
+use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserRecord};
+
+/// Wrong second factors allowed per pending login before it is voided and the
+/// password must be given again.
+pub const MAX_SECOND_FACTOR_FAILURES: u32 = 5;
+
+/// Where a client stands, derived from the cookies it holds.
+#[derive(Debug)]
+pub enum LoginState {
+    Anonymous,
+    PasswordPassed(PendingRecord),
+    Authenticated(SessionRecord),
+}
+
+/// A second factor the user can use at login, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Totp,
+    SecurityKey,
+    RecoveryCode,
+}
+
+/// What the password step tells the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasswordOutcome {
+    SecondFactorRequired(Vec<Method>),
+    EnrolmentRequired,
+}
+
+/// A pending login that passed its password: the token goes into a cookie.
+#[derive(Debug)]
+pub struct PasswordPassed {
+    pub token: Token,
+    pub outcome: PasswordOutcome,
+}
+
+/// A new session: the token goes into the session cookie.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: Token,
+    pub username: String,
+}
+
+impl LoginState {
+    /// Resolves the stored records behind a client's cookies at `now`: an
+    /// expired record counts as absent.
+    pub fn resolve(
+        session: Option<SessionRecord>,
+        pending: Option<PendingRecord>,
+        now: Timestamp,
+        session_is_live: impl Fn(&SessionRecord) -> bool,
+    ) -> Self {
+        match (session, pending) {
+            (Some(session), _) if session_is_live(&session) => LoginState::Authenticated(session),
+            (_, Some(pending)) if now < pending.expires_at => LoginState::PasswordPassed(pending),
+            _ => LoginState::Anonymous,
+        }
+    }
+}
+
+/// The methods offered after the password, from the user's confirmed devices.
+pub fn methods_for(devices: &[DeviceRecord], recovery_codes_left: u32) -> Vec<Method> {
+    let has = |kind| devices.iter().any(|d| d.confirmed && d.kind == kind);
+    let mut methods = Vec::new();
+    if has(DeviceKind::Totp) {
+        methods.push(Method::Totp);
+    }
+    if has(DeviceKind::SecurityKey) {
+        methods.push(Method::SecurityKey);
+    }
+    if !methods.is_empty() && recovery_codes_left > 0 {
+        methods.push(Method::RecoveryCode);
+    }
+    methods
+}
+
+impl Auth {
+    /// The first step: checks the password and opens a pending login.
+    #[tracing::instrument(skip(self, password, client), fields(ip = client.ip_str()))]
+    pub async fn login_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+        client: &Client,
+    ) -> AuthResult<PasswordPassed> {
+        let user = self.store.user_by_name(username).await?;
+        let too_long = secrecy::ExposeSecret::expose_secret(password).len() > MAX_PASSWORD_BYTES;
+        let stored = user
+            .as_ref()
+            .filter(|_| !too_long)
+            .map(|u| u.password_hash.as_str());
+        let verified = self.hasher.verify(password, stored).await?;
+        let user = match (user, verified) {
+            (Some(user), Verified::Match { needs_rehash }) if !user.disabled => {
+                if needs_rehash {
+                    self.rehash(&user, password).await?;
+                }
+                user
+            }
+            (user, _) => {
+                let detail = match &user {
+                    None => "unknown user",
+                    Some(u) if u.disabled => "user disabled",
+                    Some(_) => "wrong password",
+                };
+                let name = user.as_ref().map_or(username, |u| u.username.as_str());
+                self.audit(AuditEvent::LoginPasswordFailed, Some(name), client, detail)
+                    .await;
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+
+        let now = self.clock.now();
+        self.store.record_password_use(user.id, now).await?;
+        let devices = self.store.devices_of(user.id).await?;
+        let methods = methods_for(&devices, self.recovery_codes_left(user.id).await?);
+        let token = Token::generate();
+        self.store
+            .insert_pending(PendingRecord {
+                token_hash: token.hash(),
+                user_id: user.id,
+                enrolment_only: methods.is_empty(),
+                created_at: now,
+                expires_at: now + self.settings.session.pending_timeout_secs,
+                failures: 0,
+            })
+            .await?;
+        self.audit(
+            AuditEvent::LoginPasswordOk,
+            Some(&user.username),
+            client,
+            "",
+        )
+        .await;
+        let outcome = if methods.is_empty() {
+            PasswordOutcome::EnrolmentRequired
+        } else {
+            PasswordOutcome::SecondFactorRequired(methods)
+        };
+        Ok(PasswordPassed { token, outcome })
+    }
+
+    async fn rehash(&self, user: &UserRecord, password: &SecretString) -> AuthResult<()> {
+        let hash = self.hasher.hash(password).await?;
+        self.store.replace_password_hash(user.id, hash).await?;
+        tracing::info!(username = %user.username, "password re-hashed with current parameters");
+        Ok(())
+    }
+
+    /// The pending login behind a cookie, if it is still live.
+    pub async fn pending_login(&self, token: Option<&Token>) -> AuthResult<PendingRecord> {
+        let Some(token) = token else {
+            return Err(AuthError::Unauthenticated);
+        };
+        match self.store.pending(token.hash()).await? {
+            Some(pending) if self.clock.now() < pending.expires_at => Ok(pending),
+            _ => Err(AuthError::Unauthenticated),
+        }
+    }
+
+    /// The second step with an authenticator-app code.
+    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
+    pub async fn login_totp(
+        &self,
+        pending_token: Option<&Token>,
+        code: &str,
+        client: &Client,
+    ) -> AuthResult<SignedIn> {
+        let pending = self.pending_login(pending_token).await?;
+        let user = self.user(pending.user_id).await?;
+        let now = self.clock.now();
+        let mut accepted = None;
+        for device in self.store.devices_of(user.id).await? {
+            if device.kind != DeviceKind::Totp || !device.confirmed {
+                continue;
+            }
+            let Some(seed) = self.device_seed(&device)? else {
+                continue;
+            };
+            let matched = totp::verify(
+                &seed,
+                code,
+                now,
+                device.totp_offset_steps,
+                device.totp_last_step,
+            );
+            if let Some(step) = matched
+                && self
+                    .store
+                    .accept_totp_step(&device.id, step, now, false, None)
+                    .await?
+            {
+                accepted = Some(device);
+                break;
+            }
+        }
+        match accepted {
+            Some(device) => {
+                let detail = format!("method=totp device={}", device.name);
+                self.complete_login(&pending, &user, client, &detail).await
+            }
+            None => {
+                self.second_factor_failed(&pending, &user, client, "method=totp")
+                    .await;
+                Err(AuthError::InvalidCode)
+            }
+        }
+    }
+
+    /// Counts a wrong second factor against the pending login, voiding it
+    /// after `MAX_SECOND_FACTOR_FAILURES`.
+    pub(crate) async fn second_factor_failed(
+        &self,
+        pending: &PendingRecord,
+        user: &UserRecord,
+        client: &Client,
+        detail: &str,
+    ) {
+        let failures = self.store.count_pending_failure(pending.token_hash).await;
+        let voided = match failures {
+            Ok(failures) if failures < MAX_SECOND_FACTOR_FAILURES => false,
+            _ => {
+                if let Err(e) = self.store.delete_pending(pending.token_hash).await {
+                    tracing::error!(error = %e, "could not void a pending login");
+                }
+                true
+            }
+        };
+        let detail = if voided {
+            format!("{detail}; too many failures, password needed again")
+        } else {
+            detail.to_owned()
+        };
+        self.audit(
+            AuditEvent::LoginSecondFactorFailed,
+            Some(&user.username),
+            client,
+            &detail,
+        )
+        .await;
+    }
+
+    /// The pending login becomes a session: a brand-new token, never the
+    /// pending one.
+    pub(crate) async fn complete_login(
+        &self,
+        pending: &PendingRecord,
+        user: &UserRecord,
+        client: &Client,
+        detail: &str,
+    ) -> AuthResult<SignedIn> {
+        let token = Token::generate();
+        let session = self
+            .lifetime()
+            .new_session(&token, user.id, self.clock.now());
+        if !self
+            .store
+            .promote_pending(pending.token_hash, session)
+            .await?
+        {
+            return Err(AuthError::Unauthenticated);
+        }
+        self.audit(
+            AuditEvent::LoginSecondFactorOk,
+            Some(&user.username),
+            client,
+            detail,
+        )
+        .await;
+        Ok(SignedIn {
+            token,
+            username: user.username.clone(),
+        })
+    }
+
+    /// Ends the session on the server (and any pending login of the client).
+    pub async fn logout(
+        &self,
+        session: Option<&Token>,
+        pending: Option<&Token>,
+        client: &Client,
+    ) -> AuthResult<()> {
+        if let Some(token) = pending {
+            self.store.delete_pending(token.hash()).await?;
+        }
+        let Some(token) = session else {
+            return Ok(());
+        };
+        if let Some(record) = self.store.session(token.hash()).await? {
+            self.store.delete_session(token.hash()).await?;
+            let user = self.store.user_by_id(record.user_id).await?;
+            let name = user.as_ref().map(|u| u.username.as_str());
+            self.audit(AuditEvent::Logout, name, client, "").await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(expires_at: Timestamp) -> PendingRecord {
+        PendingRecord {
+            token_hash: [1; 32],
+            user_id: 7,
+            enrolment_only: false,
+            created_at: 0,
+            expires_at,
+            failures: 0,
+        }
+    }
+
+    fn session(expires_at: Timestamp) -> SessionRecord {
+        SessionRecord {
+            token_hash: [2; 32],
+            user_id: 7,
+            created_at: 0,
+            last_seen_at: 0,
+            expires_at,
+            second_factor_at: 0,
+        }
+    }
+
+    fn device(kind: DeviceKind, confirmed: bool) -> DeviceRecord {
+        DeviceRecord {
+            id: "d".into(),
+            user_id: 7,
+            kind,
+            name: "n".into(),
+            confirmed,
+            created_at: 0,
+            last_used_at: None,
+            totp_secret: None,
+            totp_last_step: None,
+            totp_offset_steps: 0,
+            hardware: false,
+            credential: None,
+            credential_id: None,
+        }
+    }
+
+    #[test]
+    fn no_cookies_is_anonymous() {
+        let state = LoginState::resolve(None, None, 100, |_| true);
+        assert!(matches!(state, LoginState::Anonymous));
+    }
+
+    #[test]
+    fn a_live_pending_login_is_password_passed_and_never_a_session() {
+        let state = LoginState::resolve(None, Some(pending(200)), 100, |_| true);
+        assert!(matches!(state, LoginState::PasswordPassed(_)));
+    }
+
+    #[test]
+    fn an_expired_pending_login_is_anonymous() {
+        let state = LoginState::resolve(None, Some(pending(100)), 100, |_| true);
+        assert!(matches!(state, LoginState::Anonymous));
+    }
+
+    #[test]
+    fn a_live_session_is_authenticated_and_a_dead_one_falls_back() {
+        let live = LoginState::resolve(Some(session(500)), Some(pending(200)), 100, |_| true);
+        assert!(matches!(live, LoginState::Authenticated(_)));
+        let dead = LoginState::resolve(Some(session(500)), Some(pending(200)), 100, |_| false);
+        assert!(matches!(dead, LoginState::PasswordPassed(_)));
+    }
+
+    #[test]
+    fn only_confirmed_devices_offer_methods() {
+        assert_eq!(methods_for(&[device(DeviceKind::Totp, false)], 0), vec![]);
+        assert_eq!(
+            methods_for(&[device(DeviceKind::Totp, true)], 0),
+            vec![Method::Totp]
+        );
+        assert_eq!(
+            methods_for(
+                &[
+                    device(DeviceKind::SecurityKey, true),
+                    device(DeviceKind::Totp, true)
+                ],
+                3
+            ),
+            vec![Method::Totp, Method::SecurityKey, Method::RecoveryCode]
+        );
+    }
+
+    #[test]
+    fn recovery_codes_alone_do_not_skip_enrolment() {
+        assert_eq!(methods_for(&[], 10), vec![]);
+    }
+}

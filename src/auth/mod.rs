@@ -1,0 +1,199 @@
+//! The domain: who may sign in and how. Free of HTTP and SQL: it talks to
+//! storage through the `store` traits, takes time from a `Clock`, and reports
+//! refusals as `AuthError`s.
+
+pub mod audit;
+pub mod clock;
+pub mod devices;
+mod error;
+pub mod login;
+pub mod password;
+pub mod session;
+pub mod totp;
+pub mod users;
+
+use std::sync::Arc;
+
+pub use error::{AuthError, AuthResult};
+
+use crate::config::Settings;
+use crate::store::{PendingRecord, SessionRecord, Store, UserId, UserRecord};
+use clock::Clock;
+use login::LoginState;
+use password::PasswordHasher;
+use session::{SessionLifetime, Token};
+
+/// Who is asking: kept in the audit trail (and used for throttling).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    /// The command line, acting on the host.
+    pub fn cli() -> Self {
+        Self {
+            ip: None,
+            user_agent: Some("twofold-cli".into()),
+        }
+    }
+
+    pub fn ip_str(&self) -> &str {
+        self.ip.as_deref().unwrap_or("")
+    }
+}
+
+/// A signed-in user: both factors passed.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: UserRecord,
+    pub session: SessionRecord,
+}
+
+/// Who may enrol a second factor: a signed-in user, or a user whose login said
+/// `enrolment_required` (who is signed in once the factor is confirmed).
+#[derive(Debug, Clone)]
+pub enum Enroller {
+    SignedIn(Account),
+    FirstFactor {
+        user: UserRecord,
+        pending: PendingRecord,
+    },
+}
+
+impl Enroller {
+    pub fn user(&self) -> &UserRecord {
+        match self {
+            Enroller::SignedIn(account) => &account.user,
+            Enroller::FirstFactor { user, .. } => user,
+        }
+    }
+}
+
+/// The service the web layer and the command line call.
+pub struct Auth {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) settings: Settings,
+}
+
+impl Auth {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let hasher = PasswordHasher::new(&settings.password)?;
+        Ok(Self {
+            store,
+            clock,
+            hasher,
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn lifetime(&self) -> SessionLifetime {
+        SessionLifetime {
+            idle_secs: self.settings.session.idle_timeout_secs,
+            absolute_secs: self.settings.session.absolute_timeout_secs,
+        }
+    }
+
+    /// The login state behind a client's cookies.
+    pub async fn login_state(
+        &self,
+        session: Option<&Token>,
+        pending: Option<&Token>,
+    ) -> AuthResult<LoginState> {
+        let session = match session {
+            Some(token) => self.store.session(token.hash()).await?,
+            None => None,
+        };
+        let pending = match pending {
+            Some(token) => self.store.pending(token.hash()).await?,
+            None => None,
+        };
+        let now = self.clock.now();
+        let lifetime = self.lifetime();
+        Ok(LoginState::resolve(session, pending, now, |s| {
+            lifetime.is_live(s, now)
+        }))
+    }
+
+    /// The signed-in user behind a session cookie; extends the idle timeout.
+    pub async fn signed_in(&self, session: Option<&Token>) -> AuthResult<Account> {
+        match self.login_state(session, None).await? {
+            LoginState::Authenticated(session) => self.account(session).await,
+            _ => Err(AuthError::Unauthenticated),
+        }
+    }
+
+    /// A signed-in user, or a first-login user allowed to enrol one factor.
+    pub async fn enroller(
+        &self,
+        session: Option<&Token>,
+        pending: Option<&Token>,
+    ) -> AuthResult<Enroller> {
+        match self.login_state(session, pending).await? {
+            LoginState::Authenticated(session) => {
+                Ok(Enroller::SignedIn(self.account(session).await?))
+            }
+            LoginState::PasswordPassed(pending) if pending.enrolment_only => {
+                let user = self.user(pending.user_id).await?;
+                Ok(Enroller::FirstFactor { user, pending })
+            }
+            _ => Err(AuthError::Unauthenticated),
+        }
+    }
+
+    async fn account(&self, session: SessionRecord) -> AuthResult<Account> {
+        let user = self.user(session.user_id).await?;
+        let now = self.clock.now();
+        if self.lifetime().needs_touch(&session, now) {
+            self.store.touch_session(session.token_hash, now).await?;
+        }
+        Ok(Account { user, session })
+    }
+
+    /// A user who exists and is not disabled; anything else is unauthenticated.
+    pub(crate) async fn user(&self, id: UserId) -> AuthResult<UserRecord> {
+        match self.store.user_by_id(id).await? {
+            Some(user) if !user.disabled => Ok(user),
+            _ => Err(AuthError::Unauthenticated),
+        }
+    }
+
+    /// Sensitive changes need a second factor passed within the re-auth window.
+    pub(crate) fn require_recent_second_factor(&self, account: &Account) -> AuthResult<()> {
+        let age = self.clock.now() - account.session.second_factor_at;
+        if age <= self.settings.session.reauth_window_secs {
+            Ok(())
+        } else {
+            Err(AuthError::ReauthenticationRequired)
+        }
+    }
+
+    pub(crate) async fn recovery_codes_left(&self, _user: UserId) -> AuthResult<u32> {
+        Ok(0)
+    }
+
+    /// Housekeeping run periodically by the server.
+    pub async fn delete_expired(&self) -> AuthResult<u64> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .delete_expired(now, self.settings.session.idle_timeout_secs)
+            .await?)
+    }
+
+    /// `/healthz`: the store answers a read.
+    pub async fn check_store(&self) -> AuthResult<()> {
+        Ok(self.store.check_readable().await?)
+    }
+}

@@ -1,0 +1,189 @@
+//! Passwords: Argon2id PHC hashes, computed on blocking threads with at most
+//! `hash_threads` at once (each holds ~19 MiB), and a dummy verification for
+//! unknown users so both answers cost the same.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordSettings;
+
+/// Longest password accepted, so hashing cost can't be inflated by a client.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password with the current parameters: verified
+    /// against when the user does not exist.
+    dummy_hash: Arc<String>,
+}
+
+/// What a successful verification learned about the stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    Match { needs_rehash: bool },
+    Mismatch,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: &PasswordSettings) -> anyhow::Result<Self> {
+        let params = Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+        let threads = match settings.hash_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let dummy_secret = uuid::Uuid::new_v4().to_string();
+        let dummy_hash = hash_now(&params, dummy_secret.as_bytes())?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(threads)),
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+
+    /// Hashes on a blocking thread once a hashing slot is free.
+    pub async fn hash(&self, password: &SecretString) -> anyhow::Result<String> {
+        let password = password.clone();
+        let params = self.params.clone();
+        self.run_bounded(move || hash_now(&params, password.expose_secret().as_bytes()))
+            .await
+    }
+
+    /// Verifies against `stored`, or against a dummy hash when there is no
+    /// user, so an unknown name costs as much as a wrong password.
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        stored: Option<&str>,
+    ) -> anyhow::Result<Verified> {
+        let exists = stored.is_some();
+        let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
+        let password = password.clone();
+        let params = self.params.clone();
+        let verified = self
+            .run_bounded(move || verify_now(&params, password.expose_secret().as_bytes(), &stored))
+            .await?;
+        Ok(if exists { verified } else { Verified::Mismatch })
+    }
+
+    async fn run_bounded<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .context("hashing pool closed")?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .context("hashing thread panicked")?
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_now(params: &Params, password: &[u8]) -> anyhow::Result<String> {
+    argon2(params)
+        .hash_password(password)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+}
+
+fn verify_now(params: &Params, password: &[u8], stored: &str) -> anyhow::Result<Verified> {
+    let parsed =
+        PasswordHash::new(stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+    // The stored hash carries its own parameters; verification uses those.
+    match argon2(params).verify_password(password, &parsed) {
+        Ok(()) => {
+            let current = Params::try_from(&parsed).ok();
+            let needs_rehash = parsed.algorithm.as_str() != "argon2id"
+                || current.is_none_or(|p| {
+                    p.m_cost() < params.m_cost()
+                        || p.t_cost() < params.t_cost()
+                        || p.p_cost() < params.p_cost()
+                });
+            Ok(Verified::Match { needs_rehash })
+        }
+        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verified::Mismatch),
+        Err(e) => Err(anyhow::anyhow!("verifying a password: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordSettings {
+        PasswordSettings {
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            ..PasswordSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let hash = hasher.hash(&"correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(
+            hasher
+                .verify(&"correct horse".into(), Some(&hash))
+                .await
+                .unwrap(),
+            Verified::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            hasher
+                .verify(&"correct hors".into(), Some(&hash))
+                .await
+                .unwrap(),
+            Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_matches() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        assert_eq!(
+            hasher.verify(&"anything".into(), None).await.unwrap(),
+            Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_with_weaker_parameters_asks_for_a_rehash() {
+        let old = PasswordHasher::new(&cheap()).unwrap();
+        let hash = old.hash(&"correct horse".into()).await.unwrap();
+        let stronger = PasswordHasher::new(&PasswordSettings {
+            argon2_memory_kib: 2048,
+            ..cheap()
+        })
+        .unwrap();
+        assert_eq!(
+            stronger
+                .verify(&"correct horse".into(), Some(&hash))
+                .await
+                .unwrap(),
+            Verified::Match { needs_rehash: true }
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! Typed settings for every command: built-in defaults, then the TOML file given
+//! with `--config`, then `TWOFOLD_<SECTION>_<KEY>` environment variables.
+//! `config/twofold.example.toml` documents every key.
+
+use std::path::{Path, PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub session: SessionSettings,
+    pub totp: TotpSettings,
+    pub password: PasswordSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port the HTTP server binds.
+    pub listen: String,
+    /// The URL people type to reach twofold; WebAuthn's relying party and the
+    /// cookies' `Secure` flag derive from it. A port of 0 means "the bound port".
+    pub origin: String,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Folder holding the SQLite database (created if missing).
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session unused this long ends.
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_timeout_secs: i64,
+    /// Time allowed between the password and the second factor.
+    pub pending_timeout_secs: i64,
+    /// Removing a device, making recovery codes and changing the password need
+    /// a second factor passed this recently.
+    pub reauth_window_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TotpSettings {
+    /// Issuer shown by authenticator apps next to the account name.
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; 0 means one per core.
+    pub hash_threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing` filter, e.g. `info` or `twofold=debug,actix_web=info`.
+    pub level: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            origin: "http://localhost:8080".into(),
+            workers: 0,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./twofold-data"),
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 60 * 60,
+            pending_timeout_secs: 5 * 60,
+            reauth_window_secs: 10 * 60,
+        }
+    }
+}
+
+impl Default for TotpSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "twofold".into(),
+        }
+    }
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_threads: 0,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                anyhow::bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // TWOFOLD_SESSION_IDLE_TIMEOUT_SECS → session.idle_timeout_secs: only the
+        // first underscore separates the section from the key.
+        let env = Env::prefixed("TWOFOLD_").map(|key| key.as_str().replacen('_', ".", 1).into());
+        let settings: Settings = figment.merge(env).extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let origin = &self.server.origin;
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            anyhow::bail!("server.origin must start with http:// or https://, got {origin:?}");
+        }
+        let session = &self.session;
+        if session.idle_timeout_secs <= 0
+            || session.absolute_timeout_secs <= 0
+            || session.pending_timeout_secs <= 0
+            || session.reauth_window_secs <= 0
+        {
+            anyhow::bail!("session timeouts must be positive");
+        }
+        if session.pending_timeout_secs > 5 * 60 {
+            anyhow::bail!("session.pending_timeout_secs may be at most 300");
+        }
+        if self.totp.issuer.is_empty() || self.totp.issuer.contains(':') {
+            anyhow::bail!("totp.issuer must be non-empty and contain no ':'");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            anyhow::bail!("log.format must be \"text\" or \"json\"");
+        }
+        Ok(())
+    }
+
+    /// The SQLite file inside the storage folder.
+    pub fn database_file(&self) -> PathBuf {
+        self.storage.path.join("twofold.db")
+    }
+
+    /// Cookies get `Secure` whenever people reach us over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.server.origin.starts_with("https://")
+    }
+}

@@ -1,0 +1,13 @@
+use clap::Parser;
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let cli = twofold::cli::Cli::parse();
+    match twofold::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("twofold: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

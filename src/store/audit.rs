@@ -1,0 +1,51 @@
+//! The audit trail: append and read, newest first.
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{AuditRecord, AuditStore, SqliteStore, StoreResult};
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_event(&self, event: AuditRecord) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO audit_events (at, username, event, ip, user_agent, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    event.at,
+                    event.username,
+                    event.event,
+                    event.ip,
+                    event.user_agent,
+                    event.detail
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let username = username.map(str::to_owned);
+        self.call(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT at, username, event, ip, user_agent, detail FROM audit_events
+                  WHERE ?1 IS NULL OR username = ?1 COLLATE NOCASE
+                  ORDER BY at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![username, limit], |row| {
+                Ok(AuditRecord {
+                    at: row.get(0)?,
+                    username: row.get(1)?,
+                    event: row.get(2)?,
+                    ip: row.get(3)?,
+                    user_agent: row.get(4)?,
+                    detail: row.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}

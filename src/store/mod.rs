@@ -1,0 +1,191 @@
+//! Storage behind a few narrow traits, one per table group, so the domain never
+//! sees SQL and a PostgreSQL backend can follow. `SqliteStore` is the embedded
+//! default; the record types here are the vocabulary both sides share.
+
+mod audit;
+mod devices;
+mod sessions;
+mod sqlite;
+mod users;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+use crate::auth::clock::Timestamp;
+
+pub type UserId = i64;
+/// SHA-256 of a session or pending-login token: the token itself is never stored.
+pub type TokenHash = [u8; 32];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    pub admin: bool,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+    pub password_changed_at: Timestamp,
+    pub password_last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub admin: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Totp,
+    SecurityKey,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Totp => "totp",
+            DeviceKind::SecurityKey => "security_key",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub kind: DeviceKind,
+    pub name: String,
+    pub confirmed: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub totp_secret: Option<Vec<u8>>,
+    pub totp_last_step: Option<i64>,
+    pub totp_offset_steps: i64,
+    pub hardware: bool,
+    pub credential: Option<String>,
+    pub credential_id: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub enrolment_only: bool,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub failures: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub second_factor_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub at: Timestamp,
+    pub username: Option<String>,
+    pub event: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: String,
+}
+
+/// One user with the counts the credential report needs, read in one query.
+#[derive(Debug, Clone)]
+pub struct CredentialSummary {
+    pub user: UserRecord,
+    pub totp_devices: u32,
+    pub security_keys: u32,
+    pub recovery_codes_left: u32,
+}
+
+#[async_trait]
+pub trait UserStore {
+    /// Fails with `UsernameTaken` when the name exists (case-insensitively).
+    async fn insert_user(&self, user: NewUser) -> StoreResult<UserRecord>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    async fn record_password_use(&self, id: UserId, at: Timestamp) -> StoreResult<()>;
+    /// Same password, stronger hash (re-hashed at login after a parameter change).
+    async fn replace_password_hash(&self, id: UserId, password_hash: String) -> StoreResult<()>;
+    async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>>;
+}
+
+#[async_trait]
+pub trait DeviceStore {
+    async fn insert_device(&self, device: DeviceRecord) -> StoreResult<()>;
+    /// Every device of the user, confirmed or not, oldest first.
+    async fn devices_of(&self, user: UserId) -> StoreResult<Vec<DeviceRecord>>;
+    /// Records a TOTP time step as used, only if it is newer than the last one
+    /// accepted for that device (checked and written atomically, so a code is
+    /// accepted at most once even under concurrent requests). `confirm` also
+    /// marks the device confirmed; `offset_steps` records a token's clock drift. Returns whether the step was accepted.
+    async fn accept_totp_step(
+        &self,
+        device_id: &str,
+        step: i64,
+        at: Timestamp,
+        confirm: bool,
+        offset_steps: Option<i64>,
+    ) -> StoreResult<bool>;
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool>;
+    /// Drops enrolments that were started but never confirmed before `before`.
+    async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore {
+    async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()>;
+    async fn pending(&self, token_hash: TokenHash) -> StoreResult<Option<PendingRecord>>;
+    /// Counts one wrong second factor; returns the failures so far.
+    async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32>;
+    async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()>;
+    /// Ends a pending login and starts its session in one transaction; false
+    /// when the pending login was already used or removed.
+    async fn promote_pending(
+        &self,
+        pending: TokenHash,
+        session: SessionRecord,
+    ) -> StoreResult<bool>;
+    async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>>;
+    async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()>;
+    /// Ends every session and pending login of a user.
+    async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
+    /// Housekeeping: removes sessions and pending logins past their expiry.
+    async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait AuditStore {
+    async fn append_event(&self, event: AuditRecord) -> StoreResult<()>;
+    /// Newest first, optionally only about one user.
+    async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Everything the domain needs from storage.
+#[async_trait]
+pub trait Store: UserStore + DeviceStore + SessionStore + AuditStore + Send + Sync {
+    /// Proves the store can be read (for `/healthz`).
+    async fn check_readable(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,182 @@
+//! Pending logins (password passed) and sessions (both factors passed).
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{
+    PendingRecord, SessionRecord, SessionStore, SqliteStore, StoreResult, TokenHash, UserId,
+};
+use crate::auth::clock::Timestamp;
+
+fn pending_from_row(row: &Row<'_>) -> rusqlite::Result<PendingRecord> {
+    Ok(PendingRecord {
+        token_hash: row.get(0)?,
+        user_id: row.get(1)?,
+        enrolment_only: row.get(2)?,
+        created_at: row.get(3)?,
+        expires_at: row.get(4)?,
+        failures: row.get(5)?,
+    })
+}
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        token_hash: row.get(0)?,
+        user_id: row.get(1)?,
+        created_at: row.get(2)?,
+        last_seen_at: row.get(3)?,
+        expires_at: row.get(4)?,
+        second_factor_at: row.get(5)?,
+    })
+}
+
+const INSERT_SESSION: &str = "INSERT INTO sessions
+    (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO pending_logins
+                    (token_hash, user_id, enrolment_only, created_at, expires_at, failures)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    pending.token_hash,
+                    pending.user_id,
+                    pending.enrolment_only,
+                    pending.created_at,
+                    pending.expires_at,
+                    pending.failures
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn pending(&self, token_hash: TokenHash) -> StoreResult<Option<PendingRecord>> {
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT token_hash, user_id, enrolment_only, created_at, expires_at, failures
+                   FROM pending_logins WHERE token_hash = ?1",
+                [token_hash],
+                pending_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32> {
+        self.call(move |conn| {
+            conn.query_row(
+                "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
+                 RETURNING failures",
+                [token_hash],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(|failures| failures.unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM pending_logins WHERE token_hash = ?1",
+                [token_hash],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn promote_pending(
+        &self,
+        pending: TokenHash,
+        session: SessionRecord,
+    ) -> StoreResult<bool> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let removed = tx.execute(
+                "DELETE FROM pending_logins WHERE token_hash = ?1",
+                [pending],
+            )?;
+            if removed != 1 {
+                return Ok(false);
+            }
+            tx.execute(
+                INSERT_SESSION,
+                params![
+                    session.token_hash,
+                    session.user_id,
+                    session.created_at,
+                    session.last_seen_at,
+                    session.expires_at,
+                    session.second_factor_at
+                ],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>> {
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "SELECT token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at
+                   FROM sessions WHERE token_hash = ?1",
+            )?
+            .query_row([token_hash], session_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE token_hash = ?1",
+                params![token_hash, at],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+            tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let sessions = tx.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + ?2 <= ?1",
+                params![now, idle_timeout_secs],
+            )?;
+            let pending = tx.execute("DELETE FROM pending_logins WHERE expires_at <= ?1", [now])?;
+            tx.commit()?;
+            Ok((sessions + pending) as u64)
+        })
+        .await
+    }
+}

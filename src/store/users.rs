@@ -1,0 +1,124 @@
+//! Users: names, password hashes, flags, and the credential report's counts.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{
+    CredentialSummary, NewUser, SqliteStore, StoreError, StoreResult, UserId, UserRecord, UserStore,
+};
+use crate::auth::clock::Timestamp;
+
+const USER_COLUMNS: &str = "id, username, password_hash, admin, disabled, created_at, \
+                            password_changed_at, password_last_used_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        password_hash: row.get(2)?,
+        admin: row.get(3)?,
+        disabled: row.get(4)?,
+        created_at: row.get(5)?,
+        password_changed_at: row.get(6)?,
+        password_last_used_at: row.get(7)?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: NewUser) -> StoreResult<UserRecord> {
+        let pool_result = self
+            .call(move |conn| {
+                let inserted = conn.execute(
+                    "INSERT INTO users (username, password_hash, admin, created_at, password_changed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (username) DO NOTHING",
+                    params![user.username, user.password_hash, user.admin, user.created_at],
+                )?;
+                if inserted == 0 {
+                    return Ok(None);
+                }
+                let id = conn.last_insert_rowid();
+                conn.query_row(
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                    [id],
+                    user_from_row,
+                )
+                .map(Some)
+            })
+            .await?;
+        pool_result.ok_or(StoreError::UsernameTaken)
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_owned();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
+                [username],
+                user_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id],
+                user_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn record_password_use(&self, id: UserId, at: Timestamp) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn replace_password_hash(&self, id: UserId, password_hash: String) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![id, password_hash],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>> {
+        self.call(|conn| {
+            let mut statement = conn.prepare(&format!(
+                "SELECT {USER_COLUMNS},
+                    (SELECT count(*) FROM devices d
+                      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'totp'),
+                    (SELECT count(*) FROM devices d
+                      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key'),
+                    (SELECT count(*) FROM recovery_codes r
+                      WHERE r.user_id = users.id AND r.used_at IS NULL)
+                 FROM users ORDER BY username"
+            ))?;
+            let rows = statement.query_map([], |row| {
+                Ok(CredentialSummary {
+                    user: user_from_row(row)?,
+                    totp_devices: row.get(8)?,
+                    security_keys: row.get(9)?,
+                    recovery_codes_left: row.get(10)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}

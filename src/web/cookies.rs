@@ -1,0 +1,41 @@
+//! The two cookies: the pending login (after the password, ≤5 minutes) and
+//! the session. Both `HttpOnly`, `SameSite=Lax`, and `Secure` when the origin
+//! is https.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+
+use crate::auth::session::Token;
+use crate::config::Settings;
+
+pub const SESSION_COOKIE: &str = "twofold_session";
+pub const PENDING_COOKIE: &str = "twofold_pending";
+
+fn cookie(
+    settings: &Settings,
+    name: &'static str,
+    value: String,
+    max_age_secs: i64,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(settings.secure_cookies())
+        .max_age(Duration::seconds(max_age_secs))
+        .finish()
+}
+
+pub fn session(settings: &Settings, token: &Token) -> Cookie<'static> {
+    let max_age = settings.session.absolute_timeout_secs;
+    cookie(settings, SESSION_COOKIE, token.as_str().to_owned(), max_age)
+}
+
+pub fn pending(settings: &Settings, token: &Token) -> Cookie<'static> {
+    let max_age = settings.session.pending_timeout_secs;
+    cookie(settings, PENDING_COOKIE, token.as_str().to_owned(), max_age)
+}
+
+/// A cookie that tells the browser to forget `name`.
+pub fn removal(settings: &Settings, name: &'static str) -> Cookie<'static> {
+    cookie(settings, name, String::new(), 0)
+}

@@ -1,0 +1,77 @@
+//! The sign-in endpoints of the JSON API: password, then a second factor; and
+//! logout. Thin: parse, call the domain, set cookies.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
+use super::error::ApiResult;
+use super::request::{JsonBody, client, pending_token, session_token};
+use crate::auth::Auth;
+use crate::auth::login::{PasswordOutcome, SignedIn};
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    username: String,
+    password: SecretString,
+}
+
+#[derive(Deserialize)]
+pub struct CodeRequest {
+    code: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn password(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> ApiResult<HttpResponse> {
+    let passed = auth
+        .login_password(&body.username, &body.password, &client(&req))
+        .await?;
+    let answer = match passed.outcome {
+        PasswordOutcome::SecondFactorRequired(methods) => {
+            json!({"status": "second_factor_required", "methods": methods})
+        }
+        PasswordOutcome::EnrolmentRequired => json!({"status": "enrolment_required"}),
+    };
+    Ok(HttpResponse::Ok()
+        .cookie(cookies::pending(auth.settings(), &passed.token))
+        .json(answer))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn totp(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<CodeRequest>,
+) -> ApiResult<HttpResponse> {
+    let signed_in = auth
+        .login_totp(pending_token(&req).as_ref(), &body.code, &client(&req))
+        .await?;
+    Ok(authenticated(&auth, &signed_in))
+}
+
+/// 200 `{"status":"authenticated"}` with the new session cookie.
+pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
+    HttpResponse::Ok()
+        .cookie(cookies::session(auth.settings(), &signed_in.token))
+        .cookie(cookies::removal(auth.settings(), PENDING_COOKIE))
+        .json(json!({"status": "authenticated"}))
+}
+
+pub async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    auth.logout(
+        session_token(&req).as_ref(),
+        pending_token(&req).as_ref(),
+        &client(&req),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(cookies::removal(auth.settings(), SESSION_COOKIE))
+        .cookie(cookies::removal(auth.settings(), PENDING_COOKIE))
+        .finish())
+}

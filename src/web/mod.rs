@@ -1,0 +1,72 @@
+//! The HTTP surface: the JSON API of `shared/API.md`, the HTML pages built on
+//! the same domain calls, and the probes for proxies and monitors. Routes are
+//! grouped by URL; handlers stay thin.
+
+pub mod cookies;
+pub mod error;
+mod health;
+mod login;
+mod me;
+mod pages;
+mod request;
+
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{Route, web};
+
+use error::ApiError;
+
+/// A resource whose other methods answer 405 in the API's error shape.
+fn api_resource(path: &str, routes: Vec<Route>) -> impl HttpServiceFactory + use<> {
+    routes
+        .into_iter()
+        .fold(web::resource(path), |resource, route| resource.route(route))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed())
+        }))
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
+
+/// Every route of the application.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(api_resource(
+        "/healthz",
+        vec![web::get().to(health::healthz)],
+    ))
+    .service(
+        web::scope("/api/v1")
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
+            )
+            .service(api_resource(
+                "/login",
+                vec![web::post().to(login::password)],
+            ))
+            .service(api_resource(
+                "/login/totp",
+                vec![web::post().to(login::totp)],
+            ))
+            .service(api_resource("/logout", vec![web::post().to(login::logout)]))
+            .service(api_resource("/verify", vec![web::get().to(health::verify)]))
+            .service(api_resource("/me", vec![web::get().to(me::me)]))
+            .service(api_resource(
+                "/me/totp",
+                vec![web::post().to(me::start_totp)],
+            ))
+            .service(api_resource(
+                "/me/totp/{id}/confirm",
+                vec![web::post().to(me::confirm_totp)],
+            ))
+            .service(api_resource(
+                "/me/devices/{id}",
+                vec![web::delete().to(me::remove_device)],
+            ))
+            .default_service(web::to(not_found)),
+    )
+    .service(web::scope("/api").default_service(web::to(not_found)))
+    .configure(pages::routes);
+}

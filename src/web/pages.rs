@@ -1,0 +1,414 @@
+//! The HTML pages: sign in, the second factor, first-login enrolment of an
+//! authenticator app, and the account page. Forms post and redirect (303);
+//! a refused form is shown again with the reason beside the field.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
+use super::error::{public_message, status_and_code};
+use super::request::{client, pending_token, session_token};
+use crate::auth::clock::iso8601;
+use crate::auth::devices::TotpEnrolment;
+use crate::auth::login::PasswordOutcome;
+use crate::auth::{Auth, AuthError, Enroller};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/static/style.css", web::get().to(stylesheet))
+        .route("/login", web::get().to(login_page))
+        .route("/login", web::post().to(login_submit))
+        .route("/login/second-factor", web::get().to(second_factor_page))
+        .route("/login/totp", web::post().to(totp_submit))
+        .route("/enrol", web::get().to(enrol_page))
+        .route("/enrol/totp", web::post().to(enrol_totp_start))
+        .route("/enrol/totp/{id}", web::get().to(enrol_totp_page))
+        .route("/enrol/totp/{id}", web::post().to(enrol_totp_confirm))
+        .route("/account", web::get().to(account_page))
+        .route(
+            "/account/devices/{id}/remove",
+            web::post().to(remove_device),
+        )
+        .route("/logout", web::post().to(logout));
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginView {
+    username: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorView {
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolView {
+    first_login: bool,
+}
+
+#[derive(Template)]
+#[template(path = "enrol_totp.html")]
+struct EnrolTotpView {
+    id: String,
+    qr_png_base64: String,
+    secret_spaced: String,
+    error: Option<String>,
+}
+
+struct DeviceRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    created_at: String,
+    last_used_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountView {
+    username: String,
+    devices: Vec<DeviceRow>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: SecretString,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    notice: Option<String>,
+}
+
+/// A rendered page; auth pages are never cached.
+fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
+    match view.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Status and words for a refused form.
+fn refusal(error: &AuthError) -> (StatusCode, String) {
+    (status_and_code(error).0, public_message(error))
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/style.css"))
+}
+
+async fn home() -> HttpResponse {
+    see_other("/account")
+}
+
+async fn login_page() -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &LoginView {
+            username: String::new(),
+            error: None,
+        },
+    )
+}
+
+async fn login_submit(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    match auth
+        .login_password(&form.username, &form.password, &client(&req))
+        .await
+    {
+        Ok(passed) => {
+            let next = match passed.outcome {
+                PasswordOutcome::EnrolmentRequired => "/enrol",
+                PasswordOutcome::SecondFactorRequired(_) => "/login/second-factor",
+            };
+            let mut response = see_other(next);
+            let _ = response.add_cookie(&cookies::pending(auth.settings(), &passed.token));
+            response
+        }
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            let view = LoginView {
+                username: form.username.clone(),
+                error: Some(message),
+            };
+            page(status, &view)
+        }
+    }
+}
+
+async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    match auth.pending_login(pending_token(&req).as_ref()).await {
+        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
+        Ok(_) => page(StatusCode::OK, &SecondFactorView { error: None }),
+        Err(_) => see_other("/login"),
+    }
+}
+
+async fn totp_submit(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    match auth
+        .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .await
+    {
+        Ok(signed_in) => signed_in_redirect(&auth, &signed_in.token, "/account"),
+        Err(AuthError::Unauthenticated) => see_other("/login"),
+        Err(error) => {
+            // A voided pending login sends the user back to the password.
+            if auth
+                .pending_login(pending_token(&req).as_ref())
+                .await
+                .is_err()
+            {
+                return see_other("/login");
+            }
+            let (status, message) = refusal(&error);
+            page(
+                status,
+                &SecondFactorView {
+                    error: Some(message),
+                },
+            )
+        }
+    }
+}
+
+fn signed_in_redirect(
+    auth: &Auth,
+    token: &crate::auth::session::Token,
+    location: &str,
+) -> HttpResponse {
+    let mut response = see_other(location);
+    let _ = response.add_cookie(&cookies::session(auth.settings(), token));
+    let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
+    response
+}
+
+async fn enroller(auth: &Auth, req: &HttpRequest) -> Result<Enroller, HttpResponse> {
+    auth.enroller(session_token(req).as_ref(), pending_token(req).as_ref())
+        .await
+        .map_err(|_| see_other("/login"))
+}
+
+async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    match enroller(&auth, &req).await {
+        Ok(enroller) => page(
+            StatusCode::OK,
+            &EnrolView {
+                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+            },
+        ),
+        Err(redirect) => redirect,
+    }
+}
+
+async fn enrol_totp_start(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: web::Form<NameForm>,
+) -> HttpResponse {
+    let enroller = match enroller(&auth, &req).await {
+        Ok(enroller) => enroller,
+        Err(redirect) => return redirect,
+    };
+    match auth.start_totp(&enroller, form.name.as_deref(), None).await {
+        Ok(enrolment) => see_other(&format!("/enrol/totp/{}", enrolment.id)),
+        Err(error) => account_error_page(&auth, &req, &error).await,
+    }
+}
+
+fn enrol_totp_view(enrolment: TotpEnrolment, error: Option<String>) -> EnrolTotpView {
+    let secret_spaced = enrolment
+        .secret_base32
+        .as_bytes()
+        .chunks(4)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    EnrolTotpView {
+        id: enrolment.id,
+        qr_png_base64: enrolment.qr_png_base64,
+        secret_spaced,
+        error,
+    }
+}
+
+async fn enrol_totp_page(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let enroller = match enroller(&auth, &req).await {
+        Ok(enroller) => enroller,
+        Err(redirect) => return redirect,
+    };
+    match auth.show_totp_enrolment(&enroller, &id).await {
+        Ok(enrolment) => page(StatusCode::OK, &enrol_totp_view(enrolment, None)),
+        Err(_) => see_other("/enrol"),
+    }
+}
+
+async fn enrol_totp_confirm(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    let enroller = match enroller(&auth, &req).await {
+        Ok(enroller) => enroller,
+        Err(redirect) => return redirect,
+    };
+    match auth
+        .confirm_totp(&enroller, &id, &form.code, None, &client(&req))
+        .await
+    {
+        Ok(confirmed) => match confirmed.signed_in {
+            Some(signed_in) => signed_in_redirect(&auth, &signed_in.token, "/account"),
+            None => see_other("/account?notice=added"),
+        },
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            match auth.show_totp_enrolment(&enroller, &id).await {
+                Ok(enrolment) => page(status, &enrol_totp_view(enrolment, Some(message))),
+                Err(_) => see_other("/enrol"),
+            }
+        }
+    }
+}
+
+async fn account_view(
+    auth: &Auth,
+    req: &HttpRequest,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<AccountView, HttpResponse> {
+    let account = auth
+        .signed_in(session_token(req).as_ref())
+        .await
+        .map_err(|_| see_other("/login"))?;
+    let devices = auth
+        .devices(&account)
+        .await
+        .map_err(|e| page_failure(&e))?
+        .iter()
+        .map(|d| DeviceRow {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            kind: match d.kind {
+                crate::store::DeviceKind::Totp if d.hardware => "Hardware token",
+                crate::store::DeviceKind::Totp => "Authenticator app",
+                crate::store::DeviceKind::SecurityKey => "Security key",
+            },
+            created_at: iso8601(d.created_at),
+            last_used_at: d.last_used_at.map_or_else(|| "never".into(), iso8601),
+        })
+        .collect();
+    Ok(AccountView {
+        username: account.user.username,
+        devices,
+        notice,
+        error,
+    })
+}
+
+fn page_failure(error: &AuthError) -> HttpResponse {
+    let (status, message) = refusal(error);
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(message)
+}
+
+async fn account_page(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    query: web::Query<Notice>,
+) -> HttpResponse {
+    let notice = match query.notice.as_deref() {
+        Some("added") => Some("Your new second factor is ready.".to_owned()),
+        Some("removed") => Some("The device was removed.".to_owned()),
+        _ => None,
+    };
+    match account_view(&auth, &req, notice, None).await {
+        Ok(view) => page(StatusCode::OK, &view),
+        Err(response) => response,
+    }
+}
+
+async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -> HttpResponse {
+    let (status, message) = refusal(error);
+    match account_view(auth, req, None, Some(message)).await {
+        Ok(view) => page(status, &view),
+        Err(_) => see_other("/login"),
+    }
+}
+
+async fn remove_device(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let account = match auth.signed_in(session_token(&req).as_ref()).await {
+        Ok(account) => account,
+        Err(_) => return see_other("/login"),
+    };
+    match auth.remove_device(&account, &id, &client(&req)).await {
+        Ok(()) => see_other("/account?notice=removed"),
+        Err(error) => account_error_page(&auth, &req, &error).await,
+    }
+}
+
+async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    let _ = auth
+        .logout(
+            session_token(&req).as_ref(),
+            pending_token(&req).as_ref(),
+            &client(&req),
+        )
+        .await;
+    let mut response = see_other("/login");
+    let _ = response.add_cookie(&cookies::removal(auth.settings(), SESSION_COOKIE));
+    let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
+    response
+}
