@@ -51,8 +51,8 @@ impl Application {
         let auth = actix_web::web::Data::new(build_auth(settings, clock)?);
 
         let sweeper = auth.clone();
-        actix_web::rt::spawn(async move {
-            let mut interval = actix_web::rt::time::interval(SWEEP_INTERVAL);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(SWEEP_INTERVAL);
             loop {
                 interval.tick().await;
                 if let Err(e) = sweeper.delete_expired().await {

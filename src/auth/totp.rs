@@ -103,16 +103,17 @@ pub fn verify(
     let code = normalise(code)?;
     let centre = step_at(now) + offset_steps;
     let totp = seed.totp();
+    // The newest matching step wins, so a code for the next step is not
+    // shadowed by a stale match.
     (centre - SKEW_STEPS..=centre + SKEW_STEPS)
+        .rev()
         .filter(|step| last_step.is_none_or(|last| *step > last) && *step >= 0)
-        // Every candidate is computed and compared, matched or not.
-        .filter(|step| {
+        .find(|step| {
             same_code(
                 &totp.generate(*step as u64 * STEP_SECS as u64).to_string(),
                 &code,
             )
         })
-        .last()
 }
 
 /// Finds a step `s` within `window_steps` of `now` where `code` is the code of

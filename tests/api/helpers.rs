@@ -1,0 +1,216 @@
+//! The test harness: a real server on a loopback port with a fresh SQLite file
+//! per test, a clock the test can move, and a client with a cookie jar.
+#![allow(dead_code)] // Shared by every test module; not each one uses every helper.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use totp_rs::{Builder, Secret};
+use twofold::auth::Auth;
+use twofold::auth::Client;
+use twofold::auth::clock::{Clock, ShiftedClock};
+use twofold::config::Settings;
+use twofold::startup::{Application, build_auth};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    /// `http://localhost:PORT`, the configured origin.
+    pub address: String,
+    pub port: u16,
+    pub clock: Arc<ShiftedClock>,
+    pub settings: Settings,
+    /// The data folder; removed when the test ends.
+    pub data: TempDir,
+    /// The server, stopped when the test ends.
+    _server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Settings for a test: port 0 on loopback, a fresh data folder.
+pub fn test_settings(data: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.origin = "http://localhost:0".into();
+    settings.server.workers = 2;
+    settings.storage.path = data.to_path_buf();
+    settings.log.level = "warn".into();
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `adjust` changed its settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let mut settings = test_settings(data.path());
+    adjust(&mut settings);
+    let clock = Arc::new(ShiftedClock::default());
+    let app = Application::build_with_clock(settings.clone(), clock.clone())
+        .await
+        .expect("the application builds");
+    let port = app.port();
+    settings.server.origin = app.origin().to_owned();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://localhost:{port}"),
+        port,
+        clock,
+        settings,
+        data,
+        _server: server,
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The code an authenticator app shows for `secret` (base32) at `unix_time`,
+/// computed independently of twofold's own TOTP code.
+pub fn totp_code_at(secret: &str, unix_time: i64) -> String {
+    let bytes = Secret::try_from_base32(secret).expect("a base32 secret");
+    Builder::new()
+        .with_secret(bytes.as_ref().to_vec())
+        .build()
+        .expect("a valid TOTP")
+        .generate(unix_time as u64)
+        .to_string()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// The domain service over the same database, as the CLI would open it.
+    pub fn auth(&self) -> Auth {
+        build_auth(self.settings.clone(), self.clock.clone()).unwrap()
+    }
+
+    pub fn database_file(&self) -> PathBuf {
+        self.settings.database_file()
+    }
+
+    pub async fn create_user(&self, username: &str, admin: bool) {
+        self.auth()
+            .create_user(username, &PASSWORD.into(), admin, None, &Client::cli())
+            .await
+            .expect("the user is created");
+    }
+
+    /// The code an app shows right now on the server's clock.
+    pub fn totp_code(&self, secret: &str) -> String {
+        totp_code_at(secret, self.clock.now())
+    }
+
+    /// Moves the server's clock to the next TOTP time step, so a new code exists.
+    pub fn next_time_step(&self) {
+        self.clock.advance(30);
+    }
+
+    pub async fn post(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.post(
+            client,
+            "/api/v1/login",
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// First login of a new user: password, enrol an app, confirm it. Returns
+    /// the client (now holding a session) and the app's base32 secret.
+    pub async fn signed_in_user_with_totp(
+        &self,
+        username: &str,
+    ) -> (reqwest::Client, String, String) {
+        self.create_user(username, false).await;
+        let client = client();
+        let answer: Value = self
+            .login(&client, username, PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "enrolment_required");
+        let enrolment: Value = self
+            .post(&client, "/api/v1/me/totp", json!({"name": "phone"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let secret = enrolment["secret"].as_str().unwrap().to_owned();
+        let id = enrolment["id"].as_str().unwrap().to_owned();
+        let confirmed = self
+            .post(
+                &client,
+                &format!("/api/v1/me/totp/{id}/confirm"),
+                json!({"code": self.totp_code(&secret)}),
+            )
+            .await;
+        assert_eq!(confirmed.status(), 200);
+        (client, secret, id)
+    }
+
+    /// A full sign-in with password and the app's current code (moving the
+    /// clock one step first, so the code is fresh).
+    pub async fn sign_in_with_totp(&self, username: &str, secret: &str) -> reqwest::Client {
+        let client = client();
+        let answer = self.login(&client, username, PASSWORD).await;
+        assert_eq!(answer.status(), 200);
+        self.next_time_step();
+        let code = self.totp_code(secret);
+        let answer = self
+            .post(&client, "/api/v1/login/totp", json!({"code": code}))
+            .await;
+        assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+        client
+    }
+}
+
+/// Asserts an API error answer: status and `{"error": code, "message": …}`.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status of {}",
+        response.url()
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], code, "body: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "body: {body}"
+    );
+}

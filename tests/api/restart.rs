@@ -1,0 +1,134 @@
+//! The real binary, killed with SIGKILL and started again: every acknowledged
+//! write (users, devices, sessions) is still there.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cli::twofold;
+use crate::helpers::{PASSWORD, client, totp_code_at};
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn serve(data: &std::path::Path, port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .arg("serve")
+        .env("TWOFOLD_STORAGE_PATH", data)
+        .env("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}"))
+        .env("TWOFOLD_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child };
+    let health = format!("http://localhost:{port}/healthz");
+    for _ in 0..200 {
+        if let Ok(answer) = reqwest::get(&health).await
+            && answer.status() == 200
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn users_devices_and_sessions_survive_a_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let added = twofold(
+        data.path(),
+        &["user", "add", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success());
+    let port = free_port();
+    let url = |path: &str| format!("http://localhost:{port}{path}");
+
+    let mut server = serve(data.path(), port).await;
+    let c = client();
+    let login = |c: &reqwest::Client| {
+        c.post(url("/api/v1/login"))
+            .json(&json!({"username": "alice", "password": PASSWORD}))
+            .send()
+    };
+    login(&c).await.unwrap();
+    let enrolment: Value = c
+        .post(url("/api/v1/me/totp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    let confirm = url(&format!(
+        "/api/v1/me/totp/{}/confirm",
+        enrolment["id"].as_str().unwrap()
+    ));
+    let answer = c
+        .post(confirm)
+        .json(&json!({"code": totp_code_at(&secret, now())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().unwrap();
+    drop(server);
+    let _server = serve(data.path(), port).await;
+
+    let me: Value = c
+        .get(url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "alice", "the session survived");
+    assert_eq!(
+        me["devices"].as_array().unwrap().len(),
+        1,
+        "the device survived"
+    );
+
+    let fresh = client();
+    login(&fresh).await.unwrap();
+    let code = totp_code_at(&secret, now() + 30);
+    let answer = fresh
+        .post(url("/api/v1/login/totp"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "the device still signs in");
+}
