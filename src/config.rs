@@ -31,6 +31,9 @@ pub struct ServerSettings {
     pub origin: String,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Hosts people may be sent back to after signing in (the `rd` parameter),
+    /// besides twofold's own host. `.example.com` allows every subdomain.
+    pub allowed_redirect_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,6 +92,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             origin: "http://localhost:8080".into(),
             workers: 0,
+            allowed_redirect_domains: Vec::new(),
         }
     }
 }

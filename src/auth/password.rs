@@ -1,14 +1,14 @@
-//! Passwords: Argon2id PHC hashes, computed on blocking threads with at most
-//! `hash_threads` at once (each holds ~19 MiB), and a dummy verification for
-//! unknown users so both answers cost the same.
+//! Passwords: Argon2id PHC hashes, computed on a pool of `hash_threads`
+//! dedicated, lower-priority threads (each holds ~19 MiB while hashing), and a
+//! dummy verification for unknown users so both answers cost the same.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::PasswordSettings;
 
@@ -18,7 +18,7 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A hash of a random password with the current parameters: verified
     /// against when the user does not exist.
     dummy_hash: Arc<String>,
@@ -48,7 +48,7 @@ impl PasswordHasher {
         let dummy_hash = hash_now(&params, dummy_secret.as_bytes())?;
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(threads)),
+            pool: HashPool::start(threads)?,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -83,16 +83,76 @@ impl PasswordHasher {
         T: Send + 'static,
         F: FnOnce() -> anyhow::Result<T> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("hashing pool closed")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("hashing thread panicked")?
+        self.pool.run(work).await
     }
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads that do nothing but Argon2. They are few (memory is bounded by
+/// their number) and run at a lower priority, so that when logins saturate
+/// every core, session checks and pages still get the CPU first: hashing can
+/// never starve `/api/v1/verify`. They end when the last hasher is dropped.
+#[derive(Clone)]
+struct HashPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl HashPool {
+    fn start(threads: usize) -> anyhow::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .context("starting a hashing thread")?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+    {
+        let (answer, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
+        result.await.context("a hashing thread failed")?
+    }
+}
+
+/// Linux lets one thread be niced on its own (its tid is a pid to setpriority).
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: plain syscalls on the calling thread; failure only leaves the
+    // default priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
 
 fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())

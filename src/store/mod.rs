@@ -168,6 +168,11 @@ pub trait SessionStore {
         session: SessionRecord,
     ) -> StoreResult<bool>;
     async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>>;
+    /// A session and its user in one read: the hot path of `/api/v1/verify`.
+    async fn session_with_user(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
     async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()>;
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()>;
     /// Ends every session and pending login of a user.

@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::users::user_from_row_at;
 use super::{
     PendingRecord, SessionRecord, SessionStore, SqliteStore, StoreResult, TokenHash, UserId,
+    UserRecord,
 };
 use crate::auth::clock::Timestamp;
 
@@ -132,6 +134,27 @@ impl SessionStore for SqliteStore {
                    FROM sessions WHERE token_hash = ?1",
             )?
             .query_row([token_hash], session_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn session_with_user(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "SELECT s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
+                        s.second_factor_at,
+                        u.id, u.username, u.password_hash, u.admin, u.disabled, u.created_at,
+                        u.password_changed_at, u.password_last_used_at
+                   FROM sessions s JOIN users u ON u.id = s.user_id
+                  WHERE s.token_hash = ?1",
+            )?
+            .query_row([token_hash], |row| {
+                Ok((session_from_row(row)?, user_from_row_at(row, 6)?))
+            })
             .optional()
         })
         .await

@@ -12,15 +12,20 @@ const USER_COLUMNS: &str = "id, username, password_hash, admin, disabled, create
                             password_changed_at, password_last_used_at";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    user_from_row_at(row, 0)
+}
+
+/// Reads the user columns (in `USER_COLUMNS` order) starting at column `first`.
+pub(super) fn user_from_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
-        id: row.get(0)?,
-        username: row.get(1)?,
-        password_hash: row.get(2)?,
-        admin: row.get(3)?,
-        disabled: row.get(4)?,
-        created_at: row.get(5)?,
-        password_changed_at: row.get(6)?,
-        password_last_used_at: row.get(7)?,
+        id: row.get(first)?,
+        username: row.get(first + 1)?,
+        password_hash: row.get(first + 2)?,
+        admin: row.get(first + 3)?,
+        disabled: row.get(first + 4)?,
+        created_at: row.get(first + 5)?,
+        password_changed_at: row.get(first + 6)?,
+        password_last_used_at: row.get(first + 7)?,
     })
 }
 

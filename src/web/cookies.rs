@@ -9,6 +9,8 @@ use crate::config::Settings;
 
 pub const SESSION_COOKIE: &str = "twofold_session";
 pub const PENDING_COOKIE: &str = "twofold_pending";
+/// Where to go once signed in (an address already checked by `return_to`).
+pub const RETURN_COOKIE: &str = "twofold_return";
 
 fn cookie(
     settings: &Settings,
@@ -33,6 +35,10 @@ pub fn session(settings: &Settings, token: &Token) -> Cookie<'static> {
 pub fn pending(settings: &Settings, token: &Token) -> Cookie<'static> {
     let max_age = settings.session.pending_timeout_secs;
     cookie(settings, PENDING_COOKIE, token.as_str().to_owned(), max_age)
+}
+
+pub fn return_to(settings: &Settings, target: &str) -> Cookie<'static> {
+    cookie(settings, RETURN_COOKIE, target.to_owned(), 10 * 60)
 }
 
 /// A cookie that tells the browser to forget `name`.

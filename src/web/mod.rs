@@ -9,6 +9,7 @@ mod login;
 mod me;
 mod pages;
 mod request;
+pub mod return_to;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};

@@ -8,9 +8,10 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
+use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
 use super::request::{client, pending_token, session_token};
+use super::return_to;
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
 use crate::auth::login::PasswordOutcome;
@@ -137,14 +138,39 @@ async fn home() -> HttpResponse {
     see_other("/account")
 }
 
-async fn login_page() -> HttpResponse {
-    page(
+#[derive(Deserialize)]
+struct ReturnTo {
+    rd: Option<String>,
+}
+
+/// Remembers where to go after sign-in (`?rd=`), if that address is allowed,
+/// in a short-lived cookie: the flow may pass through several pages (second
+/// factor, first-login enrolment) before the session exists.
+async fn login_page(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    query: web::Query<ReturnTo>,
+) -> HttpResponse {
+    let target = query
+        .rd
+        .as_deref()
+        .and_then(|rd| return_to::allowed(auth.settings(), rd));
+    if let Some(target) = &target
+        && auth.signed_in(session_token(&req).as_ref()).await.is_ok()
+    {
+        return see_other(target);
+    }
+    let mut response = page(
         StatusCode::OK,
         &LoginView {
             username: String::new(),
             error: None,
         },
-    )
+    );
+    if let Some(target) = target {
+        let _ = response.add_cookie(&cookies::return_to(auth.settings(), &target));
+    }
+    response
 }
 
 async fn login_submit(
@@ -193,7 +219,7 @@ async fn totp_submit(
         .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
         .await
     {
-        Ok(signed_in) => signed_in_redirect(&auth, &signed_in.token, "/account"),
+        Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in.token, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
@@ -215,14 +241,23 @@ async fn totp_submit(
     }
 }
 
+/// The session is set: go back where the person came from (if allowed), else
+/// to `fallback`.
 fn signed_in_redirect(
     auth: &Auth,
+    req: &HttpRequest,
     token: &crate::auth::session::Token,
-    location: &str,
+    fallback: &str,
 ) -> HttpResponse {
-    let mut response = see_other(location);
+    let target = req
+        .cookie(RETURN_COOKIE)
+        .and_then(|c| return_to::allowed(auth.settings(), c.value()));
+    let mut response = see_other(target.as_deref().unwrap_or(fallback));
     let _ = response.add_cookie(&cookies::session(auth.settings(), token));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
+    if target.is_some() {
+        let _ = response.add_cookie(&cookies::removal(auth.settings(), RETURN_COOKIE));
+    }
     response
 }
 
@@ -305,7 +340,7 @@ async fn enrol_totp_confirm(
         .await
     {
         Ok(confirmed) => match confirmed.signed_in {
-            Some(signed_in) => signed_in_redirect(&auth, &signed_in.token, "/account"),
+            Some(signed_in) => signed_in_redirect(&auth, &req, &signed_in.token, "/account"),
             None => see_other("/account?notice=added"),
         },
         Err(error) => {

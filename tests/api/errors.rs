@@ -124,3 +124,58 @@ async fn api_answers_are_never_cached() {
         .await;
     assert_eq!(answer.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn verify_tells_a_browser_where_to_sign_in_with_the_original_url() {
+    let app = spawn_app().await;
+    let answer = client()
+        .get(app.url("/api/v1/verify"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .header(
+            "X-Original-URL",
+            format!("http://localhost:{}/wiki?page=1", app.port),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!(
+            "{}/login?rd=http%3A%2F%2Flocalhost%3A{}%2Fwiki%3Fpage%3D1",
+            app.address, app.port
+        )
+    );
+    assert!(answer.text().await.unwrap().contains("sign in"));
+}
+
+#[tokio::test]
+async fn verify_never_offers_to_send_people_to_a_foreign_site() {
+    let app = spawn_app().await;
+    let answer = client()
+        .get(app.url("/api/v1/verify"))
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Uri", "/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.headers()["location"].to_str().unwrap(),
+        format!("{}/login", app.address)
+    );
+    assert_error(answer, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn verify_refreshes_the_idle_timeout() {
+    let app = spawn_app().await;
+    let (c, _, _) = app.signed_in_user_with_totp("zoe").await;
+    for _ in 0..4 {
+        app.clock.advance(20 * 60);
+        let answer = app.get(&c, "/api/v1/verify").await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["Remote-Admin"], "false");
+    }
+}

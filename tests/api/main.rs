@@ -6,6 +6,7 @@ mod enrolment;
 mod errors;
 mod helpers;
 mod login;
+mod nginx;
 mod pages;
 mod restart;
 mod sessions;

@@ -1,0 +1,221 @@
+//! Forward-auth through a real nginx (`auth_request`), started on a loopback
+//! port with a generated config in front of a small upstream app that echoes
+//! the `Remote-User` header it receives.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpServer, web};
+use reqwest::header::{ACCEPT, LOCATION};
+
+use crate::helpers::{PASSWORD, TestApp, client, spawn_app};
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The upstream app: answers every request with the user nginx passed on.
+fn start_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(|| {
+        App::new().default_service(web::to(|req: HttpRequest| async move {
+            let user = req
+                .headers()
+                .get("Remote-User")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("nobody")
+                .to_owned();
+            format!("hello {user}")
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    port
+}
+
+/// The configuration documented in docs/nginx.md, with test ports.
+fn nginx_config(dir: &std::path::Path, port: u16, twofold_port: u16, upstream_port: u16) -> String {
+    let dir = dir.display();
+    format!(
+        r#"worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    server_name localhost;
+
+    location = /_twofold/verify {{
+      internal;
+      proxy_pass http://127.0.0.1:{twofold_port}/api/v1/verify;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+    }}
+
+    location / {{
+      auth_request /_twofold/verify;
+      auth_request_set $twofold_user $upstream_http_remote_user;
+      auth_request_set $twofold_login $upstream_http_location;
+      error_page 401 =302 $twofold_login;
+      proxy_set_header Remote-User $twofold_user;
+      proxy_pass http://127.0.0.1:{upstream_port};
+    }}
+  }}
+}}
+"#
+    )
+}
+
+async fn start_nginx(app: &TestApp) -> Nginx {
+    assert!(
+        std::path::Path::new(NGINX).exists(),
+        "nginx is not installed: scripts/test installs it (apt-get install nginx)"
+    );
+    let upstream_port = start_upstream();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nginx.conf");
+    std::fs::write(
+        &config,
+        nginx_config(dir.path(), port, app.port, upstream_port),
+    )
+    .unwrap();
+    let child = Command::new(NGINX)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nginx starts");
+    let nginx = Nginx {
+        child,
+        port,
+        _dir: dir,
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return nginx;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nginx did not start");
+}
+
+#[tokio::test]
+async fn nginx_lets_only_signed_in_visitors_through_and_names_them_upstream() {
+    let app = spawn_app().await;
+    let (alice, _, _) = app.signed_in_user_with_totp("alice").await;
+    let nginx = start_nginx(&app).await;
+    let page = format!("http://localhost:{}/private/page?x=1", nginx.port);
+
+    // Anonymous: sent to the sign-in page with the page as the return address.
+    let anonymous = client()
+        .get(&page)
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 302);
+    let login = anonymous.headers()[LOCATION].to_str().unwrap().to_owned();
+    let expected_rd = url::form_urlencoded::byte_serialize(page.as_bytes()).collect::<String>();
+    assert_eq!(login, format!("{}/login?rd={expected_rd}", app.address));
+
+    // A forged Remote-User header gets nobody in.
+    let forged = client()
+        .get(&page)
+        .header("Remote-User", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 302);
+
+    // Signed in: through, and the upstream app learns who it is.
+    let through = alice
+        .get(&page)
+        .header("Remote-User", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through.status(), 200);
+    assert_eq!(through.text().await.unwrap(), "hello alice");
+
+    // Signed out: refused again at once.
+    assert_eq!(
+        alice
+            .post(app.url("/api/v1/logout"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let after = alice.get(&page).send().await.unwrap();
+    assert_eq!(after.status(), 302);
+}
+
+#[tokio::test]
+async fn signing_in_from_the_proxy_redirect_returns_to_the_original_page() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.signed_in_user_with_totp("bob").await;
+    let nginx = start_nginx(&app).await;
+    let page = format!("http://localhost:{}/reports/2026", nginx.port);
+    let browser = client();
+
+    let login = browser
+        .get(&page)
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let login = login.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(browser.get(&login).send().await.unwrap().status(), 200);
+    let password = browser
+        .post(app.url("/login"))
+        .form(&[("username", "bob"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(password.headers()[LOCATION], "/login/second-factor");
+    app.next_time_step();
+    let code = browser
+        .post(app.url("/login/totp"))
+        .form(&[("code", app.totp_code(&secret))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code.status(), 303);
+    assert_eq!(code.headers()[LOCATION].to_str().unwrap(), page);
+    let through = browser.get(&page).send().await.unwrap();
+    assert_eq!(through.text().await.unwrap(), "hello bob");
+}
