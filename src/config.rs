@@ -34,6 +34,9 @@ pub struct ServerSettings {
     /// Hosts people may be sent back to after signing in (the `rd` parameter),
     /// besides twofold's own host. `.example.com` allows every subdomain.
     pub allowed_redirect_domains: Vec<String>,
+    /// Domain attribute of the cookies (e.g. `example.com`), so that apps on
+    /// sibling hosts behind forward-auth receive the session; empty = host only.
+    pub cookie_domain: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,6 +96,7 @@ impl Default for ServerSettings {
             origin: "http://localhost:8080".into(),
             workers: 0,
             allowed_redirect_domains: Vec::new(),
+            cookie_domain: String::new(),
         }
     }
 }

@@ -18,13 +18,17 @@ fn cookie(
     value: String,
     max_age_secs: i64,
 ) -> Cookie<'static> {
-    Cookie::build(name, value)
+    let mut cookie = Cookie::build(name, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(settings.secure_cookies())
         .max_age(Duration::seconds(max_age_secs))
-        .finish()
+        .finish();
+    if !settings.server.cookie_domain.is_empty() {
+        cookie.set_domain(settings.server.cookie_domain.clone());
+    }
+    cookie
 }
 
 pub fn session(settings: &Settings, token: &Token) -> Cookie<'static> {

@@ -220,3 +220,12 @@ async fn a_pending_login_expires_after_five_minutes() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_configured_cookie_domain_lets_sibling_hosts_receive_the_session() {
+    let app = spawn_app_with(|s| s.server.cookie_domain = "example.test".into()).await;
+    app.create_user("judy", false).await;
+    let answer = app.login(&client(), "judy", PASSWORD).await;
+    let cookie = answer.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("Domain=example.test"), "{cookie}");
+}
