@@ -1,0 +1,91 @@
+//! Time per operation of the hot domain steps: a TOTP check, a session lookup
+//! in SQLite, an Argon2id verification.
+//!
+//! Run: `cargo bench --bench micro`
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use twofold::auth::session::{SessionLifetime, Token};
+use twofold::auth::totp::{self, Seed};
+use twofold::store::{NewUser, PendingRecord, SessionStore, SqliteStore, UserStore};
+
+fn totp_check(c: &mut Criterion) {
+    let seed = Seed::generate();
+    let now = 1_800_000_000;
+    let code = seed.code_at_step(totp::step_at(now));
+    c.bench_function("totp: verify a code (3 steps checked)", |b| {
+        b.iter(|| totp::verify(&seed, std::hint::black_box(&code), now, 0, None))
+    });
+}
+
+fn session_lookup(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).unwrap());
+    let lifetime = SessionLifetime {
+        idle_secs: 1800,
+        absolute_secs: 43200,
+    };
+    let token = runtime.block_on(async {
+        let user = store
+            .insert_user(NewUser {
+                username: "bench".into(),
+                password_hash: "x".into(),
+                admin: false,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let mut token = Token::generate();
+        for _ in 0..10_000 {
+            token = Token::generate();
+            let pending = PendingRecord {
+                token_hash: token.hash(),
+                user_id: user.id,
+                enrolment_only: false,
+                created_at: 0,
+                expires_at: 300,
+                failures: 0,
+            };
+            store.insert_pending(pending).await.unwrap();
+            let session = lifetime.new_session(&token, user.id, 0);
+            store.promote_pending(token.hash(), session).await.unwrap();
+        }
+        token
+    });
+    c.bench_function(
+        "session: look up a session and its user (10k sessions)",
+        |b| {
+            b.to_async(&runtime).iter(|| async {
+                store
+                    .session_with_user(token.hash())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            })
+        },
+    );
+}
+
+fn argon2_verify(c: &mut Criterion) {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+    let argon2 = argon2::Argon2::default();
+    let hash = argon2
+        .hash_password(b"correct horse battery staple")
+        .unwrap()
+        .to_string();
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("argon2id: verify (m=19 MiB, t=2, p=1)", |b| {
+        b.iter(|| {
+            argon2
+                .verify_password(b"correct horse battery staple", hash.as_str())
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, totp_check, session_lookup, argon2_verify);
+criterion_main!(benches);
