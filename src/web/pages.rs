@@ -13,8 +13,9 @@ use super::error::{public_message, status_and_code};
 use super::request::{client, pending_token, session_token};
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::PasswordOutcome;
+use crate::auth::login::{Method, PasswordOutcome};
 use crate::auth::{Auth, AuthError, Enroller};
+use crate::store::PendingRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -46,6 +47,8 @@ struct LoginView {
 #[template(path = "second_factor.html")]
 struct SecondFactorView {
     error: Option<String>,
+    totp: bool,
+    security_key: bool,
 }
 
 #[derive(Template)]
@@ -102,7 +105,7 @@ struct Notice {
 }
 
 /// A rendered page; auth pages are never cached.
-fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
+pub(super) fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     match view.render() {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -115,7 +118,7 @@ fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     }
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
@@ -179,7 +182,7 @@ async fn login_submit(
 async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
     match auth.pending_login(pending_token(&req).as_ref()).await {
         Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(_) => page(StatusCode::OK, &SecondFactorView { error: None }),
+        Ok(pending) => second_factor_view(&auth, &pending, StatusCode::OK, None).await,
         Err(_) => see_other("/login"),
     }
 }
@@ -197,21 +200,32 @@ async fn totp_submit(
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
-            if auth
-                .pending_login(pending_token(&req).as_ref())
-                .await
-                .is_err()
-            {
+            let Ok(pending) = auth.pending_login(pending_token(&req).as_ref()).await else {
                 return see_other("/login");
-            }
+            };
             let (status, message) = refusal(&error);
-            page(
-                status,
-                &SecondFactorView {
-                    error: Some(message),
-                },
-            )
+            second_factor_view(&auth, &pending, status, Some(message)).await
         }
+    }
+}
+
+/// The second-factor page, offering the methods this login can use.
+async fn second_factor_view(
+    auth: &Auth,
+    pending: &PendingRecord,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    match auth.methods_of(pending).await {
+        Ok(methods) => page(
+            status,
+            &SecondFactorView {
+                error,
+                totp: methods.contains(&Method::Totp),
+                security_key: methods.contains(&Method::SecurityKey),
+            },
+        ),
+        Err(e) => page_failure(&e),
     }
 }
 

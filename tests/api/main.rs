@@ -8,4 +8,5 @@ mod helpers;
 mod login;
 mod pages;
 mod restart;
+mod security_keys;
 mod sessions;
