@@ -91,6 +91,12 @@ pub fn relying_party(settings: &Settings) -> anyhow::Result<Webauthn> {
         .context("configuring the WebAuthn relying party from server.origin")?
         .rp_name(&settings.totp.issuer)
         .timeout(timeout)
+        // The key is the second factor after a password: touching it (user
+        // presence) is the factor, as with U2F, and no PIN is asked. The
+        // library's default asks for credProtect "userVerificationRequired"
+        // with userVerification "preferred", which Chromium refuses outright
+        // (NotSupportedError: "Requested protection policy is inconsistent").
+        .danger_set_user_presence_only_security_keys(true)
         .build()?)
 }
 
@@ -137,16 +143,6 @@ impl Auth {
             keys.push(StoredKey { device, key });
         }
         Ok(keys)
-    }
-
-    /// Whether the user can sign in with a security key.
-    pub async fn has_security_key(&self, user: UserId) -> AuthResult<bool> {
-        Ok(self
-            .store
-            .devices_of(user)
-            .await?
-            .iter()
-            .any(|d| d.kind == DeviceKind::SecurityKey && d.confirmed))
     }
 
     async fn begin_ceremony(
@@ -527,6 +523,13 @@ mod tests {
             public_key["excludeCredentials"],
             json!([{"type": "public-key", "id": RECORDED_CREDENTIAL_ID}])
         );
+        // Chromium refuses credProtect "userVerificationRequired" unless
+        // userVerification is "required": a touch is the factor here.
+        assert_eq!(
+            public_key["authenticatorSelection"]["userVerification"],
+            "discouraged"
+        );
+        assert!(public_key["extensions"]["credentialProtectionPolicy"].is_null());
         let algorithms = public_key["pubKeyCredParams"].as_array().unwrap();
         assert!(
             algorithms.contains(&json!({"type": "public-key", "alg": -7})),
