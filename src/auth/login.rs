@@ -286,6 +286,13 @@ impl Auth {
         })
     }
 
+    /// The second factors a pending login can use (for the second-factor page).
+    pub async fn methods_of(&self, pending: &PendingRecord) -> AuthResult<Vec<Method>> {
+        let devices = self.store.devices_of(pending.user_id).await?;
+        let recovery_codes_left = self.recovery_codes_left(pending.user_id).await?;
+        Ok(methods_for(&devices, recovery_codes_left))
+    }
+
     /// Ends the session on the server (and any pending login of the client).
     pub async fn logout(
         &self,

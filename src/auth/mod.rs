@@ -8,6 +8,7 @@ pub mod devices;
 mod error;
 pub mod login;
 pub mod password;
+pub mod security_key;
 pub mod session;
 pub mod totp;
 pub mod users;

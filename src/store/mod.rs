@@ -4,12 +4,14 @@
 
 mod audit;
 mod devices;
+mod security_keys;
 mod sessions;
 mod sqlite;
 mod users;
 
 use async_trait::async_trait;
 
+pub use security_keys::{CeremonyPurpose, CeremonyRecord, SecurityKeyStore};
 pub use sqlite::SqliteStore;
 
 use crate::auth::clock::Timestamp;
@@ -190,7 +192,9 @@ pub trait AuditStore {
 
 /// Everything the domain needs from storage.
 #[async_trait]
-pub trait Store: UserStore + DeviceStore + SessionStore + AuditStore + Send + Sync {
+pub trait Store:
+    UserStore + DeviceStore + SessionStore + AuditStore + SecurityKeyStore + Send + Sync
+{
     /// Proves the store can be read (for `/healthz`).
     async fn check_readable(&self) -> StoreResult<()>;
 }

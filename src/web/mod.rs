@@ -10,6 +10,7 @@ mod me;
 mod pages;
 mod request;
 pub mod return_to;
+mod security_keys;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};
@@ -66,8 +67,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/me/devices/{id}",
                 vec![web::delete().to(me::remove_device)],
             ))
+            .service(api_resource(
+                "/me/security-keys/begin",
+                vec![web::post().to(security_keys::begin_registration)],
+            ))
+            .service(api_resource(
+                "/me/security-keys/finish",
+                vec![web::post().to(security_keys::finish_registration)],
+            ))
+            .service(api_resource(
+                "/login/security-key/begin",
+                vec![web::post().to(security_keys::begin_login)],
+            ))
+            .service(api_resource(
+                "/login/security-key/finish",
+                vec![web::post().to(security_keys::finish_login)],
+            ))
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/api").default_service(web::to(not_found)))
-    .configure(pages::routes);
+    .configure(pages::routes)
+    .configure(security_keys::page_routes);
 }

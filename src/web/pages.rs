@@ -14,8 +14,9 @@ use super::request::{client, pending_token, session_token};
 use super::return_to;
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::PasswordOutcome;
+use crate::auth::login::{Method, PasswordOutcome};
 use crate::auth::{Auth, AuthError, Enroller};
+use crate::store::PendingRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login_submit))
         .route("/login/second-factor", web::get().to(second_factor_page))
         .route("/login/totp", web::post().to(totp_submit))
+        .route("/login/done", web::get().to(login_done))
         .route("/enrol", web::get().to(enrol_page))
         .route("/enrol/totp", web::post().to(enrol_totp_start))
         .route("/enrol/totp/{id}", web::get().to(enrol_totp_page))
@@ -47,6 +49,8 @@ struct LoginView {
 #[template(path = "second_factor.html")]
 struct SecondFactorView {
     error: Option<String>,
+    totp: bool,
+    security_key: bool,
 }
 
 #[derive(Template)]
@@ -103,7 +107,7 @@ struct Notice {
 }
 
 /// A rendered page; auth pages are never cached.
-fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
+pub(super) fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     match view.render() {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -116,7 +120,7 @@ fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     }
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
@@ -205,7 +209,7 @@ async fn login_submit(
 async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
     match auth.pending_login(pending_token(&req).as_ref()).await {
         Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(_) => page(StatusCode::OK, &SecondFactorView { error: None }),
+        Ok(pending) => second_factor_view(&auth, &pending, StatusCode::OK, None).await,
         Err(_) => see_other("/login"),
     }
 }
@@ -223,22 +227,49 @@ async fn totp_submit(
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
-            if auth
-                .pending_login(pending_token(&req).as_ref())
-                .await
-                .is_err()
-            {
+            let Ok(pending) = auth.pending_login(pending_token(&req).as_ref()).await else {
                 return see_other("/login");
-            }
+            };
             let (status, message) = refusal(&error);
-            page(
-                status,
-                &SecondFactorView {
-                    error: Some(message),
-                },
-            )
+            second_factor_view(&auth, &pending, status, Some(message)).await
         }
     }
+}
+
+/// The second-factor page, offering the methods this login can use.
+async fn second_factor_view(
+    auth: &Auth,
+    pending: &PendingRecord,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    match auth.methods_of(pending).await {
+        Ok(methods) => page(
+            status,
+            &SecondFactorView {
+                error,
+                totp: methods.contains(&Method::Totp),
+                security_key: methods.contains(&Method::SecurityKey),
+            },
+        ),
+        Err(e) => page_failure(&e),
+    }
+}
+
+/// Where a sign-in finished by script (a security key) lands: on to the page
+/// the person came from, if any and allowed, else the account page.
+async fn login_done(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    if auth.signed_in(session_token(&req).as_ref()).await.is_err() {
+        return see_other("/login");
+    }
+    let target = req
+        .cookie(RETURN_COOKIE)
+        .and_then(|c| return_to::allowed(auth.settings(), c.value()));
+    let mut response = see_other(target.as_deref().unwrap_or("/account"));
+    if target.is_some() {
+        let _ = response.add_cookie(&cookies::removal(auth.settings(), RETURN_COOKIE));
+    }
+    response
 }
 
 /// The session is set: go back where the person came from (if allowed), else

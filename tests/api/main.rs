@@ -9,4 +9,5 @@ mod login;
 mod nginx;
 mod pages;
 mod restart;
+mod security_keys;
 mod sessions;

@@ -54,3 +54,48 @@ async fn the_account_page_needs_a_session() {
     assert_eq!(answer.status(), 303);
     assert_eq!(answer.headers()["location"], "/login");
 }
+
+#[tokio::test]
+async fn a_sign_in_finished_by_script_lands_on_the_return_address() {
+    let app = spawn_app().await;
+    let (c, _, _) = app.signed_in_user_with_totp("carol").await;
+    let rd = format!("{}/account?from=proxy", app.address);
+    let login = c
+        .get(app.url("/login"))
+        .query(&[("rd", rd.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "already signed in: straight back");
+    assert_eq!(login.headers()["location"].to_str().unwrap(), rd);
+
+    let fresh = client();
+    fresh
+        .get(app.url("/login"))
+        .query(&[("rd", rd.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&fresh, "/login/done").await.headers()["location"],
+        "/login"
+    );
+    let done = app.get(&c, "/login/done").await;
+    assert_eq!(done.headers()["location"], "/account");
+}
+
+#[tokio::test]
+async fn a_foreign_return_address_is_ignored() {
+    let app = spawn_app().await;
+    let answer = client()
+        .get(app.url("/login"))
+        .query(&[("rd", "https://evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers().get("set-cookie").is_none(),
+        "nothing remembered"
+    );
+}

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::cli::twofold;
 use crate::helpers::{PASSWORD, client, totp_code_at};
 
-struct Server {
-    child: Child,
+pub struct Server {
+    pub child: Child,
 }
 
 impl Drop for Server {
@@ -21,7 +21,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn serve(data: &std::path::Path, port: u16) -> Server {
+pub async fn serve(data: &std::path::Path, port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_twofold"))
         .arg("serve")
         .env("TWOFOLD_STORAGE_PATH", data)

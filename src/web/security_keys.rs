@@ -1,0 +1,117 @@
+//! Security keys over HTTP: the JSON endpoints that begin and finish a
+//! registration or a sign-in (WebAuthn's standard JSON, base64url without
+//! padding), the page that enrols a key, and the script bridging both.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::cookies::{self, PENDING_COOKIE};
+use super::error::ApiResult;
+use super::login::authenticated;
+use super::pages::{page, see_other};
+use super::request::{JsonBody, client, pending_token, session_token};
+use crate::auth::{Auth, Enroller};
+
+#[derive(Deserialize)]
+pub struct NewKeyRequest {
+    name: String,
+}
+
+/// `POST /api/v1/me/security-keys/begin` `{"name"}`
+pub async fn begin_registration(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<NewKeyRequest>,
+) -> ApiResult<HttpResponse> {
+    let enroller = auth
+        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
+        .await?;
+    let options = auth
+        .start_security_key_registration(&enroller, &body.name)
+        .await?;
+    Ok(HttpResponse::Ok().json(options))
+}
+
+/// `POST /api/v1/me/security-keys/finish` with the new PublicKeyCredential.
+pub async fn finish_registration(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    JsonBody(credential): JsonBody<RegisterPublicKeyCredential>,
+) -> ApiResult<HttpResponse> {
+    let enroller = auth
+        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
+        .await?;
+    let registered = auth
+        .finish_security_key_registration(&enroller, &credential, &client(&req))
+        .await?;
+    let mut response = HttpResponse::Created();
+    if let Some(signed_in) = &registered.signed_in {
+        response
+            .cookie(cookies::session(auth.settings(), &signed_in.token))
+            .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
+    }
+    Ok(response.json(json!({
+        "id": registered.device_id,
+        "name": registered.name,
+        "status": "confirmed",
+    })))
+}
+
+/// `POST /api/v1/login/security-key/begin`
+pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let options = auth
+        .start_security_key_login(pending_token(&req).as_ref())
+        .await?;
+    Ok(HttpResponse::Ok().json(options))
+}
+
+/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential.
+#[tracing::instrument(skip_all)]
+pub async fn finish_login(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    JsonBody(credential): JsonBody<PublicKeyCredential>,
+) -> ApiResult<HttpResponse> {
+    let signed_in = auth
+        .login_security_key(pending_token(&req).as_ref(), &credential, &client(&req))
+        .await?;
+    Ok(authenticated(&auth, &signed_in))
+}
+
+/// The pages' routes: enrolling a key, and the script.
+pub fn page_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/webauthn.js", web::get().to(script))
+        .route("/enrol/security-key", web::get().to(enrol_page));
+}
+
+#[derive(Template)]
+#[template(path = "enrol_security_key.html")]
+struct EnrolSecurityKeyView {
+    first_login: bool,
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/webauthn.js"))
+}
+
+async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    match auth
+        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
+        .await
+    {
+        Ok(enroller) => page(
+            StatusCode::OK,
+            &EnrolSecurityKeyView {
+                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+            },
+        ),
+        Err(_) => see_other("/login"),
+    }
+}
