@@ -273,6 +273,7 @@ impl Auth {
         {
             return Err(AuthError::Unauthenticated);
         }
+        self.store.record_sign_in(user.id, self.clock.now()).await?;
         self.audit(
             AuditEvent::LoginSecondFactorOk,
             Some(&user.username),

@@ -13,7 +13,10 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 /// Applied in order; the file's `user_version` remembers how far it got.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_core.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_core.sql")),
+    M::up(include_str!("../../migrations/0004_admin.sql")),
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {

@@ -2,6 +2,8 @@
 //! the same domain calls, and the probes for proxies and monitors. Routes are
 //! grouped by URL; handlers stay thin.
 
+mod admin;
+mod admin_pages;
 pub mod cookies;
 pub mod error;
 mod health;
@@ -9,6 +11,7 @@ mod login;
 mod me;
 mod pages;
 mod request;
+mod resync;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};
@@ -65,8 +68,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/me/devices/{id}",
                 vec![web::delete().to(me::remove_device)],
             ))
+            .service(api_resource(
+                "/me/devices/{id}/resync",
+                vec![web::post().to(resync::resync)],
+            ))
+            .configure(admin::routes)
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/api").default_service(web::to(not_found)))
-    .configure(pages::routes);
+    .configure(pages::routes)
+    .configure(admin_pages::routes);
 }

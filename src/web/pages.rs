@@ -75,6 +75,7 @@ struct DeviceRow {
 #[template(path = "account.html")]
 struct AccountView {
     username: String,
+    admin: bool,
     devices: Vec<DeviceRow>,
     notice: Option<String>,
     error: Option<String>,
@@ -102,7 +103,7 @@ struct Notice {
 }
 
 /// A rendered page; auth pages are never cached.
-fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
+pub(super) fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     match view.render() {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -115,14 +116,14 @@ fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     }
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
 }
 
 /// Status and words for a refused form.
-fn refusal(error: &AuthError) -> (StatusCode, String) {
+pub(super) fn refusal(error: &AuthError) -> (StatusCode, String) {
     (status_and_code(error).0, public_message(error))
 }
 
@@ -346,6 +347,7 @@ async fn account_view(
         })
         .collect();
     Ok(AccountView {
+        admin: account.user.admin,
         username: account.user.username,
         devices,
         notice,
@@ -353,7 +355,7 @@ async fn account_view(
     })
 }
 
-fn page_failure(error: &AuthError) -> HttpResponse {
+pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
     let (status, message) = refusal(error);
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
