@@ -186,3 +186,44 @@ async fn retention_is_configurable_and_zero_keeps_everything() {
     forever.clock.advance(10_000 * DAY);
     assert_eq!(forever.auth().prune_audit_trail().await.unwrap(), 0);
 }
+
+#[test]
+fn the_example_config_documents_the_default_retention() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/twofold.example.toml");
+    let settings = twofold::config::Settings::load(Some(std::path::Path::new(example))).unwrap();
+    assert_eq!(settings.audit.retention_days, 90);
+    assert_eq!(settings, twofold::config::Settings::default());
+}
+
+#[tokio::test]
+async fn the_server_prunes_old_events_when_it_starts() {
+    let app = spawn_app().await;
+    app.create_user("alice", false).await;
+    let count = || async {
+        app.auth()
+            .audit_events(
+                &twofold::auth::admin::Actor::host_operator(),
+                Some("alice"),
+                100,
+            )
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count().await, 1);
+
+    // The same database served again, 91 days later.
+    let later = std::sync::Arc::new(twofold::auth::clock::ShiftedClock::default());
+    later.advance(91 * DAY);
+    let server = twofold::startup::Application::build_with_clock(app.settings.clone(), later)
+        .await
+        .unwrap();
+    let _running = tokio::spawn(server.run_until_stopped());
+    for _ in 0..100 {
+        if count().await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the 91-day-old event was not pruned");
+}
