@@ -28,7 +28,7 @@ pub async fn store_security_key(app: &TestApp, username: &str) -> String {
             totp_secret: None,
             totp_last_step: None,
             totp_offset_steps: 0,
-            hardware: true,
+            hardware: false,
             credential: Some("{}".into()),
             credential_id: Some(id.as_bytes().to_vec()),
         })
