@@ -1,6 +1,7 @@
-//! The `twofold` command line: `serve`, `user add`, `credential-report`. Every
-//! command reads the same settings, so `user add` writes to the database
-//! `serve` reads.
+//! The `twofold` command line: `serve`, `user add`, `credential-report`, and
+//! the host operator's break-glass administration (`user list / disable /
+//! enable / reset-mfa`, `audit`). Every command reads the same settings, so it
+//! acts on the database `serve` reads.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::auth::Client;
-use crate::auth::clock::SystemClock;
+use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+use crate::auth::clock::{SystemClock, iso8601};
 use crate::config::Settings;
 use crate::startup::{Application, build_auth};
 
@@ -40,6 +42,16 @@ pub enum Command {
     },
     /// Print the credential report (CSV) to standard output.
     CredentialReport,
+    /// Print the audit trail, newest first.
+    Audit {
+        /// Only events about this user.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// How many events (1 to 1000).
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_AUDIT_LIMIT,
+              value_parser = clap::value_parser!(u32).range(1..=MAX_AUDIT_LIMIT as i64))]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -54,6 +66,15 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List every user with their second factors and last sign-in.
+    List,
+    /// Disable a user: they can't sign in and their sessions end at once.
+    Disable { name: String },
+    /// Let a disabled user sign in again.
+    Enable { name: String },
+    /// Lost-device reset: remove every second factor and recovery code of the
+    /// user and end their sessions; they enrol again at their next sign-in.
+    ResetMfa { name: String },
 }
 
 /// Reads one line from standard input, without its line ending.
@@ -93,6 +114,115 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = build_auth(settings, Arc::new(SystemClock))?;
             print!("{}", auth.credential_report().await?);
         }
+        Command::User { command } => {
+            let auth = build_auth(settings, Arc::new(SystemClock))?;
+            administer_users(&auth, command).await?;
+        }
+        Command::Audit { user, limit } => {
+            let auth = build_auth(settings, Arc::new(SystemClock))?;
+            let events = auth
+                .audit_events(&Actor::host_operator(), user.as_deref(), limit)
+                .await?;
+            let rows = events
+                .into_iter()
+                .map(|e| {
+                    vec![
+                        iso8601(e.at),
+                        e.username.unwrap_or_else(|| "-".into()),
+                        e.event,
+                        e.ip.unwrap_or_else(|| "host".into()),
+                        e.detail,
+                    ]
+                })
+                .collect();
+            print_table(&["AT", "USER", "EVENT", "IP", "DETAIL"], rows);
+        }
     }
     Ok(())
+}
+
+/// The host operator's user commands (all but `add`, handled above).
+async fn administer_users(auth: &crate::auth::Auth, command: UserCommand) -> anyhow::Result<()> {
+    let by = Actor::host_operator();
+    let client = Client::cli();
+    match command {
+        UserCommand::Add { .. } => unreachable!("`user add` is handled by run"),
+        UserCommand::List => {
+            let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+            let rows = auth
+                .users(&by)
+                .await?
+                .into_iter()
+                .map(|u| {
+                    vec![
+                        u.username,
+                        yes_no(u.admin),
+                        yes_no(u.disabled),
+                        yes_no(u.mfa_active),
+                        u.totp_devices.to_string(),
+                        u.security_keys.to_string(),
+                        u.last_sign_in_at.map_or_else(|| "never".into(), iso8601),
+                        iso8601(u.created_at),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "USER",
+                    "ADMIN",
+                    "DISABLED",
+                    "MFA",
+                    "TOTP",
+                    "KEYS",
+                    "LAST SIGN-IN",
+                    "CREATED",
+                ],
+                rows,
+            );
+        }
+        UserCommand::Disable { name } => {
+            auth.disable_user(&by, &name, &client).await?;
+            eprintln!("disabled user {name}; their sessions have ended");
+        }
+        UserCommand::Enable { name } => {
+            auth.enable_user(&by, &name, &client).await?;
+            eprintln!("enabled user {name}");
+        }
+        UserCommand::ResetMfa { name } => {
+            let removed = auth.reset_second_factors(&by, &name, &client).await?;
+            eprintln!(
+                "removed {} second factors and {} recovery codes of {name} and ended their \
+                 sessions; they enrol a new factor at their next sign-in",
+                removed.devices, removed.recovery_codes
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints rows under a header in columns two spaces apart (the last column
+/// is not padded).
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut text = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        println!("{}", text.trim_end());
+    };
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
 }

@@ -19,6 +19,7 @@ pub struct Settings {
     pub totp: TotpSettings,
     pub password: PasswordSettings,
     pub log: LogSettings,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -87,6 +88,19 @@ pub struct LogSettings {
     pub level: String,
     /// `text` for people, `json` for log collectors.
     pub format: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit events older than this many days are pruned; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
 }
 
 impl Default for ServerSettings {

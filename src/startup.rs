@@ -15,7 +15,8 @@ use crate::config::Settings;
 use crate::store::SqliteStore;
 use crate::web;
 
-/// How often expired sessions and pending logins are swept from the store.
+/// How often expired sessions and pending logins are swept from the store (and
+/// audit events past their retention pruned).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 pub struct Application {
@@ -57,6 +58,9 @@ impl Application {
                 interval.tick().await;
                 if let Err(e) = sweeper.delete_expired().await {
                     tracing::warn!(error = %e, "sweeping expired sessions failed");
+                }
+                if let Err(e) = sweeper.prune_audit_trail().await {
+                    tracing::warn!(error = %e, "pruning the audit trail failed");
                 }
             }
         });

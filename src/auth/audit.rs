@@ -2,8 +2,10 @@
 //! API's), appended to the store and emitted as structured `tracing` events.
 //! Callers pass details that never contain a secret.
 
-use super::{Auth, Client};
+use super::{Auth, AuthResult, Client};
 use crate::store::AuditRecord;
+
+const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditEvent {
@@ -22,6 +24,7 @@ pub enum AuditEvent {
     UserDisabled,
     UserEnabled,
     MfaReset,
+    DeviceResynced,
 }
 
 impl AuditEvent {
@@ -42,6 +45,7 @@ impl AuditEvent {
             AuditEvent::UserDisabled => "user_disabled",
             AuditEvent::UserEnabled => "user_enabled",
             AuditEvent::MfaReset => "mfa_reset",
+            AuditEvent::DeviceResynced => "device_resynced",
         }
     }
 }
@@ -61,6 +65,7 @@ impl Auth {
             event = event.as_str(),
             username = username.unwrap_or(""),
             ip = client.ip_str(),
+            user_agent = client.user_agent.as_deref().unwrap_or(""),
             detail,
             "audit"
         );
@@ -75,5 +80,20 @@ impl Auth {
         if let Err(e) = self.store.append_event(record).await {
             tracing::error!(error = %e, event = event.as_str(), "could not write an audit event");
         }
+    }
+
+    /// Retention: removes events older than `audit.retention_days` (0 keeps
+    /// them forever). Run periodically by the server; returns how many went.
+    pub async fn prune_audit_trail(&self) -> AuthResult<u64> {
+        let days = i64::from(self.settings.audit.retention_days);
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = self.clock.now() - days * SECONDS_PER_DAY;
+        let pruned = self.store.delete_events_before(before).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, retention_days = days, "pruned old audit events");
+        }
+        Ok(pruned)
     }
 }

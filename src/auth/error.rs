@@ -38,6 +38,10 @@ pub enum AuthError {
     NotFound(&'static str),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error(
+        "administrators can't disable their own account; another administrator or the host's operator can"
+    )]
+    CannotDisableSelf,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

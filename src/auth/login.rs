@@ -273,6 +273,9 @@ impl Auth {
         {
             return Err(AuthError::Unauthenticated);
         }
+        if let Err(e) = self.store.record_sign_in(user.id, self.clock.now()).await {
+            tracing::warn!(error = %e, "could not record the time of a sign-in");
+        }
         self.audit(
             AuditEvent::LoginSecondFactorOk,
             Some(&user.username),

@@ -2,12 +2,14 @@
 //! storage through the `store` traits, takes time from a `Clock`, and reports
 //! refusals as `AuthError`s.
 
+pub mod admin;
 pub mod audit;
 pub mod clock;
 pub mod devices;
 mod error;
 pub mod login;
 pub mod password;
+pub mod resync;
 pub mod security_key;
 pub mod session;
 pub mod totp;

@@ -1,9 +1,10 @@
-//! The audit trail: append and read, newest first.
+//! The audit trail: append, read newest first, and prune past its retention.
 
 use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{AuditRecord, AuditStore, SqliteStore, StoreResult};
+use crate::auth::clock::Timestamp;
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -45,6 +46,14 @@ impl AuditStore for SqliteStore {
                 })
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn delete_events_before(&self, before: Timestamp) -> StoreResult<u64> {
+        self.call(move |conn| {
+            conn.execute("DELETE FROM audit_events WHERE at < ?1", [before])
+                .map(|n| n as u64)
         })
         .await
     }

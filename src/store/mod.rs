@@ -2,6 +2,7 @@
 //! sees SQL and a PostgreSQL backend can follow. `SqliteStore` is the embedded
 //! default; the record types here are the vocabulary both sides share.
 
+mod admin;
 mod audit;
 mod devices;
 mod security_keys;
@@ -188,12 +189,44 @@ pub trait AuditStore {
     async fn append_event(&self, event: AuditRecord) -> StoreResult<()>;
     /// Newest first, optionally only about one user.
     async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Retention: removes events older than `before`; returns how many.
+    async fn delete_events_before(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+/// One user as an administrator sees them.
+#[derive(Debug, Clone)]
+pub struct UserOverview {
+    pub user: UserRecord,
+    pub totp_devices: u32,
+    pub security_keys: u32,
+    pub last_sign_in_at: Option<Timestamp>,
+}
+
+/// What a lost-device reset removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactorsRemoved {
+    pub devices: u32,
+    pub recovery_codes: u32,
+}
+
+#[async_trait]
+pub trait AdminStore {
+    /// Every user with their second-factor counts, by name.
+    async fn user_overviews(&self) -> StoreResult<Vec<UserOverview>>;
+    /// Sets the flag; disabling also ends every session and pending login of
+    /// the user in the same transaction. Returns whether the flag changed.
+    async fn set_disabled(&self, user: UserId, disabled: bool) -> StoreResult<bool>;
+    /// The lost-device reset, in one transaction: every device (confirmed or
+    /// not), every recovery code, every session and pending login of the user.
+    async fn remove_second_factors(&self, user: UserId) -> StoreResult<SecondFactorsRemoved>;
+    /// A completed sign-in (both factors).
+    async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
 }
 
 /// Everything the domain needs from storage.
 #[async_trait]
 pub trait Store:
-    UserStore + DeviceStore + SessionStore + AuditStore + SecurityKeyStore + Send + Sync
+    UserStore + DeviceStore + SessionStore + AuditStore + SecurityKeyStore + AdminStore + Send + Sync
 {
     /// Proves the store can be read (for `/healthz`).
     async fn check_readable(&self) -> StoreResult<()>;

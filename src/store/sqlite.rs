@@ -16,6 +16,7 @@ use super::{Store, StoreError, StoreResult};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_core.sql")),
     M::up(include_str!("../../migrations/0002_security_keys.sql")),
+    M::up(include_str!("../../migrations/0004_admin.sql")),
 ];
 
 #[derive(Clone)]

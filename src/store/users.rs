@@ -8,10 +8,10 @@ use super::{
 };
 use crate::auth::clock::Timestamp;
 
-const USER_COLUMNS: &str = "id, username, password_hash, admin, disabled, created_at, \
+pub(super) const USER_COLUMNS: &str = "id, username, password_hash, admin, disabled, created_at, \
                             password_changed_at, password_last_used_at";
 
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     user_from_row_at(row, 0)
 }
 

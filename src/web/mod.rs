@@ -2,6 +2,8 @@
 //! the same domain calls, and the probes for proxies and monitors. Routes are
 //! grouped by URL; handlers stay thin.
 
+mod admin;
+mod admin_pages;
 pub mod cookies;
 pub mod error;
 mod health;
@@ -9,6 +11,7 @@ mod login;
 mod me;
 mod pages;
 mod request;
+mod resync;
 pub mod return_to;
 mod security_keys;
 
@@ -83,9 +86,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/login/security-key/finish",
                 vec![web::post().to(security_keys::finish_login)],
             ))
+            .service(api_resource(
+                "/me/devices/{id}/resync",
+                vec![web::post().to(resync::resync)],
+            ))
+            .configure(admin::routes)
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/api").default_service(web::to(not_found)))
     .configure(pages::routes)
-    .configure(security_keys::page_routes);
+    .configure(security_keys::page_routes)
+    .configure(admin_pages::routes);
 }

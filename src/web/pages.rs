@@ -80,6 +80,7 @@ struct DeviceRow {
 #[template(path = "account.html")]
 struct AccountView {
     username: String,
+    admin: bool,
     devices: Vec<DeviceRow>,
     notice: Option<String>,
     error: Option<String>,
@@ -127,7 +128,7 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
 }
 
 /// Status and words for a refused form.
-fn refusal(error: &AuthError) -> (StatusCode, String) {
+pub(super) fn refusal(error: &AuthError) -> (StatusCode, String) {
     (status_and_code(error).0, public_message(error))
 }
 
@@ -412,6 +413,7 @@ async fn account_view(
         })
         .collect();
     Ok(AccountView {
+        admin: account.user.admin,
         username: account.user.username,
         devices,
         notice,
@@ -419,7 +421,7 @@ async fn account_view(
     })
 }
 
-fn page_failure(error: &AuthError) -> HttpResponse {
+pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
     let (status, message) = refusal(error);
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")

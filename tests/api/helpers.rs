@@ -214,3 +214,59 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
         "body: {body}"
     );
 }
+
+/// Administrators and test fixtures for administration.
+impl TestApp {
+    /// A new administrator's first sign-in: created with `admin: true`, then
+    /// the usual enrolment of an app. Returns the client (holding a session),
+    /// the app's base32 secret and its device id.
+    pub async fn signed_in_admin_with_totp(
+        &self,
+        username: &str,
+    ) -> (reqwest::Client, String, String) {
+        self.create_user(username, true).await;
+        self.first_sign_in_enrolling_totp(username).await
+    }
+
+    /// The first sign-in of an existing user with no second factor: password,
+    /// then enrol and confirm an app named "phone".
+    pub async fn first_sign_in_enrolling_totp(
+        &self,
+        username: &str,
+    ) -> (reqwest::Client, String, String) {
+        let client = client();
+        let answer: Value = self
+            .login(&client, username, PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "enrolment_required");
+        let enrolment: Value = self
+            .post(&client, "/api/v1/me/totp", json!({"name": "phone"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let secret = enrolment["secret"].as_str().unwrap().to_owned();
+        let id = enrolment["id"].as_str().unwrap().to_owned();
+        let confirmed = self
+            .post(
+                &client,
+                &format!("/api/v1/me/totp/{id}/confirm"),
+                json!({"code": self.totp_code(&secret)}),
+            )
+            .await;
+        assert_eq!(confirmed.status(), 200);
+        (client, secret, id)
+    }
+
+    pub async fn delete(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    /// Server time now, as the server's clock reads it.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

@@ -1,6 +1,10 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file per
 //! test, real TOTP codes computed from the secrets the API hands out.
 
+mod admin;
+mod admin_cli;
+mod admin_pages;
+mod audit;
 mod cli;
 mod enrolment;
 mod errors;
@@ -9,5 +13,6 @@ mod login;
 mod nginx;
 mod pages;
 mod restart;
+mod resync;
 mod security_keys;
 mod sessions;

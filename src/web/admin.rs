@@ -1,0 +1,218 @@
+//! The administration endpoints of the JSON API (`/api/v1/admin/...`). One
+//! middleware admits only a signed-in administrator (401 without a session,
+//! 403 `forbidden` for anyone else) before any handler or body is looked at.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::error::{ApiError, ApiResult};
+use super::request::{JsonBody, client, session_token};
+use super::{api_resource, not_found};
+use crate::auth::Auth;
+use crate::auth::admin::{Actor, UserSummary, audit_limit};
+use crate::auth::clock::iso8601;
+use crate::store::AuditRecord;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .wrap(from_fn(require_administrator))
+            .service(api_resource(
+                "/users",
+                vec![web::get().to(list_users), web::post().to(create_user)],
+            ))
+            .service(api_resource(
+                "/users/{username}/disable",
+                vec![web::post().to(disable_user)],
+            ))
+            .service(api_resource(
+                "/users/{username}/enable",
+                vec![web::post().to(enable_user)],
+            ))
+            .service(api_resource(
+                "/users/{username}/devices",
+                vec![web::delete().to(reset_second_factors)],
+            ))
+            .service(api_resource(
+                "/credential-report",
+                vec![web::get().to(credential_report)],
+            ))
+            .service(api_resource("/audit", vec![web::get().to(audit)]))
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// Admits a signed-in administrator and hands the handlers their `Actor`.
+async fn require_administrator(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "the service is not configured",
+        ));
+    };
+    let actor = auth
+        .administrator(session_token(req.request()).as_ref())
+        .await
+        .map_err(ApiError::from)?;
+    req.extensions_mut().insert(actor);
+    next.call(req).await
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    username: String,
+    admin: bool,
+    disabled: bool,
+    mfa_active: bool,
+    created_at: String,
+    last_sign_in_at: Option<String>,
+}
+
+impl From<UserSummary> for UserView {
+    fn from(user: UserSummary) -> Self {
+        Self {
+            username: user.username,
+            admin: user.admin,
+            disabled: user.disabled,
+            mfa_active: user.mfa_active,
+            created_at: iso8601(user.created_at),
+            last_sign_in_at: user.last_sign_in_at.map(iso8601),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct EventView {
+    at: String,
+    username: Option<String>,
+    event: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: String,
+}
+
+impl From<AuditRecord> for EventView {
+    fn from(record: AuditRecord) -> Self {
+        Self {
+            at: iso8601(record.at),
+            username: record.username,
+            event: record.event,
+            ip: record.ip,
+            user_agent: record.user_agent,
+            detail: record.detail,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewUserRequest {
+    username: String,
+    password: SecretString,
+    #[serde(default)]
+    admin: bool,
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    username: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_users(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResult<HttpResponse> {
+    let users: Vec<UserView> = auth.users(&by).await?.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(json!({ "users": users })))
+}
+
+#[tracing::instrument(skip_all)]
+async fn create_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<NewUserRequest>,
+) -> ApiResult<HttpResponse> {
+    let user = auth
+        .add_user(
+            &by,
+            &body.username,
+            &body.password,
+            body.admin,
+            &client(&req),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+async fn disable_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    auth.disable_user(&by, &username, &client(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn enable_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    auth.enable_user(&by, &username, &client(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn reset_second_factors(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    auth.reset_second_factors(&by, &username, &client(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The credential report as CSV, the same bytes `twofold credential-report` prints.
+pub fn csv_download(report: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"credential-report.csv\"",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(report)
+}
+
+async fn credential_report(
+    auth: web::Data<Auth>,
+    _by: web::ReqData<Actor>,
+) -> ApiResult<HttpResponse> {
+    Ok(csv_download(auth.credential_report().await?))
+}
+
+async fn audit(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let query = web::Query::<AuditQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid_request(format!("the query string is invalid: {e}")))?;
+    let limit = audit_limit(query.limit.as_deref())?;
+    let events: Vec<EventView> = auth
+        .audit_events(&by, query.username.as_deref(), limit)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "events": events })))
+}

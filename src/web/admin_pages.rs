@@ -1,0 +1,328 @@
+//! The administration pages under `/admin`: the user table (MFA state, last
+//! sign-in, disabled), creating a user, disable / enable, the lost-device
+//! reset, the credential report download and the audit trail. Only a signed-in
+//! administrator gets in; forms post and redirect (303).
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::admin::csv_download;
+use super::pages::{page, page_failure, refusal, see_other};
+use super::request::{client, session_token};
+use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, UserSummary};
+use crate::auth::clock::iso8601;
+use crate::auth::{Auth, AuthError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .wrap(from_fn(require_administrator))
+            .route("", web::get().to(users_page))
+            .route("/users", web::post().to(create_user))
+            .route("/users/{username}/disable", web::post().to(disable_user))
+            .route("/users/{username}/enable", web::post().to(enable_user))
+            .route("/users/{username}/reset", web::get().to(reset_page))
+            .route("/users/{username}/reset", web::post().to(reset_user))
+            .route("/credential-report.csv", web::get().to(credential_report))
+            .route("/audit", web::get().to(audit_page)),
+    );
+}
+
+#[derive(Template)]
+#[template(path = "admin_forbidden.html")]
+struct ForbiddenView;
+
+/// Sends anyone without a session to sign in, shows others a 403 page, and
+/// hands administrators' requests on with their `Actor`.
+async fn require_administrator(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "the service is not configured",
+        ));
+    };
+    let refused = match auth
+        .administrator(session_token(req.request()).as_ref())
+        .await
+    {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            return Ok(next.call(req).await?.map_into_left_body());
+        }
+        Err(AuthError::Unauthenticated) => see_other("/login"),
+        Err(AuthError::Forbidden) => page(StatusCode::FORBIDDEN, &ForbiddenView),
+        Err(error) => page_failure(&error),
+    };
+    Ok(req.into_response(refused).map_into_right_body())
+}
+
+struct UserRow {
+    username: String,
+    admin: bool,
+    disabled: bool,
+    mfa: String,
+    created_at: String,
+    last_sign_in: String,
+    is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersView {
+    users: Vec<UserRow>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    new_username: String,
+    new_admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_reset.html")]
+struct ResetView {
+    username: String,
+}
+
+struct EventRow {
+    at: String,
+    username: String,
+    event: String,
+    ip: String,
+    user_agent: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditView {
+    username: String,
+    events: Vec<EventRow>,
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NewUserForm {
+    username: String,
+    password: SecretString,
+    admin: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    username: Option<String>,
+}
+
+/// How a user's second factors read in the table.
+fn mfa_description(user: &UserSummary) -> String {
+    let plural = |n: u32, one: &str, many: &str| match n {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        n => Some(format!("{n} {many}")),
+    };
+    let parts: Vec<String> = [
+        plural(user.totp_devices, "authenticator", "authenticators"),
+        plural(user.security_keys, "security key", "security keys"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "none: must enrol at next sign-in".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+async fn users_view(
+    auth: &Auth,
+    by: &Actor,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    new_username: String,
+    new_admin: bool,
+) -> Result<UsersView, HttpResponse> {
+    let users = auth
+        .users(by)
+        .await
+        .map_err(|e| page_failure(&e))?
+        .into_iter()
+        .map(|user| UserRow {
+            mfa: mfa_description(&user),
+            is_me: user.username == by.name(),
+            created_at: iso8601(user.created_at),
+            last_sign_in: user.last_sign_in_at.map_or_else(|| "never".into(), iso8601),
+            username: user.username,
+            admin: user.admin,
+            disabled: user.disabled,
+        })
+        .collect();
+    Ok(UsersView {
+        users,
+        notice,
+        error,
+        new_username,
+        new_admin,
+    })
+}
+
+async fn users_page(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    let notice = match query.notice.as_deref() {
+        Some("created") => {
+            Some("The user was created. They enrol a second factor at their first sign-in.")
+        }
+        Some("disabled") => Some("The user was disabled and their sessions ended."),
+        Some("enabled") => Some("The user can sign in again."),
+        Some("reset") => Some(
+            "Every second factor and recovery code of the user was removed and their sessions ended. \
+             They enrol a new factor at their next sign-in.",
+        ),
+        _ => None,
+    };
+    match users_view(&auth, &by, notice, None, String::new(), false).await {
+        Ok(view) => page(StatusCode::OK, &view),
+        Err(response) => response,
+    }
+}
+
+/// Shows the user table again with the reason an action was refused.
+async fn refused(
+    auth: &Auth,
+    by: &Actor,
+    error: &AuthError,
+    form: Option<&NewUserForm>,
+) -> HttpResponse {
+    let (status, message) = refusal(error);
+    let (username, admin) = form.map_or((String::new(), false), |f| {
+        (f.username.clone(), f.admin.is_some())
+    });
+    match users_view(auth, by, None, Some(message), username, admin).await {
+        Ok(view) => page(status, &view),
+        Err(response) => response,
+    }
+}
+
+async fn create_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    form: web::Form<NewUserForm>,
+) -> HttpResponse {
+    let admin = form.admin.is_some();
+    match auth
+        .add_user(
+            &by,
+            form.username.trim(),
+            &form.password,
+            admin,
+            &client(&req),
+        )
+        .await
+    {
+        Ok(_) => see_other("/admin?notice=created"),
+        Err(error) => refused(&auth, &by, &error, Some(&form)).await,
+    }
+}
+
+async fn disable_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> HttpResponse {
+    match auth.disable_user(&by, &username, &client(&req)).await {
+        Ok(()) => see_other("/admin?notice=disabled"),
+        Err(error) => refused(&auth, &by, &error, None).await,
+    }
+}
+
+async fn enable_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> HttpResponse {
+    match auth.enable_user(&by, &username, &client(&req)).await {
+        Ok(()) => see_other("/admin?notice=enabled"),
+        Err(error) => refused(&auth, &by, &error, None).await,
+    }
+}
+
+/// Asks before the lost-device reset, which can't be undone.
+async fn reset_page(username: web::Path<String>) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &ResetView {
+            username: username.into_inner(),
+        },
+    )
+}
+
+async fn reset_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> HttpResponse {
+    match auth
+        .reset_second_factors(&by, &username, &client(&req))
+        .await
+    {
+        Ok(_) => see_other("/admin?notice=reset"),
+        Err(error) => refused(&auth, &by, &error, None).await,
+    }
+}
+
+async fn credential_report(auth: web::Data<Auth>, _by: web::ReqData<Actor>) -> HttpResponse {
+    match auth.credential_report().await {
+        Ok(report) => csv_download(report),
+        Err(error) => page_failure(&error),
+    }
+}
+
+async fn audit_page(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    query: web::Query<AuditQuery>,
+) -> HttpResponse {
+    let username = query.username.as_deref().unwrap_or("").trim().to_owned();
+    let limit = DEFAULT_AUDIT_LIMIT * 2;
+    let events = match auth.audit_events(&by, Some(&username), limit).await {
+        Ok(events) => events,
+        Err(error) => return page_failure(&error),
+    };
+    let events = events
+        .into_iter()
+        .map(|e| EventRow {
+            at: iso8601(e.at),
+            username: e.username.unwrap_or_default(),
+            event: e.event,
+            ip: e.ip.unwrap_or_else(|| "host".into()),
+            user_agent: e.user_agent.unwrap_or_default(),
+            detail: e.detail,
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &AuditView {
+            username,
+            events,
+            limit,
+        },
+    )
+}
