@@ -10,6 +10,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+mod protection;
+pub use protection::{KeyText, SecretsSettings, ThrottleSettings, parse_proxy};
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -19,6 +22,8 @@ pub struct Settings {
     pub totp: TotpSettings,
     pub password: PasswordSettings,
     pub log: LogSettings,
+    pub throttle: ThrottleSettings,
+    pub secrets: SecretsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -31,6 +36,9 @@ pub struct ServerSettings {
     pub origin: String,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,6 +80,13 @@ pub struct PasswordSettings {
     pub argon2_parallelism: u32,
     /// Password hashes computed at once; 0 means one per core.
     pub hash_threads: usize,
+    /// New passwords need at least this many characters.
+    pub min_length: usize,
+    /// New passwords may have at most this many characters.
+    pub max_length: usize,
+    /// Lowest zxcvbn strength score (0-4) a new password may have; 0 turns
+    /// the estimator off.
+    pub min_strength: u8,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,6 +104,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             origin: "http://localhost:8080".into(),
             workers: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -127,6 +143,9 @@ impl Default for PasswordSettings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_threads: 0,
+            min_length: 12,
+            max_length: 128,
+            min_strength: 3,
         }
     }
 }
@@ -180,6 +199,7 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             anyhow::bail!("log.format must be \"text\" or \"json\"");
         }
+        self.validate_protection()?;
         Ok(())
     }
 

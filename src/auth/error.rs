@@ -38,6 +38,9 @@ pub enum AuthError {
     NotFound(&'static str),
     #[error("{0}")]
     InvalidRequest(String),
+    /// A state-changing request sent by another site (CSRF).
+    #[error("{0}")]
+    CrossOriginRequest(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -4,13 +4,19 @@
 
 mod audit;
 mod devices;
+mod recovery;
+mod security;
 mod sessions;
 mod sqlite;
+mod throttle;
 mod users;
 
 use async_trait::async_trait;
 
+pub use recovery::{CodeHash, RecoveryStore};
+pub use security::{SealSeed, SealingBootstrap, SecurityStore};
 pub use sqlite::SqliteStore;
+pub use throttle::ThrottleStore;
 
 use crate::auth::clock::Timestamp;
 
@@ -185,7 +191,17 @@ pub trait AuditStore {
 
 /// Everything the domain needs from storage.
 #[async_trait]
-pub trait Store: UserStore + DeviceStore + SessionStore + AuditStore + Send + Sync {
+pub trait Store:
+    UserStore
+    + DeviceStore
+    + SessionStore
+    + AuditStore
+    + ThrottleStore
+    + RecoveryStore
+    + SecurityStore
+    + Send
+    + Sync
+{
     /// Proves the store can be read (for `/healthz`).
     async fn check_readable(&self) -> StoreResult<()>;
 }

@@ -13,7 +13,10 @@ use rusqlite_migration::{M, Migrations};
 use super::{Store, StoreError, StoreResult};
 
 /// Applied in order; the file's `user_version` remembers how far it got.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_core.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_core.sql")),
+    M::up(include_str!("../../migrations/0003_protection.sql")),
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -63,6 +66,22 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unexpected(e.into()))?
+    }
+
+    /// A pooled connection, for synchronous startup work.
+    pub(super) fn connection(
+        &self,
+    ) -> StoreResult<r2d2::PooledConnection<SqliteConnectionManager>> {
+        Ok(self.pool.get().context("taking a database connection")?)
+    }
+
+    /// Runs `work` on the calling thread: startup only, never in a handler.
+    pub(super) fn call_now<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.connection()?;
+        work(&mut conn).map_err(|e| StoreError::Unexpected(e.into()))
     }
 }
 

@@ -91,6 +91,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
         AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        AuthError::CrossOriginRequest(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

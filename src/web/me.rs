@@ -103,6 +103,9 @@ pub async fn confirm_totp(
         response
             .cookie(cookies::session(auth.settings(), &signed_in.token))
             .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
+        if let Some(known) = &signed_in.known_client {
+            response.cookie(cookies::known_client(auth.settings(), known));
+        }
     }
     Ok(response.json(json!({"id": confirmed.device_id, "status": "confirmed"})))
 }

@@ -9,6 +9,11 @@ mod login;
 mod me;
 mod pages;
 mod request;
+// Account protection (issue 4).
+mod client_ip;
+pub mod hardening;
+mod protection;
+mod security_pages;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};
@@ -65,8 +70,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/me/devices/{id}",
                 vec![web::delete().to(me::remove_device)],
             ))
+            .configure(protection::api_routes)
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/api").default_service(web::to(not_found)))
-    .configure(pages::routes);
+    .configure(pages::routes)
+    .configure(security_pages::routes);
 }

@@ -13,7 +13,7 @@ use super::error::{public_message, status_and_code};
 use super::request::{client, pending_token, session_token};
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::PasswordOutcome;
+use crate::auth::login::{PasswordOutcome, SignedIn};
 use crate::auth::{Auth, AuthError, Enroller};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -193,7 +193,7 @@ async fn totp_submit(
         .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
         .await
     {
-        Ok(signed_in) => signed_in_redirect(&auth, &signed_in.token, "/account"),
+        Ok(signed_in) => signed_in_redirect(&auth, &signed_in, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
@@ -215,14 +215,13 @@ async fn totp_submit(
     }
 }
 
-fn signed_in_redirect(
-    auth: &Auth,
-    token: &crate::auth::session::Token,
-    location: &str,
-) -> HttpResponse {
+fn signed_in_redirect(auth: &Auth, signed_in: &SignedIn, location: &str) -> HttpResponse {
     let mut response = see_other(location);
-    let _ = response.add_cookie(&cookies::session(auth.settings(), token));
+    let _ = response.add_cookie(&cookies::session(auth.settings(), &signed_in.token));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
+    if let Some(known) = &signed_in.known_client {
+        let _ = response.add_cookie(&cookies::known_client(auth.settings(), known));
+    }
     response
 }
 
@@ -305,7 +304,7 @@ async fn enrol_totp_confirm(
         .await
     {
         Ok(confirmed) => match confirmed.signed_in {
-            Some(signed_in) => signed_in_redirect(&auth, &signed_in.token, "/account"),
+            Some(signed_in) => signed_in_redirect(&auth, &signed_in, "/account"),
             None => see_other("/account?notice=added"),
         },
         Err(error) => {
