@@ -54,10 +54,12 @@ pub async fn me(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpRespon
         .iter()
         .map(Into::into)
         .collect();
+    let recovery_codes_left = auth.recovery_codes_left_of(&account).await?;
     Ok(HttpResponse::Ok().json(json!({
         "username": account.user.username,
         "admin": account.user.admin,
         "devices": devices,
+        "recovery_codes_left": recovery_codes_left,
     })))
 }
 

@@ -76,6 +76,7 @@ struct DeviceRow {
 struct AccountView {
     username: String,
     devices: Vec<DeviceRow>,
+    recovery_codes_left: u32,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -102,7 +103,7 @@ struct Notice {
 }
 
 /// A rendered page; auth pages are never cached.
-fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
+pub(super) fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     match view.render() {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -115,14 +116,14 @@ fn page(status: StatusCode, view: &impl Template) -> HttpResponse {
     }
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
 }
 
 /// Status and words for a refused form.
-fn refusal(error: &AuthError) -> (StatusCode, String) {
+pub(super) fn refusal(error: &AuthError) -> (StatusCode, String) {
     (status_and_code(error).0, public_message(error))
 }
 
@@ -215,7 +216,11 @@ async fn totp_submit(
     }
 }
 
-fn signed_in_redirect(auth: &Auth, signed_in: &SignedIn, location: &str) -> HttpResponse {
+pub(super) fn signed_in_redirect(
+    auth: &Auth,
+    signed_in: &SignedIn,
+    location: &str,
+) -> HttpResponse {
     let mut response = see_other(location);
     let _ = response.add_cookie(&cookies::session(auth.settings(), &signed_in.token));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
@@ -344,9 +349,14 @@ async fn account_view(
             last_used_at: d.last_used_at.map_or_else(|| "never".into(), iso8601),
         })
         .collect();
+    let recovery_codes_left = auth
+        .recovery_codes_left_of(&account)
+        .await
+        .map_err(|e| page_failure(&e))?;
     Ok(AccountView {
         username: account.user.username,
         devices,
+        recovery_codes_left,
         notice,
         error,
     })
@@ -367,6 +377,14 @@ async fn account_page(
     let notice = match query.notice.as_deref() {
         Some("added") => Some("Your new second factor is ready.".to_owned()),
         Some("removed") => Some("The device was removed.".to_owned()),
+        Some("password_changed") => {
+            Some("Your password is changed; your other sessions have ended.".to_owned())
+        }
+        Some("recovery_used") => Some(
+            "You signed in with a recovery code, which now no longer works. \
+             If your device is lost, remove it and add a new one."
+                .to_owned(),
+        ),
         _ => None,
     };
     match account_view(&auth, &req, notice, None).await {
@@ -394,6 +412,9 @@ async fn remove_device(
     };
     match auth.remove_device(&account, &id, &client(&req)).await {
         Ok(()) => see_other("/account?notice=removed"),
+        Err(AuthError::ReauthenticationRequired) => {
+            super::security_pages::reauthenticate_redirect("/account")
+        }
         Err(error) => account_error_page(&auth, &req, &error).await,
     }
 }

@@ -9,3 +9,11 @@ mod login;
 mod pages;
 mod restart;
 mod sessions;
+// Account protection (issue 4).
+mod encryption;
+mod hardening;
+mod password_policy;
+mod protection_helpers;
+mod recovery;
+mod step_up;
+mod throttle;
