@@ -175,4 +175,11 @@ mod tests {
     fn defaults_are_valid() {
         Settings::default().validate_protection().unwrap();
     }
+
+    #[test]
+    fn the_example_config_lists_exactly_the_defaults() {
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/twofold.example.toml");
+        assert_eq!(Settings::load(Some(&example)).unwrap(), Settings::default());
+    }
 }

@@ -9,6 +9,9 @@ use super::{SqliteStore, StoreResult, TokenHash, UserId};
 use crate::auth::clock::Timestamp;
 use crate::auth::throttle::{Charge, Charged, Counter};
 
+/// Known clients kept per user; the oldest are forgotten first.
+pub const MAX_KNOWN_CLIENTS_PER_USER: i64 = 32;
+
 #[async_trait]
 pub trait ThrottleStore {
     /// When no counter of `charges` is locked at `now`, charges one failure to
@@ -155,12 +158,21 @@ impl ThrottleStore for SqliteStore {
         expires_at: Timestamp,
     ) -> StoreResult<()> {
         self.call(move |conn| {
-            conn.execute(
+            let tx = conn.transaction()?;
+            tx.execute(
                 "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![token_hash, user, now, expires_at],
-            )
-            .map(drop)
+            )?;
+            // A script without a cookie jar signs in as a new client each
+            // time: keep only the user's most recent ones.
+            tx.execute(
+                "DELETE FROM known_clients WHERE user_id = ?1 AND token_hash NOT IN
+                   (SELECT token_hash FROM known_clients WHERE user_id = ?1
+                     ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+                params![user, MAX_KNOWN_CLIENTS_PER_USER],
+            )?;
+            tx.commit()
         })
         .await
     }

@@ -183,7 +183,10 @@ async fn the_policy_is_configurable() {
     let answer = change(&app, &session, PASSWORD, NEW_PASSWORD).await;
     assert_eq!(answer.status(), 400);
     let body: Value = answer.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("at most 28"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("at most 28"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
