@@ -10,6 +10,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+mod protection;
+pub use protection::{KeyText, SecretsSettings, ThrottleSettings, parse_proxy};
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -20,6 +23,8 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub log: LogSettings,
     pub audit: AuditSettings,
+    pub throttle: ThrottleSettings,
+    pub secrets: SecretsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,6 +43,9 @@ pub struct ServerSettings {
     /// Domain attribute of the cookies (e.g. `example.com`), so that apps on
     /// sibling hosts behind forward-auth receive the session; empty = host only.
     pub cookie_domain: String,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,6 +87,13 @@ pub struct PasswordSettings {
     pub argon2_parallelism: u32,
     /// Password hashes computed at once; 0 means one per core.
     pub hash_threads: usize,
+    /// New passwords need at least this many characters.
+    pub min_length: usize,
+    /// New passwords may have at most this many characters.
+    pub max_length: usize,
+    /// Lowest zxcvbn strength score (0-4) a new password may have; 0 turns
+    /// the estimator off.
+    pub min_strength: u8,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,6 +126,7 @@ impl Default for ServerSettings {
             workers: 0,
             allowed_redirect_domains: Vec::new(),
             cookie_domain: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -149,6 +165,9 @@ impl Default for PasswordSettings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_threads: 0,
+            min_length: 12,
+            max_length: 128,
+            min_strength: 3,
         }
     }
 }
@@ -202,6 +221,7 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             anyhow::bail!("log.format must be \"text\" or \"json\"");
         }
+        self.validate_protection()?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::auth::Auth;
 use crate::auth::clock::{Clock, SystemClock};
+use crate::auth::secrets::SecretsKey;
 use crate::config::Settings;
 use crate::store::SqliteStore;
 use crate::web;
@@ -28,7 +29,8 @@ pub struct Application {
 /// The domain service over the configured store (used by `serve` and the CLI).
 pub fn build_auth(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
     let store = SqliteStore::open(&settings.database_file())?;
-    Auth::new(Arc::new(store), clock, settings)
+    let secrets = SecretsKey::load(&settings, &store)?;
+    Auth::new(Arc::new(store), clock, settings, secrets)
 }
 
 impl Application {
@@ -68,6 +70,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(auth.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    web::hardening::cross_origin_guard,
+                ))
+                .wrap(web::hardening::security_headers(auth.settings()))
                 .wrap(
                     actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"),
                 )

@@ -262,14 +262,20 @@ impl Auth {
         Ok(())
     }
 
-    /// Seals a TOTP seed for storage, bound to its device row.
-    pub(crate) fn seal_seed(&self, _device_id: &str, seed: &Seed) -> AuthResult<Vec<u8>> {
-        Ok(seed.as_bytes().to_vec())
+    /// Seals a TOTP seed for storage (AES-256-GCM), bound to its device row.
+    pub(crate) fn seal_seed(&self, device_id: &str, seed: &Seed) -> AuthResult<Vec<u8>> {
+        Ok(self.secrets.seal_seed(device_id, seed.as_bytes())?)
     }
 
-    /// The TOTP seed of a device, unsealed.
+    /// The TOTP seed of a device, unsealed; a seed that does not open (moved
+    /// to another row, or altered) is an error, never a silent skip.
     pub(crate) fn device_seed(&self, device: &DeviceRecord) -> AuthResult<Option<Seed>> {
-        Ok(device.totp_secret.clone().map(Seed::from_bytes))
+        match &device.totp_secret {
+            Some(sealed) => Ok(Some(Seed::from_bytes(
+                self.secrets.open_seed(&device.id, sealed)?,
+            ))),
+            None => Ok(None),
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub enum AuthError {
         "administrators can't disable their own account; another administrator or the host's operator can"
     )]
     CannotDisableSelf,
+    /// A state-changing request sent by another site (CSRF).
+    #[error("{0}")]
+    CrossOriginRequest(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

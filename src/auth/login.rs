@@ -8,7 +8,6 @@ use secrecy::SecretString;
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::session::Token;
-use super::totp;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserRecord};
 
@@ -52,6 +51,8 @@ pub struct PasswordPassed {
 pub struct SignedIn {
     pub token: Token,
     pub username: String,
+    /// A new known-client token for the browser, when it held none.
+    pub known_client: Option<Token>,
 }
 
 impl LoginState {
@@ -97,6 +98,9 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<PasswordPassed> {
         let user = self.store.user_by_name(username).await?;
+        let ticket = self
+            .charge_password_attempt(username, user.as_ref(), client)
+            .await?;
         let too_long = secrecy::ExposeSecret::expose_secret(password).len() > MAX_PASSWORD_BYTES;
         let stored = user
             .as_ref()
@@ -105,6 +109,7 @@ impl Auth {
         let verified = self.hasher.verify(password, stored).await?;
         let user = match (user, verified) {
             (Some(user), Verified::Match { needs_rehash }) if !user.disabled => {
+                self.password_was_right(ticket).await;
                 if needs_rehash {
                     self.rehash(&user, password).await?;
                 }
@@ -181,34 +186,13 @@ impl Auth {
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
         let user = self.user(pending.user_id).await?;
-        let now = self.clock.now();
-        let mut accepted = None;
-        for device in self.store.devices_of(user.id).await? {
-            if device.kind != DeviceKind::Totp || !device.confirmed {
-                continue;
-            }
-            let Some(seed) = self.device_seed(&device)? else {
-                continue;
-            };
-            let matched = totp::verify(
-                &seed,
-                code,
-                now,
-                device.totp_offset_steps,
-                device.totp_last_step,
-            );
-            if let Some(step) = matched
-                && self
-                    .store
-                    .accept_totp_step(&device.id, step, now, false, None)
-                    .await?
-            {
-                accepted = Some(device);
-                break;
-            }
-        }
-        match accepted {
+        let devices = self.store.devices_of(user.id).await?;
+        // Counted per device across pending logins, so fresh passwords don't
+        // buy fresh guesses.
+        let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
+        match self.accept_totp_code(&devices, code).await? {
             Some(device) => {
+                self.refund_attempt(ticket, None).await;
                 let detail = format!("method=totp device={}", device.name);
                 self.complete_login(&pending, &user, client, &detail).await
             }
@@ -283,9 +267,11 @@ impl Auth {
             detail,
         )
         .await;
+        let known_client = self.remember_client(user.id, client).await?;
         Ok(SignedIn {
             token,
             username: user.username.clone(),
+            known_client,
         })
     }
 

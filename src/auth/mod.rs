@@ -14,6 +14,12 @@ pub mod security_key;
 pub mod session;
 pub mod totp;
 pub mod users;
+// Account protection (issue 4).
+pub mod policy;
+pub mod recovery;
+pub mod secrets;
+pub mod step_up;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -24,6 +30,7 @@ use crate::store::{PendingRecord, SessionRecord, Store, UserId, UserRecord};
 use clock::Clock;
 use login::LoginState;
 use password::PasswordHasher;
+use secrets::SecretsKey;
 use session::{SessionLifetime, Token};
 
 /// Who is asking: kept in the audit trail (and used for throttling).
@@ -31,6 +38,8 @@ use session::{SessionLifetime, Token};
 pub struct Client {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The known-client cookie, given to a browser after both factors.
+    pub known_client: Option<Token>,
 }
 
 impl Client {
@@ -39,6 +48,7 @@ impl Client {
         Self {
             ip: None,
             user_agent: Some("twofold-cli".into()),
+            known_client: None,
         }
     }
 
@@ -80,6 +90,8 @@ pub struct Auth {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) settings: Settings,
+    /// Seals TOTP seeds and keys recovery-code hashes.
+    pub(crate) secrets: SecretsKey,
 }
 
 impl Auth {
@@ -87,6 +99,7 @@ impl Auth {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         settings: Settings,
+        secrets: SecretsKey,
     ) -> anyhow::Result<Self> {
         let hasher = PasswordHasher::new(&settings.password)?;
         Ok(Self {
@@ -94,6 +107,7 @@ impl Auth {
             clock,
             hasher,
             settings,
+            secrets,
         })
     }
 
@@ -195,17 +209,14 @@ impl Auth {
         }
     }
 
-    pub(crate) async fn recovery_codes_left(&self, _user: UserId) -> AuthResult<u32> {
-        Ok(0)
-    }
-
     /// Housekeeping run periodically by the server.
     pub async fn delete_expired(&self) -> AuthResult<u64> {
         let now = self.clock.now();
-        Ok(self
+        let sessions = self
             .store
             .delete_expired(now, self.settings.session.idle_timeout_secs)
-            .await?)
+            .await?;
+        Ok(sessions + self.store.delete_stale_throttle_state(now).await?)
     }
 
     /// `/healthz`: the store answers a read.

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::audit::AuditEvent;
 use super::clock::iso8601;
-use super::password::MAX_PASSWORD_BYTES;
+use super::policy::PasswordPolicy;
 use super::{Auth, AuthError, AuthResult, Client};
 use crate::store::{NewUser, UserRecord};
 
@@ -33,18 +33,16 @@ pub fn check_username(username: &str) -> AuthResult<()> {
     Ok(())
 }
 
-/// The password rules every path applies (CLI, admin API, password change).
-pub fn check_password(_username: &str, password: &SecretString) -> AuthResult<()> {
-    let password = password.expose_secret();
-    if password.is_empty() {
-        return Err(AuthError::WeakPassword("the password is empty".into()));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(AuthError::WeakPassword(format!(
-            "the password is longer than {MAX_PASSWORD_BYTES} bytes"
-        )));
-    }
-    Ok(())
+/// The password rules every path applies (CLI, admin API, password change):
+/// the configured policy (`auth::policy`).
+pub fn check_password(
+    policy: &PasswordPolicy,
+    username: &str,
+    password: &SecretString,
+) -> AuthResult<()> {
+    policy
+        .check(username, password.expose_secret())
+        .map_err(AuthError::WeakPassword)
 }
 
 impl Auth {
@@ -58,7 +56,7 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<UserRecord> {
         check_username(username)?;
-        check_password(username, password)?;
+        check_password(&self.password_policy(), username, password)?;
         if self.store.user_by_name(username).await?.is_some() {
             return Err(AuthError::UsernameTaken);
         }
@@ -135,10 +133,13 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_password_is_refused() {
-        assert!(matches!(
-            check_password("alice", &"".into()),
-            Err(AuthError::WeakPassword(_))
-        ));
+    fn an_empty_or_weak_password_is_refused() {
+        let policy = PasswordPolicy::from_settings(&Default::default());
+        for weak in ["", "password1234"] {
+            assert!(matches!(
+                check_password(&policy, "alice", &weak.into()),
+                Err(AuthError::WeakPassword(_))
+            ));
+        }
     }
 }

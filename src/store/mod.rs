@@ -5,15 +5,21 @@
 mod admin;
 mod audit;
 mod devices;
+mod recovery;
+mod security;
 mod security_keys;
 mod sessions;
 mod sqlite;
+mod throttle;
 mod users;
 
 use async_trait::async_trait;
 
+pub use recovery::{CodeHash, RecoveryStore};
+pub use security::{SealSeed, SealingBootstrap, SecurityStore};
 pub use security_keys::{CeremonyPurpose, CeremonyRecord, SecurityKeyStore};
 pub use sqlite::SqliteStore;
+pub use throttle::ThrottleStore;
 
 use crate::auth::clock::Timestamp;
 
@@ -226,7 +232,17 @@ pub trait AdminStore {
 /// Everything the domain needs from storage.
 #[async_trait]
 pub trait Store:
-    UserStore + DeviceStore + SessionStore + AuditStore + SecurityKeyStore + AdminStore + Send + Sync
+    UserStore
+    + DeviceStore
+    + SessionStore
+    + AuditStore
+    + SecurityKeyStore
+    + AdminStore
+    + ThrottleStore
+    + RecoveryStore
+    + SecurityStore
+    + Send
+    + Sync
 {
     /// Proves the store can be read (for `/healthz`).
     async fn check_readable(&self) -> StoreResult<()>;

@@ -16,6 +16,7 @@ use super::{Store, StoreError, StoreResult};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_core.sql")),
     M::up(include_str!("../../migrations/0002_security_keys.sql")),
+    M::up(include_str!("../../migrations/0003_protection.sql")),
     M::up(include_str!("../../migrations/0004_admin.sql")),
 ];
 
@@ -67,6 +68,22 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unexpected(e.into()))?
+    }
+
+    /// A pooled connection, for synchronous startup work.
+    pub(super) fn connection(
+        &self,
+    ) -> StoreResult<r2d2::PooledConnection<SqliteConnectionManager>> {
+        Ok(self.pool.get().context("taking a database connection")?)
+    }
+
+    /// Runs `work` on the calling thread: startup only, never in a handler.
+    pub(super) fn call_now<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.connection()?;
+        work(&mut conn).map_err(|e| StoreError::Unexpected(e.into()))
     }
 }
 

@@ -11,6 +11,8 @@ pub const SESSION_COOKIE: &str = "twofold_session";
 pub const PENDING_COOKIE: &str = "twofold_pending";
 /// Where to go once signed in (an address already checked by `return_to`).
 pub const RETURN_COOKIE: &str = "twofold_return";
+/// Given after both factors: the per-account password limit spares this browser.
+pub const KNOWN_CLIENT_COOKIE: &str = "twofold_known_client";
 
 fn cookie(
     settings: &Settings,
@@ -48,4 +50,16 @@ pub fn return_to(settings: &Settings, target: &str) -> Cookie<'static> {
 /// A cookie that tells the browser to forget `name`.
 pub fn removal(settings: &Settings, name: &'static str) -> Cookie<'static> {
     cookie(settings, name, String::new(), 0)
+}
+
+/// The known-client cookie (long-lived; it is no session and grants nothing
+/// but being spared the per-account password limit).
+pub fn known_client(settings: &Settings, token: &Token) -> Cookie<'static> {
+    let max_age = settings.throttle.known_client_days * 24 * 60 * 60;
+    cookie(
+        settings,
+        KNOWN_CLIENT_COOKIE,
+        token.as_str().to_owned(),
+        max_age,
+    )
 }

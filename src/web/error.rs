@@ -92,6 +92,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CannotDisableSelf => (StatusCode::BAD_REQUEST, "invalid_request"),
+        AuthError::CrossOriginRequest(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

@@ -57,10 +57,14 @@ pub async fn totp(
 
 /// 200 `{"status":"authenticated"}` with the new session cookie.
 pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .cookie(cookies::session(auth.settings(), &signed_in.token))
-        .cookie(cookies::removal(auth.settings(), PENDING_COOKIE))
-        .json(json!({"status": "authenticated"}))
+        .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
+    if let Some(known) = &signed_in.known_client {
+        response.cookie(cookies::known_client(auth.settings(), known));
+    }
+    response.json(json!({"status": "authenticated"}))
 }
 
 pub async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {

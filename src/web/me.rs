@@ -54,10 +54,12 @@ pub async fn me(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpRespon
         .iter()
         .map(Into::into)
         .collect();
+    let recovery_codes_left = auth.recovery_codes_left_of(&account).await?;
     Ok(HttpResponse::Ok().json(json!({
         "username": account.user.username,
         "admin": account.user.admin,
         "devices": devices,
+        "recovery_codes_left": recovery_codes_left,
     })))
 }
 
@@ -103,6 +105,9 @@ pub async fn confirm_totp(
         response
             .cookie(cookies::session(auth.settings(), &signed_in.token))
             .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
+        if let Some(known) = &signed_in.known_client {
+            response.cookie(cookies::known_client(auth.settings(), known));
+        }
     }
     Ok(response.json(json!({"id": confirmed.device_id, "status": "confirmed"})))
 }

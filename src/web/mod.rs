@@ -14,6 +14,11 @@ mod request;
 mod resync;
 pub mod return_to;
 mod security_keys;
+// Account protection (issue 4).
+mod client_ip;
+pub mod hardening;
+mod protection;
+mod security_pages;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};
@@ -91,10 +96,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 vec![web::post().to(resync::resync)],
             ))
             .configure(admin::routes)
+            .configure(protection::api_routes)
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/api").default_service(web::to(not_found)))
     .configure(pages::routes)
     .configure(security_keys::page_routes)
-    .configure(admin_pages::routes);
+    .configure(admin_pages::routes)
+    .configure(security_pages::routes);
 }

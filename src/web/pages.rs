@@ -14,7 +14,7 @@ use super::request::{client, pending_token, session_token};
 use super::return_to;
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::{Method, PasswordOutcome};
+use crate::auth::login::{Method, PasswordOutcome, SignedIn};
 use crate::auth::{Auth, AuthError, Enroller};
 use crate::store::PendingRecord;
 
@@ -51,6 +51,7 @@ struct SecondFactorView {
     error: Option<String>,
     totp: bool,
     security_key: bool,
+    recovery_code: bool,
 }
 
 #[derive(Template)]
@@ -82,6 +83,7 @@ struct AccountView {
     username: String,
     admin: bool,
     devices: Vec<DeviceRow>,
+    recovery_codes_left: u32,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -224,7 +226,7 @@ async fn totp_submit(
         .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
         .await
     {
-        Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in.token, "/account"),
+        Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
@@ -251,6 +253,7 @@ async fn second_factor_view(
                 error,
                 totp: methods.contains(&Method::Totp),
                 security_key: methods.contains(&Method::SecurityKey),
+                recovery_code: methods.contains(&Method::RecoveryCode),
             },
         ),
         Err(e) => page_failure(&e),
@@ -275,20 +278,23 @@ async fn login_done(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
 
 /// The session is set: go back where the person came from (if allowed), else
 /// to `fallback`.
-fn signed_in_redirect(
+pub(super) fn signed_in_redirect(
     auth: &Auth,
     req: &HttpRequest,
-    token: &crate::auth::session::Token,
+    signed_in: &SignedIn,
     fallback: &str,
 ) -> HttpResponse {
     let target = req
         .cookie(RETURN_COOKIE)
         .and_then(|c| return_to::allowed(auth.settings(), c.value()));
     let mut response = see_other(target.as_deref().unwrap_or(fallback));
-    let _ = response.add_cookie(&cookies::session(auth.settings(), token));
+    let _ = response.add_cookie(&cookies::session(auth.settings(), &signed_in.token));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
     if target.is_some() {
         let _ = response.add_cookie(&cookies::removal(auth.settings(), RETURN_COOKIE));
+    }
+    if let Some(known) = &signed_in.known_client {
+        let _ = response.add_cookie(&cookies::known_client(auth.settings(), known));
     }
     response
 }
@@ -372,7 +378,7 @@ async fn enrol_totp_confirm(
         .await
     {
         Ok(confirmed) => match confirmed.signed_in {
-            Some(signed_in) => signed_in_redirect(&auth, &req, &signed_in.token, "/account"),
+            Some(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
             None => see_other("/account?notice=added"),
         },
         Err(error) => {
@@ -412,10 +418,15 @@ async fn account_view(
             last_used_at: d.last_used_at.map_or_else(|| "never".into(), iso8601),
         })
         .collect();
+    let recovery_codes_left = auth
+        .recovery_codes_left_of(&account)
+        .await
+        .map_err(|e| page_failure(&e))?;
     Ok(AccountView {
         admin: account.user.admin,
         username: account.user.username,
         devices,
+        recovery_codes_left,
         notice,
         error,
     })
@@ -436,6 +447,14 @@ async fn account_page(
     let notice = match query.notice.as_deref() {
         Some("added") => Some("Your new second factor is ready.".to_owned()),
         Some("removed") => Some("The device was removed.".to_owned()),
+        Some("password_changed") => {
+            Some("Your password is changed; your other sessions have ended.".to_owned())
+        }
+        Some("recovery_used") => Some(
+            "You signed in with a recovery code, which now no longer works. \
+             If your device is lost, remove it and add a new one."
+                .to_owned(),
+        ),
         _ => None,
     };
     match account_view(&auth, &req, notice, None).await {
@@ -463,6 +482,9 @@ async fn remove_device(
     };
     match auth.remove_device(&account, &id, &client(&req)).await {
         Ok(()) => see_other("/account?notice=removed"),
+        Err(AuthError::ReauthenticationRequired) => {
+            super::security_pages::reauthenticate_redirect("/account")
+        }
         Err(error) => account_error_page(&auth, &req, &error).await,
     }
 }

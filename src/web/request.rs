@@ -58,15 +58,23 @@ pub fn pending_token(req: &HttpRequest) -> Option<Token> {
         .map(|c| Token::from_client(c.value()))
 }
 
-/// The client as the audit trail records it.
+/// The client as the audit trail records it and throttling counts it: the
+/// socket's address, or the one a trusted proxy names in `X-Forwarded-For`.
 pub fn client(req: &HttpRequest) -> Client {
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(256).collect());
+    let trusted_proxies = req
+        .app_data::<web::Data<crate::auth::Auth>>()
+        .map(|auth| auth.settings().server.trusted_proxies.as_slice())
+        .unwrap_or_default();
     Client {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: super::client_ip::client_ip(req, trusted_proxies).map(|ip| ip.to_string()),
         user_agent,
+        known_client: req
+            .cookie(super::cookies::KNOWN_CLIENT_COOKIE)
+            .map(|c| Token::from_client(c.value())),
     }
 }

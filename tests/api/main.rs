@@ -16,3 +16,11 @@ mod restart;
 mod resync;
 mod security_keys;
 mod sessions;
+// Account protection (issue 4).
+mod encryption;
+mod hardening;
+mod password_policy;
+mod protection_helpers;
+mod recovery;
+mod step_up;
+mod throttle;

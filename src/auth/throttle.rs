@@ -1,0 +1,488 @@
+//! Guessing stopped: failure counters per (account, client IP), per account,
+//! per client IP and per TOTP device, as pure rules of the stored counter and
+//! `now`. An attempt is charged *before* it is checked, so parallel requests
+//! can't slip past a limit, and refunded when it turns out right.
+
+use std::net::IpAddr;
+
+use super::audit::AuditEvent;
+use super::clock::Timestamp;
+use super::session::Token;
+use super::{Auth, AuthError, AuthResult, Client};
+use crate::config::ThrottleSettings;
+use crate::store::{DeviceRecord, UserId, UserRecord};
+
+/// Usernames are at most 64 characters: longer ones can't exist and are cut,
+/// so a counter key stays small whatever a client types.
+const MAX_KEY_NAME_CHARS: usize = 64;
+
+/// One limit: `max_failures` within `window_secs`, then a wait that starts at
+/// `lockout_secs` and doubles with each further failure up to `max_lockout_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub max_failures: u32,
+    pub window_secs: i64,
+    pub lockout_secs: i64,
+    pub max_lockout_secs: i64,
+}
+
+/// What the store keeps per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub failures: u32,
+    pub window_start: Timestamp,
+    /// No attempt before this time (0: not locked).
+    pub locked_until: Timestamp,
+}
+
+impl Rule {
+    /// When the counter may be forgotten: a window after it started, or,
+    /// once the limit was reached, a window after the lockout ends (so
+    /// continuing right after a lockout keeps doubling the wait).
+    pub fn forget_at(&self, counter: &Counter) -> Timestamp {
+        if counter.failures >= self.max_failures {
+            counter.locked_until + self.window_secs
+        } else {
+            counter.window_start + self.window_secs
+        }
+    }
+
+    fn live(&self, counter: Option<Counter>, now: Timestamp) -> Option<Counter> {
+        counter.filter(|c| now < self.forget_at(c))
+    }
+
+    /// Seconds to wait before another attempt, if locked at `now`.
+    pub fn wait(&self, counter: Option<Counter>, now: Timestamp) -> Option<i64> {
+        self.live(counter, now)
+            .filter(|c| c.locked_until > now)
+            .map(|c| c.locked_until - now)
+    }
+
+    /// The wait after the `failures`-th failure: none below the limit, then
+    /// `lockout_secs`, doubling per further failure, capped.
+    pub fn lockout_after(&self, failures: u32) -> i64 {
+        if failures < self.max_failures {
+            return 0;
+        }
+        let doublings = (failures - self.max_failures).min(32);
+        self.lockout_secs
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_lockout_secs)
+    }
+
+    /// The counter after one more failure at `now`.
+    pub fn charge(&self, counter: Option<Counter>, now: Timestamp) -> Counter {
+        let mut counter = self.live(counter, now).unwrap_or(Counter {
+            failures: 0,
+            window_start: now,
+            locked_until: 0,
+        });
+        counter.failures = counter.failures.saturating_add(1);
+        let lockout = self.lockout_after(counter.failures);
+        if lockout > 0 {
+            counter.locked_until = now + lockout;
+        }
+        counter
+    }
+
+    /// Takes back a charge that turned out to be a right answer. A lockout
+    /// that this charge set (`locked_until == set_lock`) is lifted; one set
+    /// by a later failure stays.
+    pub fn refund(&self, counter: Counter, charged_at: Timestamp, set_lock: Timestamp) -> Counter {
+        let mut counter = counter;
+        counter.failures = counter.failures.saturating_sub(1);
+        if set_lock != 0 && counter.locked_until == set_lock {
+            counter.locked_until = charged_at;
+        }
+        counter
+    }
+}
+
+/// A limit applied to one counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub key: String,
+    pub rule: Rule,
+    /// Set by the store: the lockout this charge started (0: none).
+    pub set_lock: Timestamp,
+}
+
+/// The attempts charged before checking; refunded when the answer is right.
+#[derive(Debug, Clone, Default)]
+pub struct Ticket {
+    pub charges: Vec<Charge>,
+    pub charged_at: Timestamp,
+}
+
+/// What charging an attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charged {
+    /// Every counter took the failure; the ticket can refund it.
+    Charged(Vec<Charge>),
+    /// Some limit is reached: nothing was charged. The longest wait and the
+    /// key that imposes it.
+    Locked { retry_after_secs: i64, key: String },
+}
+
+/// The rules from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub account_ip: Rule,
+    pub account: Rule,
+    pub ip: Rule,
+    pub totp_device: Rule,
+}
+
+impl Rules {
+    pub fn from_settings(t: &ThrottleSettings) -> Self {
+        let rule = |max_failures, window_secs, max_lockout_secs| Rule {
+            max_failures,
+            window_secs,
+            lockout_secs: t.lockout_secs,
+            max_lockout_secs,
+        };
+        Self {
+            account_ip: rule(
+                t.account_ip_max_failures,
+                t.account_ip_window_secs,
+                t.max_lockout_secs,
+            ),
+            account: rule(
+                t.account_max_failures,
+                t.account_window_secs,
+                t.max_lockout_secs,
+            ),
+            ip: rule(t.ip_max_failures, t.ip_window_secs, t.max_lockout_secs),
+            totp_device: rule(
+                t.totp_max_failures,
+                t.totp_window_secs,
+                t.totp_max_lockout_secs,
+            ),
+        }
+    }
+}
+
+/// The address a client is counted under: IPv4 as is, IPv6 by its /64
+/// (one subscriber usually holds a whole /64).
+pub fn ip_bucket(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// The account part of a key: the name as typed, case-folded and cut, so an
+/// unknown name is counted exactly like a real one.
+fn account_key(username: &str) -> String {
+    username
+        .chars()
+        .take(MAX_KEY_NAME_CHARS)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The counters one password attempt is charged to.
+pub fn password_charges(
+    rules: &Rules,
+    username: &str,
+    ip: Option<&str>,
+    known_client: bool,
+) -> Vec<Charge> {
+    let account = account_key(username);
+    let ip = ip.map(ip_bucket);
+    let charge = |key: String, rule: Rule| Charge {
+        key,
+        rule,
+        set_lock: 0,
+    };
+    let mut charges = vec![charge(
+        format!(
+            "password:account_ip:{account}|{}",
+            ip.as_deref().unwrap_or("")
+        ),
+        rules.account_ip,
+    )];
+    if !known_client {
+        charges.push(charge(format!("password:account:{account}"), rules.account));
+    }
+    if let Some(ip) = ip {
+        charges.push(charge(format!("password:ip:{ip}"), rules.ip));
+    }
+    charges
+}
+
+/// The counter of one TOTP device.
+pub fn totp_device_key(device_id: &str) -> String {
+    format!("totp:device:{device_id}")
+}
+
+/// Which limit a key belongs to, for the audit trail (`password_account_ip`,
+/// `password_account`, `password_ip`, `totp_device`).
+pub fn rule_name(key: &str) -> String {
+    key.splitn(3, ':').take(2).collect::<Vec<_>>().join("_")
+}
+
+impl Auth {
+    pub(crate) fn throttle_rules(&self) -> Rules {
+        Rules::from_settings(&self.settings.throttle)
+    }
+
+    /// Charges `charges` before an answer is checked; refuses with
+    /// `TooManyAttempts` (and an audit event) when a limit is reached.
+    pub(crate) async fn charge_attempt(
+        &self,
+        charges: Vec<Charge>,
+        username: &str,
+        client: &Client,
+    ) -> AuthResult<Ticket> {
+        let now = self.clock.now();
+        if !self.settings.throttle.enabled || charges.is_empty() {
+            return Ok(Ticket::default());
+        }
+        match self.store.charge_attempt(charges, now).await? {
+            Charged::Charged(charges) => Ok(Ticket {
+                charges,
+                charged_at: now,
+            }),
+            Charged::Locked {
+                retry_after_secs,
+                key,
+            } => {
+                let detail = format!("rule={} retry_after={retry_after_secs}", rule_name(&key));
+                self.audit(AuditEvent::LoginThrottled, Some(username), client, &detail)
+                    .await;
+                Err(AuthError::TooManyAttempts { retry_after_secs })
+            }
+        }
+    }
+
+    /// The answer was right: takes the ticket's charges back. `reset` names
+    /// counters to clear entirely (the password from this very client).
+    pub(crate) async fn refund_attempt(&self, ticket: Ticket, reset: Option<&str>) {
+        if ticket.charges.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .refund_attempt(ticket.charges, ticket.charged_at, reset.map(str::to_owned))
+            .await
+        {
+            tracing::error!(error = %e, "could not refund a throttle charge");
+        }
+    }
+
+    /// Charges one password attempt for `username` (as typed) from `client`.
+    pub(crate) async fn charge_password_attempt(
+        &self,
+        username: &str,
+        user: Option<&UserRecord>,
+        client: &Client,
+    ) -> AuthResult<Ticket> {
+        let known = match user {
+            Some(user) => self.is_known_client(user.id, client).await?,
+            None => false,
+        };
+        let charges = password_charges(
+            &self.throttle_rules(),
+            username,
+            client.ip.as_deref(),
+            known,
+        );
+        let name = user.map_or(username, |u| u.username.as_str());
+        self.charge_attempt(charges, name, client).await
+    }
+
+    /// The right password: the (account, IP) counter is cleared, the others
+    /// refunded.
+    pub(crate) async fn password_was_right(&self, ticket: Ticket) {
+        let reset = ticket
+            .charges
+            .first()
+            .filter(|c| c.key.starts_with("password:account_ip:"))
+            .map(|c| c.key.clone());
+        self.refund_attempt(ticket, reset.as_deref()).await;
+    }
+
+    /// Charges one authenticator code against every confirmed TOTP device of
+    /// the user: a code is checked against all of them.
+    pub(crate) async fn charge_totp_attempt(
+        &self,
+        user: &UserRecord,
+        devices: &[DeviceRecord],
+        client: &Client,
+    ) -> AuthResult<Ticket> {
+        let rule = self.throttle_rules().totp_device;
+        let charges = devices
+            .iter()
+            .filter(|d| d.confirmed && d.kind == crate::store::DeviceKind::Totp)
+            .map(|d| Charge {
+                key: totp_device_key(&d.id),
+                rule,
+                set_lock: 0,
+            })
+            .collect();
+        self.charge_attempt(charges, &user.username, client).await
+    }
+
+    /// Whether the client's known-client cookie was given to this user after
+    /// both factors, and has not expired.
+    pub(crate) async fn is_known_client(&self, user: UserId, client: &Client) -> AuthResult<bool> {
+        match &client.known_client {
+            Some(token) => Ok(self
+                .store
+                .is_known_client(token.hash(), user, self.clock.now())
+                .await?),
+            None => Ok(false),
+        }
+    }
+
+    /// After both factors: the client is known to this user from now on. A
+    /// new token when it held none for this user (the cookie to set).
+    pub(crate) async fn remember_client(
+        &self,
+        user: UserId,
+        client: &Client,
+    ) -> AuthResult<Option<Token>> {
+        let now = self.clock.now();
+        let expires_at = now + self.settings.throttle.known_client_days * 24 * 60 * 60;
+        if let Some(token) = &client.known_client
+            && self
+                .store
+                .extend_known_client(token.hash(), user, now, expires_at)
+                .await?
+        {
+            return Ok(None);
+        }
+        let token = Token::generate();
+        self.store
+            .insert_known_client(token.hash(), user, now, expires_at)
+            .await?;
+        Ok(Some(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: Rule = Rule {
+        max_failures: 5,
+        window_secs: 600,
+        lockout_secs: 60,
+        max_lockout_secs: 900,
+    };
+
+    fn charged(times: &[Timestamp]) -> Option<Counter> {
+        times
+            .iter()
+            .fold(None, |counter, now| Some(RULE.charge(counter, *now)))
+    }
+
+    #[test]
+    fn four_failures_leave_the_door_open_and_the_fifth_locks_it() {
+        let four = charged(&[0, 1, 2, 3]);
+        assert_eq!(RULE.wait(four, 4), None);
+        let five = charged(&[0, 1, 2, 3, 4]);
+        assert_eq!(RULE.wait(five, 4), Some(60));
+        assert_eq!(RULE.wait(five, 34), Some(30));
+        assert_eq!(RULE.wait(five, 64), None);
+    }
+
+    #[test]
+    fn the_wait_doubles_per_further_failure_and_is_capped() {
+        let waits: Vec<i64> = (5..=11).map(|f| RULE.lockout_after(f)).collect();
+        assert_eq!(waits, vec![60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(RULE.lockout_after(u32::MAX), 900);
+        // Failing again right after each lockout keeps doubling.
+        let mut counter = charged(&[0, 1, 2, 3, 4]);
+        let mut now = 4;
+        for expected in [120, 240, 480, 900, 900] {
+            now += RULE.wait(counter, now).unwrap();
+            counter = Some(RULE.charge(counter, now));
+            assert_eq!(RULE.wait(counter, now), Some(expected));
+        }
+    }
+
+    #[test]
+    fn failures_spread_wider_than_the_window_never_lock() {
+        let spread = charged(&[0, 200, 400, 601, 800, 1000, 1202]);
+        assert_eq!(RULE.wait(spread, 1202), None);
+        assert!(spread.unwrap().failures < 5);
+    }
+
+    #[test]
+    fn a_lockout_is_forgotten_a_window_after_it_ends() {
+        let five = charged(&[0, 1, 2, 3, 4]).unwrap();
+        assert_eq!(RULE.forget_at(&five), 64 + 600);
+        let later = RULE.charge(Some(five), 64 + 600);
+        assert_eq!(later.failures, 1);
+        assert_eq!(later.locked_until, 0);
+    }
+
+    #[test]
+    fn a_refund_lifts_only_the_lock_its_own_charge_set() {
+        let four = charged(&[0, 1, 2, 3]).unwrap();
+        let five = RULE.charge(Some(four), 10);
+        assert_eq!(five.locked_until, 70);
+        let refunded = RULE.refund(five, 10, five.locked_until);
+        assert_eq!(refunded.failures, 4);
+        assert_eq!(RULE.wait(Some(refunded), 10), None);
+        // A later failure's lock stays.
+        let six = RULE.charge(Some(five), 11);
+        let refunded = RULE.refund(six, 10, 70);
+        assert_eq!(RULE.wait(Some(refunded), 11), Some(120));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_slash_64() {
+        assert_eq!(ip_bucket("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(ip_bucket("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+        assert_eq!(ip_bucket("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(ip_bucket("192.0.2.1"), "192.0.2.1");
+    }
+
+    #[test]
+    fn a_known_client_is_spared_the_per_account_rule_only() {
+        let rules = Rules::from_settings(&ThrottleSettings::default());
+        let keys = |known| -> Vec<String> {
+            password_charges(&rules, "Alice", Some("192.0.2.1"), known)
+                .into_iter()
+                .map(|c| c.key)
+                .collect()
+        };
+        assert_eq!(
+            keys(false),
+            vec![
+                "password:account_ip:alice|192.0.2.1",
+                "password:account:alice",
+                "password:ip:192.0.2.1"
+            ]
+        );
+        assert_eq!(
+            keys(true),
+            vec![
+                "password:account_ip:alice|192.0.2.1",
+                "password:ip:192.0.2.1"
+            ]
+        );
+        assert_eq!(
+            rule_name("password:account_ip:alice|1.2.3.4"),
+            "password_account_ip"
+        );
+        assert_eq!(rule_name(&totp_device_key("d")), "totp_device");
+    }
+
+    #[test]
+    fn long_names_are_cut_in_keys() {
+        let rules = Rules::from_settings(&ThrottleSettings::default());
+        let charges = password_charges(&rules, &"x".repeat(10_000), None, false);
+        assert!(charges.iter().all(|c| c.key.len() < 120));
+    }
+}

@@ -1,0 +1,140 @@
+//! Account security writes: a password change (which ends the user's other
+//! sessions in the same transaction), a step-up that refreshes a session's
+//! second-factor time, and the startup bootstrap of sealed secrets.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{SqliteStore, StoreError, StoreResult, TokenHash, UserId};
+use crate::auth::clock::Timestamp;
+
+#[async_trait]
+pub trait SecurityStore {
+    /// Stores a new password hash and ends every session and pending login of
+    /// the user except the session `keep`.
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        at: Timestamp,
+        keep: TokenHash,
+    ) -> StoreResult<()>;
+    /// Records that the session's user passed a second factor at `at`.
+    async fn refresh_second_factor(&self, session: TokenHash, at: Timestamp) -> StoreResult<()>;
+}
+
+/// Seals a legacy plain TOTP seed for the device with this id.
+pub type SealSeed<'a> = &'a dyn Fn(&str, &[u8]) -> anyhow::Result<Vec<u8>>;
+
+/// Run once at startup, before serving, on the concrete store.
+pub trait SealingBootstrap {
+    /// The canary sealed with the secrets key, if a key was ever adopted.
+    fn sealed_canary(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Whether any TOTP seed is stored (sealed or not).
+    fn holds_seeds(&self) -> StoreResult<bool>;
+    /// Adopts a first key: seals the seeds stored before sealing existed and
+    /// stores the canary, in one transaction. False (nothing written) when
+    /// another process adopted a key first.
+    fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed<'_>) -> StoreResult<bool>;
+}
+
+#[async_trait]
+impl SecurityStore for SqliteStore {
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        at: Timestamp,
+        keep: TokenHash,
+    ) -> StoreResult<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
+                params![user, password_hash, at],
+            )?;
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
+                params![user, keep],
+            )?;
+            tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn refresh_second_factor(&self, session: TokenHash, at: Timestamp) -> StoreResult<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE sessions SET second_factor_at = max(second_factor_at, ?2)
+                  WHERE token_hash = ?1",
+                params![session, at],
+            )
+            .map(drop)
+        })
+        .await
+    }
+}
+
+impl SealingBootstrap for SqliteStore {
+    fn sealed_canary(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.call_now(|conn| {
+            conn.query_row("SELECT sealed FROM sealed_canary WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+        })
+    }
+
+    fn holds_seeds(&self) -> StoreResult<bool> {
+        self.call_now(|conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM devices WHERE totp_secret IS NOT NULL)",
+                [],
+                |row| row.get(0),
+            )
+        })
+    }
+
+    fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed<'_>) -> StoreResult<bool> {
+        let mut conn = self.connection()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unexpected)?;
+        let adopted: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM sealed_canary)", [], |row| {
+                row.get(0)
+            })
+            .map_err(unexpected)?;
+        if adopted {
+            return Ok(false);
+        }
+        let plain: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT id, totp_secret FROM devices WHERE totp_secret IS NOT NULL")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(unexpected)?;
+        for (id, seed) in plain {
+            let sealed = seal(&id, &seed)?;
+            tx.execute(
+                "UPDATE devices SET totp_secret = ?2 WHERE id = ?1",
+                params![id, sealed],
+            )
+            .map_err(unexpected)?;
+        }
+        tx.execute(
+            "INSERT INTO sealed_canary (id, sealed) VALUES (1, ?1)",
+            [canary],
+        )
+        .map_err(unexpected)?;
+        tx.commit().map_err(unexpected)?;
+        Ok(true)
+    }
+}
+
+fn unexpected(error: rusqlite::Error) -> StoreError {
+    StoreError::Unexpected(error.into())
+}

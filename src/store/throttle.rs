@@ -1,0 +1,228 @@
+//! Throttle counters and known clients. Charging an attempt reads and writes
+//! every counter it touches in one immediate transaction, so concurrent
+//! requests (or instances sharing the database) can't overrun a limit.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{SqliteStore, StoreResult, TokenHash, UserId};
+use crate::auth::clock::Timestamp;
+use crate::auth::throttle::{Charge, Charged, Counter};
+
+/// Known clients kept per user; the oldest are forgotten first.
+pub const MAX_KNOWN_CLIENTS_PER_USER: i64 = 32;
+
+#[async_trait]
+pub trait ThrottleStore {
+    /// When no counter of `charges` is locked at `now`, charges one failure to
+    /// each (returning them with the lockouts they set); otherwise charges
+    /// nothing and names the longest wait.
+    async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged>;
+    /// Takes back charges made at `charged_at`; `reset` is removed entirely.
+    async fn refund_attempt(
+        &self,
+        charges: Vec<Charge>,
+        charged_at: Timestamp,
+        reset: Option<String>,
+    ) -> StoreResult<()>;
+    async fn insert_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Whether the token is a live known client of `user`.
+    async fn is_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Extends a live known client of `user`; false when there is none.
+    async fn extend_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Housekeeping: forgets counters and known clients past their time.
+    async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Counter>> {
+    conn.prepare_cached(
+        "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = ?1",
+    )?
+    .query_row([key], |row| {
+        Ok(Counter {
+            failures: row.get(0)?,
+            window_start: row.get(1)?,
+            locked_until: row.get(2)?,
+        })
+    })
+    .optional()
+}
+
+fn save(
+    conn: &rusqlite::Connection,
+    key: &str,
+    counter: &Counter,
+    forget_at: Timestamp,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO throttle_counters (key, failures, window_start, locked_until, forget_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (key) DO UPDATE SET failures = ?2, window_start = ?3,
+             locked_until = ?4, forget_at = ?5",
+    )?
+    .execute(params![
+        key,
+        counter.failures,
+        counter.window_start,
+        counter.locked_until,
+        forget_at
+    ])
+    .map(drop)
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut current = Vec::with_capacity(charges.len());
+            let mut longest: Option<(i64, String)> = None;
+            for charge in &charges {
+                let stored = counter(&tx, &charge.key)?;
+                if let Some(wait) = charge.rule.wait(stored, now)
+                    && longest.as_ref().is_none_or(|(w, _)| wait > *w)
+                {
+                    longest = Some((wait, charge.key.clone()));
+                }
+                current.push(stored);
+            }
+            if let Some((retry_after_secs, key)) = longest {
+                return Ok(Charged::Locked {
+                    retry_after_secs,
+                    key,
+                });
+            }
+            let mut charged = Vec::with_capacity(charges.len());
+            for (mut charge, stored) in charges.into_iter().zip(current) {
+                let next = charge.rule.charge(stored, now);
+                save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
+                let lock_is_new = next.locked_until > now
+                    && stored.is_none_or(|s| s.locked_until != next.locked_until);
+                charge.set_lock = if lock_is_new { next.locked_until } else { 0 };
+                charged.push(charge);
+            }
+            tx.commit()?;
+            Ok(Charged::Charged(charged))
+        })
+        .await
+    }
+
+    async fn refund_attempt(
+        &self,
+        charges: Vec<Charge>,
+        charged_at: Timestamp,
+        reset: Option<String>,
+    ) -> StoreResult<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for charge in &charges {
+                if reset.as_deref() == Some(charge.key.as_str()) {
+                    tx.execute(
+                        "DELETE FROM throttle_counters WHERE key = ?1",
+                        [&charge.key],
+                    )?;
+                    continue;
+                }
+                if let Some(stored) = counter(&tx, &charge.key)? {
+                    let next = charge.rule.refund(stored, charged_at, charge.set_lock);
+                    save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn insert_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash, user, now, expires_at],
+            )?;
+            // A script without a cookie jar signs in as a new client each
+            // time: keep only the user's most recent ones.
+            tx.execute(
+                "DELETE FROM known_clients WHERE user_id = ?1 AND token_hash NOT IN
+                   (SELECT token_hash FROM known_clients WHERE user_id = ?1
+                     ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+                params![user, MAX_KNOWN_CLIENTS_PER_USER],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn is_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT 1 FROM known_clients
+                  WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
+                params![token_hash, user, now],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+        })
+        .await
+    }
+
+    async fn extend_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE known_clients SET expires_at = ?4
+                  WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
+                params![token_hash, user, now, expires_at],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let counters =
+                tx.execute("DELETE FROM throttle_counters WHERE forget_at <= ?1", [now])?;
+            let clients = tx.execute("DELETE FROM known_clients WHERE expires_at <= ?1", [now])?;
+            tx.commit()?;
+            Ok((counters + clients) as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,298 @@
+//! The pages of account protection: signing in with a recovery code, passing
+//! a second factor again (step-up), making a new set of recovery codes (shown
+//! once) and changing one's password.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::pages::{page, refusal, see_other, signed_in_redirect};
+use super::request::{client, pending_token, session_token};
+use crate::auth::step_up::SecondFactorProof;
+use crate::auth::{Account, Auth, AuthError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login/recovery-code", web::get().to(recovery_login_page))
+        .route(
+            "/login/recovery-code",
+            web::post().to(recovery_login_submit),
+        )
+        .route("/reauthenticate", web::get().to(reauthenticate_page))
+        .route("/reauthenticate", web::post().to(reauthenticate_submit))
+        .route(
+            "/account/recovery-codes",
+            web::post().to(create_recovery_codes),
+        )
+        .route("/account/password", web::get().to(password_page))
+        .route("/account/password", web::post().to(password_submit));
+}
+
+#[derive(Template)]
+#[template(path = "login_recovery_code.html")]
+struct RecoveryLoginView {
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reauthenticate.html")]
+struct ReauthenticateView {
+    next: String,
+    recovery_codes_left: u32,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesView {
+    codes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+struct ChangePasswordView {
+    username: String,
+    min_length: usize,
+    max_length: usize,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReauthenticateForm {
+    code: Option<String>,
+    recovery_code: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: SecretString,
+    new_password: SecretString,
+    confirm_password: SecretString,
+}
+
+/// Where to go after a step-up: a path on this site only, never elsewhere.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => "/account".to_owned(),
+    }
+}
+
+/// The step-up page, coming back to `next` afterwards.
+pub(super) fn reauthenticate_redirect(next: &str) -> HttpResponse {
+    see_other(&format!("/reauthenticate?next={next}"))
+}
+
+async fn signed_in(auth: &Auth, req: &HttpRequest) -> Result<Account, HttpResponse> {
+    auth.signed_in(session_token(req).as_ref())
+        .await
+        .map_err(|_| see_other("/login"))
+}
+
+async fn recovery_login_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    match auth.pending_login(pending_token(&req).as_ref()).await {
+        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
+        Ok(_) => page(StatusCode::OK, &RecoveryLoginView { error: None }),
+        Err(_) => see_other("/login"),
+    }
+}
+
+async fn recovery_login_submit(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    match auth
+        .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .await
+    {
+        Ok(signed_in) => {
+            signed_in_redirect(&auth, &req, &signed_in, "/account?notice=recovery_used")
+        }
+        Err(AuthError::Unauthenticated) => see_other("/login"),
+        Err(error) => {
+            if auth
+                .pending_login(pending_token(&req).as_ref())
+                .await
+                .is_err()
+            {
+                return see_other("/login");
+            }
+            let (status, message) = refusal(&error);
+            page(
+                status,
+                &RecoveryLoginView {
+                    error: Some(message),
+                },
+            )
+        }
+    }
+}
+
+async fn reauthenticate_page(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    query: web::Query<NextQuery>,
+) -> HttpResponse {
+    let account = match signed_in(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    let recovery_codes_left = auth.recovery_codes_left_of(&account).await.unwrap_or(0);
+    page(
+        StatusCode::OK,
+        &ReauthenticateView {
+            next: local_path(query.next.as_deref()),
+            recovery_codes_left,
+            error: None,
+        },
+    )
+}
+
+async fn reauthenticate_submit(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: web::Form<ReauthenticateForm>,
+) -> HttpResponse {
+    let account = match signed_in(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    let next = local_path(form.next.as_deref());
+    let given = |field: &Option<String>| {
+        field
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    let (code, recovery_code) = (given(&form.code), given(&form.recovery_code));
+    let proof = match (&code, &recovery_code) {
+        (Some(code), _) => SecondFactorProof::Totp(code),
+        (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
+        (None, None) => SecondFactorProof::Totp(""),
+    };
+    match auth.reauthenticate(&account, proof, &client(&req)).await {
+        Ok(()) => see_other(&next),
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            let recovery_codes_left = auth.recovery_codes_left_of(&account).await.unwrap_or(0);
+            page(
+                status,
+                &ReauthenticateView {
+                    next,
+                    recovery_codes_left,
+                    error: Some(message),
+                },
+            )
+        }
+    }
+}
+
+async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    let account = match signed_in(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    match auth.create_recovery_codes(&account, &client(&req)).await {
+        Ok(codes) => page(StatusCode::OK, &RecoveryCodesView { codes }),
+        Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account"),
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(message)
+        }
+    }
+}
+
+fn password_view(auth: &Auth, account: &Account, error: Option<String>) -> ChangePasswordView {
+    let policy = auth.password_policy();
+    ChangePasswordView {
+        username: account.user.username.clone(),
+        min_length: policy.min_length,
+        max_length: policy.max_length,
+        error,
+    }
+}
+
+async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    match signed_in(&auth, &req).await {
+        Ok(account) if !auth.has_recent_second_factor(&account) => {
+            reauthenticate_redirect("/account/password")
+        }
+        Ok(account) => page(StatusCode::OK, &password_view(&auth, &account, None)),
+        Err(redirect) => redirect,
+    }
+}
+
+async fn password_submit(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let account = match signed_in(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
+        let error = AuthError::InvalidRequest("the two new passwords differ".into());
+        let (status, message) = refusal(&error);
+        return page(status, &password_view(&auth, &account, Some(message)));
+    }
+    match auth
+        .change_password(
+            &account,
+            &form.current_password,
+            &form.new_password,
+            &client(&req),
+        )
+        .await
+    {
+        Ok(()) => see_other("/account?notice=password_changed"),
+        Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account/password"),
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            page(status, &password_view(&auth, &account, Some(message)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_up_returns_only_to_paths_on_this_site() {
+        assert_eq!(local_path(Some("/account/password")), "/account/password");
+        for foreign in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "account",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(Some(foreign)), "/account", "{foreign}");
+        }
+        assert_eq!(local_path(None), "/account");
+    }
+}
