@@ -9,10 +9,9 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::PasswordHasher;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "benchmarks measure the hot paths";
+const PASSWORD: &str = "swift otters paddle upstream at dawn";
 const SECONDS: u32 = 10;
 
 struct Server {
@@ -31,16 +30,28 @@ fn cores() -> usize {
 }
 
 /// Argon2id hashes per second with the server's default parameters, on as
-/// many threads as the server hashes with (one per core).
+/// many threads as the server hashes with (one per core), each reusing its
+/// working memory as the server's hashing threads do: the best the machine
+/// can do, with nothing but Argon2 running.
 fn raw_argon2_per_second(threads: usize, seconds: u64) -> f64 {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             std::thread::spawn(move || {
                 let argon2 = argon2::Argon2::default();
+                let params = argon2::Params::default();
+                let mut memory = vec![argon2::Block::new(); params.block_count()];
+                let (salt, mut output) = (*b"sixteen byte salt", [0u8; 32]);
                 let mut hashes = 0u64;
                 while start.elapsed() < Duration::from_secs(seconds) {
-                    argon2.hash_password(PASSWORD.as_bytes()).unwrap();
+                    argon2
+                        .hash_password_into_with_memory(
+                            PASSWORD.as_bytes(),
+                            &salt,
+                            &mut output,
+                            &mut memory,
+                        )
+                        .unwrap();
                     hashes += 1;
                 }
                 hashes
@@ -252,16 +263,16 @@ async fn main() {
     let cores = cores();
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
 
-    // 1. Password logins through HTTP vs raw Argon2id in this process.
-    let raw = raw_argon2_per_second(cores, 8);
-    let logins = wrk(
-        &url("/api/v1/login"),
-        &login_lua,
-        1,
-        2 * cores as u32,
-        SECONDS,
-    );
-    assert_eq!(logins.non_2xx, 0, "every benchmark login succeeds");
+    // 1. Password logins through HTTP vs raw Argon2id in this process, in
+    // alternating rounds so that both see the same background load.
+    let (mut raw_sum, mut logins_sum) = (0.0, 0.0);
+    for _ in 0..3 {
+        raw_sum += raw_argon2_per_second(cores, 4);
+        let round = wrk(&url("/api/v1/login"), &login_lua, 1, 2 * cores as u32, 4);
+        assert_eq!(round.non_2xx, 0, "every benchmark login succeeds");
+        logins_sum += round.requests_per_sec;
+    }
+    let (raw, logins) = (raw_sum / 3.0, logins_sum / 3.0);
 
     // 2. verify vs healthz, same server, same load generator.
     let healthz = wrk(&url("/healthz"), &plain_lua, 1, 16, SECONDS);
@@ -278,15 +289,14 @@ async fn main() {
     let saturating = saturate.join().unwrap();
     let rss = peak_rss_mib(server.child.id());
 
-    let ratio_logins = logins.requests_per_sec / raw;
+    let ratio_logins = logins / raw;
     let ratio_verify = verify.requests_per_sec / healthz.requests_per_sec;
     let p99 = verify_loaded.p99_ms.unwrap_or(f64::NAN);
     println!("machine: {cores} cores");
     println!("| figure | measured | target |");
     println!("| --- | --- | --- |");
     println!(
-        "| password logins/s ÷ raw Argon2id hashes/s ({cores} threads) | {:.1} ÷ {:.1} = **{ratio_logins:.2}** | ≥ 0.9 |",
-        logins.requests_per_sec, raw
+        "| password logins/s ÷ raw Argon2id hashes/s ({cores} threads) | {logins:.1} ÷ {raw:.1} = **{ratio_logins:.2}** | ≥ 0.9 |"
     );
     println!(
         "| /api/v1/verify req/s ÷ /healthz req/s | {:.0} ÷ {:.0} = **{ratio_verify:.2}** | ≥ 0.5 |",

@@ -1,5 +1,5 @@
 //! Time per operation of the hot domain steps: a TOTP check, a session lookup
-//! in SQLite, an Argon2id verification.
+//! in SQLite, a WebAuthn assertion verification, an Argon2id verification.
 //!
 //! Run: `cargo bench --bench micro`
 
@@ -87,5 +87,40 @@ fn argon2_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, totp_check, session_lookup, argon2_verify);
+fn webauthn_assertion_verify(c: &mut Criterion) {
+    use webauthn_authenticator_rs::AuthenticatorBackend;
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    let mut settings = twofold::config::Settings::default();
+    settings.server.origin = "http://localhost:8080".into();
+    let rp = twofold::auth::security_key::relying_party(&settings).unwrap();
+    let origin = url::Url::parse(&settings.server.origin).unwrap();
+    let (mut token, _) = SoftToken::new(false).unwrap();
+    let (options, registration) = rp
+        .start_securitykey_registration(uuid::Uuid::new_v4(), "bench", "bench", None, None, None)
+        .unwrap();
+    let credential = token
+        .perform_register(origin.clone(), options.public_key, 60_000)
+        .unwrap();
+    let key = rp
+        .finish_securitykey_registration(&credential, &registration)
+        .unwrap();
+    let (request, state) = rp.start_securitykey_authentication(&[key]).unwrap();
+    let assertion = token
+        .perform_auth(origin, request.public_key, 60_000)
+        .unwrap();
+    c.bench_function("webauthn: verify a security key's assertion (ES256)", |b| {
+        b.iter(|| {
+            rp.finish_securitykey_authentication(&assertion, &state)
+                .unwrap()
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    totp_check,
+    session_lookup,
+    webauthn_assertion_verify,
+    argon2_verify
+);
 criterion_main!(benches);

@@ -2,11 +2,12 @@
 //! dedicated, lower-priority threads (each holds ~19 MiB while hashing), and a
 //! dummy verification for unknown users so both answers cost the same.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
@@ -44,11 +45,16 @@ impl PasswordHasher {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let pool = HashPool::start(threads)?;
+        // Computed on the pool too, so that no other thread ever holds
+        // Argon2 working memory.
         let dummy_secret = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = hash_now(&params, dummy_secret.as_bytes())?;
+        let dummy_params = params.clone();
+        let dummy_hash =
+            pool.run_blocking(move || hash_now(&dummy_params, dummy_secret.as_bytes()))?;
         Ok(Self {
             params,
-            pool: HashPool::start(threads)?,
+            pool,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -124,6 +130,22 @@ impl HashPool {
         Ok(Self { jobs })
     }
 
+    /// As `run`, for callers outside the async runtime (start-up).
+    fn run_blocking<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+    {
+        let (answer, result) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
+        result.recv().context("a hashing thread failed")?
+    }
+
     async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
@@ -154,35 +176,88 @@ fn lower_this_threads_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_this_threads_priority() {}
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+thread_local! {
+    /// Argon2's working memory (`m_cost` KiB), kept for the life of the
+    /// thread and reused by every hash it computes. Allocating and freeing
+    /// 19 MiB per hash makes glibc keep each freed block around per malloc
+    /// arena, which bloated the server to hundreds of MiB under load; one
+    /// buffer per hashing thread bounds Argon2's memory to threads × m_cost.
+    static WORKING_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Computes an Argon2 output into `out` with this thread's working memory.
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> anyhow::Result<()> {
+    WORKING_MEMORY.with_borrow_mut(|memory| {
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| anyhow::anyhow!("computing Argon2: {e}"))
+    })
 }
 
 fn hash_now(params: &Params, password: &[u8]) -> anyhow::Result<String> {
-    argon2(params)
-        .hash_password(password)
-        .map(|hash| hash.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+    let salt = Salt::generate();
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params,
+        password,
+        &salt,
+        &mut output,
+    )?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("{e}"))?,
+        salt: Some(salt),
+        hash: Some(Output::new(&output).map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
+    Ok(hash.to_string())
 }
 
 fn verify_now(params: &Params, password: &[u8], stored: &str) -> anyhow::Result<Verified> {
-    let parsed =
-        PasswordHash::new(stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-    // The stored hash carries its own parameters; verification uses those.
-    match argon2(params).verify_password(password, &parsed) {
-        Ok(()) => {
-            let current = Params::try_from(&parsed).ok();
-            let needs_rehash = parsed.algorithm.as_str() != "argon2id"
-                || current.is_none_or(|p| {
-                    p.m_cost() < params.m_cost()
-                        || p.t_cost() < params.t_cost()
-                        || p.p_cost() < params.p_cost()
-                });
-            Ok(Verified::Match { needs_rehash })
-        }
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verified::Mismatch),
-        Err(e) => Err(anyhow::anyhow!("verifying a password: {e}")),
+    let unreadable = |e: &dyn std::fmt::Display| anyhow::anyhow!("stored hash unreadable: {e}");
+    let parsed = PasswordHash::new(stored).map_err(|e| unreadable(&e))?;
+    // The stored hash carries its own algorithm and parameters; verification
+    // uses those, so hashes made before a parameter change keep working.
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(|e| unreadable(&e))?;
+    let version = parsed
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .map_err(|e| unreadable(&e))?;
+    let stored_params = Params::try_from(&parsed).map_err(|e| unreadable(&e))?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(anyhow::anyhow!("stored hash has no salt or output"));
+    };
+    let mut computed = vec![0u8; expected.len()];
+    argon2_into(
+        algorithm,
+        version,
+        &stored_params,
+        password,
+        salt,
+        &mut computed,
+    )?;
+    // Output's equality is constant-time.
+    if Output::new(&computed).map_err(|e| unreadable(&e))? != *expected {
+        return Ok(Verified::Mismatch);
     }
+    let needs_rehash = algorithm != Algorithm::Argon2id
+        || stored_params.m_cost() < params.m_cost()
+        || stored_params.t_cost() < params.t_cost()
+        || stored_params.p_cost() < params.p_cost();
+    Ok(Verified::Match { needs_rehash })
 }
 
 #[cfg(test)]
@@ -218,6 +293,52 @@ mod tests {
                 .unwrap(),
             Verified::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crates_own_api() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher
+                .verify(&"correct horse".into(), Some(&theirs))
+                .await
+                .unwrap(),
+            Verified::Match {
+                needs_rehash: false
+            }
+        );
+        let ours = hasher.hash(&"correct horse".into()).await.unwrap();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .verify_password(b"correct horse", ours.as_str())
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reused_working_memory_gives_the_same_answers() {
+        let hasher = PasswordHasher::new(&PasswordSettings {
+            hash_threads: 1,
+            ..cheap()
+        })
+        .unwrap();
+        let hash = hasher.hash(&"first".into()).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                hasher.verify(&"first".into(), Some(&hash)).await.unwrap(),
+                Verified::Match {
+                    needs_rehash: false
+                }
+            );
+            assert_eq!(
+                hasher.verify(&"second".into(), Some(&hash)).await.unwrap(),
+                Verified::Mismatch
+            );
+        }
     }
 
     #[tokio::test]

@@ -49,7 +49,7 @@ impl SqliteStore {
 
         let manager = SqliteConnectionManager::file(file).with_init(configure);
         let pool = r2d2::Pool::builder()
-            .max_size(8)
+            .max_size(16)
             .build(manager)
             .context("opening the database connection pool")?;
         Ok(Self { pool })
