@@ -162,14 +162,19 @@ impl HashPool {
     }
 }
 
-/// Linux lets one thread be niced on its own (its tid is a pid to setpriority).
+/// On Linux a thread can have its own scheduling policy: `SCHED_IDLE` runs it
+/// only on CPU time nothing else wants, so a session check that wakes up
+/// preempts a hash at once. If that is refused, a nice value of 10.
 #[cfg(target_os = "linux")]
 fn lower_this_threads_priority() {
-    // SAFETY: plain syscalls on the calling thread; failure only leaves the
-    // default priority.
+    // SAFETY: plain syscalls about the calling thread (pid 0 / its tid);
+    // failure only leaves the default priority.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        }
     }
 }
 
