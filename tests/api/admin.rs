@@ -3,39 +3,12 @@
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-use twofold::store::{DeviceKind, DeviceRecord, DeviceStore, SqliteStore, UserStore};
 
 use twofold::auth::clock::iso8601;
 
 use crate::helpers::{PASSWORD, TestApp, assert_error, client, spawn_app};
-
-/// Stands in for a WebAuthn security key until key enrolment is on this
-/// branch: a confirmed `security_key` device written through the real store,
-/// the row enrolment leaves behind (its credential is not usable to sign in).
-pub async fn store_security_key(app: &TestApp, username: &str) -> String {
-    let store = SqliteStore::open(&app.database_file()).unwrap();
-    let user = store.user_by_name(username).await.unwrap().unwrap();
-    let id = uuid::Uuid::new_v4().to_string();
-    store
-        .insert_device(DeviceRecord {
-            id: id.clone(),
-            user_id: user.id,
-            kind: DeviceKind::SecurityKey,
-            name: "YubiKey".into(),
-            confirmed: true,
-            created_at: app.now(),
-            last_used_at: None,
-            totp_secret: None,
-            totp_last_step: None,
-            totp_offset_steps: 0,
-            hardware: false,
-            credential: Some("{}".into()),
-            credential_id: Some(id.as_bytes().to_vec()),
-        })
-        .await
-        .unwrap();
-    id
-}
+use crate::protection_helpers::make_recovery_codes;
+use crate::soft_key::{Key, add_key, first_sign_in_enrolling_key};
 
 async fn users(app: &TestApp, admin: &reqwest::Client) -> Vec<Value> {
     let answer = app.get(admin, "/api/v1/admin/users").await;
@@ -376,8 +349,8 @@ async fn disabling_twice_is_harmless_and_audited_once() {
 async fn after_a_reset_the_user_must_enrol_and_old_codes_are_worthless() {
     let app = spawn_app().await;
     let (root, _, _) = app.signed_in_admin_with_totp("root").await;
-    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
-    store_security_key(&app, "alice").await;
+    let (alice, secret, _) = app.signed_in_user_with_totp("alice").await;
+    add_key(&app, &alice, &mut Key::new(), "YubiKey").await;
     let before: Value = app
         .login(&client(), "alice", PASSWORD)
         .await
@@ -411,6 +384,58 @@ async fn after_a_reset_the_user_must_enrol_and_old_codes_are_worthless() {
             .as_str()
             .unwrap()
             .contains("removed 2 second factors"),
+        "{reset}"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_voids_the_users_recovery_codes_too() {
+    let app = spawn_app().await;
+    let (root, _, _) = app.signed_in_admin_with_totp("root").await;
+    let (alice, _, _) = app.signed_in_user_with_totp("alice").await;
+    let codes = make_recovery_codes(&app, &alice).await;
+    assert_eq!(report_row(&report(&app, &root).await, "alice")[9], "10");
+
+    let reset = app.delete(&root, "/api/v1/admin/users/alice/devices").await;
+    assert_eq!(reset.status(), 204);
+    // recovery_codes_left
+    assert_eq!(report_row(&report(&app, &root).await, "alice")[9], "0");
+
+    // Her next login must enrol; an old code is no way around that.
+    let c = client();
+    let after: Value = app.login(&c, "alice", PASSWORD).await.json().await.unwrap();
+    assert_eq!(after, json!({"status": "enrolment_required"}));
+    assert_error(
+        app.post(&c, "/api/v1/login/recovery-code", json!({"code": codes[0]}))
+            .await,
+        401,
+        "invalid_code",
+    )
+    .await;
+
+    // Enrolled again, she holds no codes, and the old ones still open nothing.
+    let (alice, _, _) = app.first_sign_in_enrolling_totp("alice").await;
+    let me: Value = app.get(&alice, "/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["recovery_codes_left"], 0);
+    let c = client();
+    let offered: Value = app.login(&c, "alice", PASSWORD).await.json().await.unwrap();
+    assert_eq!(offered["methods"], json!(["totp"]));
+    for code in &codes[..3] {
+        assert_error(
+            app.post(&c, "/api/v1/login/recovery-code", json!({"code": code}))
+                .await,
+            401,
+            "invalid_code",
+        )
+        .await;
+    }
+    let events = audit_events(&app, &root, "?username=alice&limit=50").await;
+    let reset = events.iter().find(|e| e["event"] == "mfa_reset").unwrap();
+    assert!(
+        reset["detail"]
+            .as_str()
+            .unwrap()
+            .contains("removed 1 second factors and 10 recovery codes"),
         "{reset}"
     );
 }
@@ -507,9 +532,9 @@ async fn the_report_has_a_row_for_users_in_every_state() {
     app.create_user("no-mfa", false).await;
     app.signed_in_user_with_totp("totp-only").await;
     app.create_user("key-only", false).await;
-    store_security_key(&app, "key-only").await;
-    app.signed_in_user_with_totp("both").await;
-    store_security_key(&app, "both").await;
+    first_sign_in_enrolling_key(&app, "key-only", &mut Key::new()).await;
+    let (both, _, _) = app.signed_in_user_with_totp("both").await;
+    add_key(&app, &both, &mut Key::new(), "YubiKey").await;
     app.signed_in_user_with_totp("disabled").await;
     app.post(&root, "/api/v1/admin/users/disabled/disable", json!({}))
         .await;
@@ -548,7 +573,7 @@ async fn the_report_has_a_row_for_users_in_every_state() {
     );
     assert_eq!(
         state("key-only"),
-        ["true", "N/A", "true", "0", "1", "0", "false"]
+        ["true", "used", "true", "0", "1", "0", "false"]
     );
     assert_eq!(
         state("both"),

@@ -24,3 +24,6 @@ mod protection_helpers;
 mod recovery;
 mod step_up;
 mod throttle;
+// Closing the gaps between the parallel branches.
+mod soft_key;
+mod step_up_keys;
