@@ -60,6 +60,16 @@ async fn audit_events(app: &TestApp, admin: &reqwest::Client, query: &str) -> Ve
     body["events"].as_array().unwrap().clone()
 }
 
+/// The detail of the latest lost-device reset of `username`.
+async fn reset_detail(app: &TestApp, admin: &reqwest::Client, username: &str) -> String {
+    let events = audit_events(app, admin, &format!("?username={username}&limit=100")).await;
+    let reset = events.iter().find(|e| e["event"] == "mfa_reset");
+    reset.expect("the reset is audited")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn an_admin_creates_lists_reports_resets_disables_and_audits_users() {
     let app = spawn_app().await;
@@ -198,21 +208,6 @@ fn admin_endpoints() -> Vec<(&'static str, &'static str, Option<Value>)> {
     ]
 }
 
-async fn call(
-    app: &TestApp,
-    c: &reqwest::Client,
-    method: &str,
-    path: &str,
-    body: &Option<Value>,
-) -> reqwest::Response {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = c.request(method, app.url(path));
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_non_admin_is_refused_on_every_admin_endpoint() {
     let app = spawn_app().await;
@@ -222,7 +217,7 @@ async fn a_non_admin_is_refused_on_every_admin_endpoint() {
     for (method, path, body) in admin_endpoints() {
         let path = path.replace("alice", "bob");
         assert_error(
-            call(&app, &alice, method, &path, &body).await,
+            app.call(&alice, method, &path, body.as_ref()).await,
             403,
             "forbidden",
         )
@@ -252,7 +247,7 @@ async fn admin_endpoints_need_a_session_not_just_a_password() {
     for (method, path, body) in admin_endpoints() {
         for c in [&anonymous, &pending] {
             assert_error(
-                call(&app, c, method, path, &body).await,
+                app.call(c, method, path, body.as_ref()).await,
                 401,
                 "unauthenticated",
             )
@@ -377,15 +372,8 @@ async fn after_a_reset_the_user_must_enrol_and_old_codes_are_worthless() {
         "invalid_code",
     )
     .await;
-    let events = audit_events(&app, &root, "?username=alice&limit=20").await;
-    let reset = events.iter().find(|e| e["event"] == "mfa_reset").unwrap();
-    assert!(
-        reset["detail"]
-            .as_str()
-            .unwrap()
-            .contains("removed 2 second factors"),
-        "{reset}"
-    );
+    let detail = reset_detail(&app, &root, "alice").await;
+    assert!(detail.contains("removed 2 second factors"), "{detail}");
 }
 
 #[tokio::test]
@@ -429,14 +417,10 @@ async fn a_reset_voids_the_users_recovery_codes_too() {
         )
         .await;
     }
-    let events = audit_events(&app, &root, "?username=alice&limit=50").await;
-    let reset = events.iter().find(|e| e["event"] == "mfa_reset").unwrap();
+    let detail = reset_detail(&app, &root, "alice").await;
     assert!(
-        reset["detail"]
-            .as_str()
-            .unwrap()
-            .contains("removed 1 second factors and 10 recovery codes"),
-        "{reset}"
+        detail.contains("removed 1 second factors and 10 recovery codes"),
+        "{detail}"
     );
 }
 
@@ -478,12 +462,7 @@ async fn acting_on_an_unknown_user_is_a_404() {
         ("POST", "/api/v1/admin/users/nobody/enable"),
         ("DELETE", "/api/v1/admin/users/nobody/devices"),
     ] {
-        assert_error(
-            call(&app, &root, method, path, &None).await,
-            404,
-            "not_found",
-        )
-        .await;
+        assert_error(app.call(&root, method, path, None).await, 404, "not_found").await;
     }
 }
 

@@ -131,6 +131,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request with any method, and a JSON body when one is given.
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
         client.get(self.url(path)).send().await.unwrap()
     }

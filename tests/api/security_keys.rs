@@ -765,22 +765,17 @@ async fn sign_in_at(origin: &str, key: &mut Key) -> reqwest::Response {
 
 #[tokio::test]
 async fn keys_and_their_counters_survive_a_kill_9() {
-    use crate::cli::twofold;
+    use crate::cli::add_user_with_cli;
     use crate::restart::{free_port, serve};
 
     let data = tempfile::tempdir().unwrap();
-    let added = twofold(
-        data.path(),
-        &["user", "add", "yvonne", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(data.path(), "yvonne");
     let port = free_port();
     let origin = format!("http://localhost:{port}");
     let url = |path: &str| format!("{origin}{path}");
     let post = |c: &reqwest::Client, path: &str, body: Value| c.post(url(path)).json(&body).send();
 
-    let mut server = serve(data.path(), port).await;
+    let server = serve(data.path(), port).await;
     let c = client();
     post(
         &c,
@@ -809,10 +804,7 @@ async fn keys_and_their_counters_survive_a_kill_9() {
 
     assert_eq!(sign_in_at(&origin, &mut key).await.status(), 200); // counter 1 stored
 
-    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().unwrap();
-    drop(server);
-    let _server = serve(data.path(), port).await;
+    let _server = server.killed_and_restarted(data.path(), port).await;
 
     let me: Value = c
         .get(url("/api/v1/me"))

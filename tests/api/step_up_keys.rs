@@ -28,6 +28,27 @@ fn session_token(response: &reqwest::Response) -> String {
     value.to_owned()
 }
 
+/// A sign-in from a new client with the app's next code: the client and the
+/// session token it was given.
+async fn sign_in_keeping_token(
+    app: &TestApp,
+    username: &str,
+    secret: &str,
+) -> (reqwest::Client, String) {
+    let c = client();
+    app.login(&c, username, PASSWORD).await;
+    let signed_in = app
+        .post(
+            &c,
+            "/api/v1/login/totp",
+            json!({"code": fresh_code(app, secret)}),
+        )
+        .await;
+    assert_eq!(signed_in.status(), 200);
+    let token = session_token(&signed_in);
+    (c, token)
+}
+
 /// `GET /api/v1/me` with exactly this session token and no other cookie.
 async fn me_with_token(app: &TestApp, token: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -289,16 +310,7 @@ async fn a_key_step_up_needs_a_session_and_a_key() {
 async fn every_step_up_gives_the_session_a_new_token_and_ends_the_old_one() {
     let app = spawn_app().await;
     let (_, secret, _) = app.signed_in_user_with_totp("judy").await;
-    let c = client();
-    app.login(&c, "judy", PASSWORD).await;
-    let signed_in = app
-        .post(
-            &c,
-            "/api/v1/login/totp",
-            json!({"code": fresh_code(&app, &secret)}),
-        )
-        .await;
-    let first = session_token(&signed_in);
+    let (c, first) = sign_in_keeping_token(&app, "judy", &secret).await;
     let other_device = app.sign_in_with_totp("judy", &secret).await;
 
     // With a code.
@@ -370,16 +382,7 @@ async fn a_key_step_up_gives_the_session_a_new_token_too() {
 async fn the_step_up_page_gives_a_new_session_cookie() {
     let app = spawn_app().await;
     let (_, secret, _) = app.signed_in_user_with_totp("leo").await;
-    let c = client();
-    app.login(&c, "leo", PASSWORD).await;
-    let signed_in = app
-        .post(
-            &c,
-            "/api/v1/login/totp",
-            json!({"code": fresh_code(&app, &secret)}),
-        )
-        .await;
-    let before = session_token(&signed_in);
+    let (c, before) = sign_in_keeping_token(&app, "leo", &secret).await;
     app.clock.advance(ELEVEN_MINUTES);
 
     let passed = c
