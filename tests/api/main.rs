@@ -25,5 +25,6 @@ mod recovery;
 mod step_up;
 mod throttle;
 // Closing the gaps between the parallel branches.
+mod database_file;
 mod soft_key;
 mod step_up_keys;
