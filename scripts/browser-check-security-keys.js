@@ -72,6 +72,7 @@ async function main() {
   await send("Page.enable");
   await send("Runtime.enable");
   await send("WebAuthn.enable");
+  await send("Network.enable");
   const { authenticatorId } = await addKey(withPin);
 
   expect((await password()) === "/enrol", "a first login is sent to enrolment");
@@ -95,6 +96,16 @@ async function main() {
   expect(me.username === username && me.devices[0].kind === "security_key", "signed in with the key");
   const { credentials } = await send("WebAuthn.getCredentials", { authenticatorId });
   expect(credentials.length === 1 && credentials[0].signCount >= 1, "the key counted its signature");
+
+  const sessionCookie = async () =>
+    (await send("Network.getCookies", { urls: [base] })).cookies.find((c) => c.name === "twofold_session").value;
+  const before = await sessionCookie();
+  await send("Page.navigate", { url: base + "/reauthenticate?next=/account/password" });
+  await waitFor(`location.pathname === "/reauthenticate" && document.readyState === "complete"`, "the step-up page");
+  expect(!(await evaluate(`!!document.getElementById("code")`)), "step-up asks a key-only user for no app code");
+  await evaluate(`document.querySelector("#security-key-step-up button").click(); true`);
+  await waitFor(`location.pathname === "/account/password"`, "the password page after stepping up with the key");
+  expect((await sessionCookie()) !== before, "stepping up gave the session a new cookie");
 
   await send("WebAuthn.removeVirtualAuthenticator", { authenticatorId });
   await addKey(false);

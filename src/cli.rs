@@ -11,9 +11,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::auth::Client;
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::auth::clock::{SystemClock, iso8601};
+use crate::auth::{Auth, Client};
 use crate::config::Settings;
 use crate::startup::{Application, build_auth};
 
@@ -91,62 +91,48 @@ fn password_from_stdin() -> anyhow::Result<SecretString> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => {
-            crate::telemetry::init(&settings.log);
-            let app = Application::build(settings).await?;
-            tracing::info!(
-                port = app.port(),
-                origin = app.origin(),
-                "twofold is listening"
-            );
-            app.run_until_stopped().await?;
-        }
-        Command::User {
-            command: UserCommand::Add { name, admin, .. },
-        } => {
-            let password = password_from_stdin()?;
-            let auth = build_auth(settings, Arc::new(SystemClock))?;
-            auth.create_user(&name, &password, admin, None, &Client::cli())
-                .await?;
-            eprintln!("created user {name}{}", if admin { " (admin)" } else { "" });
-        }
+        Command::Serve => serve(settings).await,
+        Command::User { command } => user_command(&host_auth(settings)?, command).await,
         Command::CredentialReport => {
-            let auth = build_auth(settings, Arc::new(SystemClock))?;
-            print!("{}", auth.credential_report().await?);
-        }
-        Command::User { command } => {
-            let auth = build_auth(settings, Arc::new(SystemClock))?;
-            administer_users(&auth, command).await?;
+            print!("{}", host_auth(settings)?.credential_report().await?);
+            Ok(())
         }
         Command::Audit { user, limit } => {
-            let auth = build_auth(settings, Arc::new(SystemClock))?;
-            let events = auth
-                .audit_events(&Actor::host_operator(), user.as_deref(), limit)
-                .await?;
-            let rows = events
-                .into_iter()
-                .map(|e| {
-                    vec![
-                        iso8601(e.at),
-                        e.username.unwrap_or_else(|| "-".into()),
-                        e.event,
-                        e.ip.unwrap_or_else(|| "host".into()),
-                        e.detail,
-                    ]
-                })
-                .collect();
-            print_table(&["AT", "USER", "EVENT", "IP", "DETAIL"], rows);
+            print_audit(&host_auth(settings)?, user.as_deref(), limit).await
         }
     }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(&settings.log);
+    let app = Application::build(settings).await?;
+    tracing::info!(
+        port = app.port(),
+        origin = app.origin(),
+        "twofold is listening"
+    );
+    app.run_until_stopped().await?;
     Ok(())
 }
 
-/// The host operator's user commands (all but `add`, handled above).
-async fn administer_users(auth: &crate::auth::Auth, command: UserCommand) -> anyhow::Result<()> {
+/// The domain service over the database `serve` uses, for a command run by
+/// the host's operator.
+fn host_auth(settings: Settings) -> anyhow::Result<Auth> {
+    build_auth(settings, Arc::new(SystemClock))
+}
+
+/// `twofold user …`: adding a user, and the host operator's break-glass
+/// administration.
+async fn user_command(auth: &Auth, command: UserCommand) -> anyhow::Result<()> {
     let by = Actor::host_operator();
     let client = Client::cli();
     match command {
-        UserCommand::Add { .. } => unreachable!("`user add` is handled by run"),
+        UserCommand::Add { name, admin, .. } => {
+            let password = password_from_stdin()?;
+            auth.create_user(&name, &password, admin, None, &client)
+                .await?;
+            eprintln!("created user {name}{}", if admin { " (admin)" } else { "" });
+        }
         UserCommand::List => {
             let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
             let rows = auth
@@ -197,6 +183,27 @@ async fn administer_users(auth: &crate::auth::Auth, command: UserCommand) -> any
             );
         }
     }
+    Ok(())
+}
+
+/// `twofold audit`: the trail as a table, newest first.
+async fn print_audit(auth: &Auth, user: Option<&str>, limit: u32) -> anyhow::Result<()> {
+    let events = auth
+        .audit_events(&Actor::host_operator(), user, limit)
+        .await?;
+    let rows = events
+        .into_iter()
+        .map(|e| {
+            vec![
+                iso8601(e.at),
+                e.username.unwrap_or_else(|| "-".into()),
+                e.event,
+                e.ip.unwrap_or_else(|| "host".into()),
+                e.detail,
+            ]
+        })
+        .collect();
+    print_table(&["AT", "USER", "EVENT", "IP", "DETAIL"], rows);
     Ok(())
 }
 

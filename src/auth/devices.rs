@@ -120,11 +120,9 @@ impl Auth {
     ) -> AuthResult<Confirmed> {
         let user = enroller.user();
         let device = self
-            .store
-            .devices_of(user.id)
+            .device_of(user.id, device_id)
             .await?
-            .into_iter()
-            .find(|d| d.id == device_id && d.kind == DeviceKind::Totp)
+            .filter(|d| d.kind == DeviceKind::Totp)
             .ok_or(AuthError::NotFound("device"))?;
         if device.confirmed {
             return Err(AuthError::InvalidRequest(
@@ -192,11 +190,9 @@ impl Auth {
     ) -> AuthResult<TotpEnrolment> {
         let user = enroller.user();
         let device = self
-            .store
-            .devices_of(user.id)
+            .device_of(user.id, device_id)
             .await?
-            .into_iter()
-            .find(|d| d.id == device_id && d.kind == DeviceKind::Totp && !d.confirmed)
+            .filter(|d| d.kind == DeviceKind::Totp && !d.confirmed)
             .ok_or(AuthError::NotFound("enrolment"))?;
         let seed = self
             .device_seed(&device)?
@@ -228,6 +224,21 @@ impl Auth {
         Ok(())
     }
 
+    /// One of the user's devices (confirmed or not) by its id; another
+    /// user's device is as absent as one that does not exist.
+    pub(crate) async fn device_of(
+        &self,
+        user: crate::store::UserId,
+        device_id: &str,
+    ) -> AuthResult<Option<DeviceRecord>> {
+        Ok(self
+            .store
+            .devices_of(user)
+            .await?
+            .into_iter()
+            .find(|d| d.id == device_id))
+    }
+
     /// The confirmed devices of a signed-in user, oldest first.
     pub async fn devices(&self, account: &Account) -> AuthResult<Vec<DeviceRecord>> {
         let mut devices = self.store.devices_of(account.user.id).await?;
@@ -242,10 +253,9 @@ impl Auth {
         device_id: &str,
         client: &Client,
     ) -> AuthResult<()> {
-        let devices = self.store.devices_of(account.user.id).await?;
-        let device = devices
-            .iter()
-            .find(|d| d.id == device_id)
+        let device = self
+            .device_of(account.user.id, device_id)
+            .await?
             .ok_or(AuthError::NotFound("device"))?;
         self.require_recent_second_factor(account)?;
         if !self.store.delete_device(account.user.id, device_id).await? {

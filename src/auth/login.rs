@@ -9,7 +9,7 @@ use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::session::Token;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
-use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserRecord};
+use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
 
 /// Wrong second factors allowed per pending login before it is voided and the
 /// password must be given again.
@@ -277,8 +277,13 @@ impl Auth {
 
     /// The second factors a pending login can use (for the second-factor page).
     pub async fn methods_of(&self, pending: &PendingRecord) -> AuthResult<Vec<Method>> {
-        let devices = self.store.devices_of(pending.user_id).await?;
-        let recovery_codes_left = self.recovery_codes_left(pending.user_id).await?;
+        self.second_factor_methods(pending.user_id).await
+    }
+
+    /// The second factors a user holds, as the API names them.
+    pub(crate) async fn second_factor_methods(&self, user: UserId) -> AuthResult<Vec<Method>> {
+        let devices = self.store.devices_of(user).await?;
+        let recovery_codes_left = self.recovery_codes_left(user).await?;
         Ok(methods_for(&devices, recovery_codes_left))
     }
 

@@ -1,6 +1,7 @@
 //! Resynchronising a TOTP device whose clock drifted (AWS IAM's "resync MFA
 //! device"): two consecutive codes are searched within a wide window around
-//! now, and the device's offset is stored so later sign-ins look there.
+//! now, and the device's offset is stored so later sign-ins look there. A
+//! wrong pair counts against the device like a wrong code at login.
 
 use super::audit::AuditEvent;
 use super::devices::HARDWARE_WINDOW_STEPS;
@@ -29,11 +30,9 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<Resynced> {
         let device = self
-            .store
-            .devices_of(account.user.id)
+            .device_of(account.user.id, device_id)
             .await?
-            .into_iter()
-            .find(|d| d.id == device_id && d.confirmed)
+            .filter(|d| d.confirmed)
             .ok_or(AuthError::NotFound("device"))?;
         if device.kind != DeviceKind::Totp {
             return Err(AuthError::InvalidRequest(
@@ -43,17 +42,28 @@ impl Auth {
         let seed = self
             .device_seed(&device)?
             .ok_or(AuthError::NotFound("device"))?;
+        // A wrong pair is a wrong code for this device, counted as at login:
+        // otherwise resync would be an unthrottled way to test codes.
+        let charges = self.totp_device_charges(std::slice::from_ref(&device));
+        let ticket = self
+            .charge_attempt(charges, &account.user.username, client)
+            .await?;
         let now = self.clock.now();
-        let step = totp::find_consecutive(&seed, code, next_code, now, HARDWARE_WINDOW_STEPS)
-            .ok_or(AuthError::InvalidEnrolmentCode)?;
-        let offset_steps = step - totp::step_at(now);
-        if !self
-            .store
-            .accept_totp_step(&device.id, step, now, false, Some(offset_steps))
-            .await?
-        {
+        let found = totp::find_consecutive(&seed, code, next_code, now, HARDWARE_WINDOW_STEPS);
+        let accepted = match found {
+            Some(step) => {
+                let offset_steps = step - totp::step_at(now);
+                self.store
+                    .accept_totp_step(&device.id, step, now, false, Some(offset_steps))
+                    .await?
+                    .then_some(offset_steps)
+            }
+            None => None,
+        };
+        let Some(offset_steps) = accepted else {
             return Err(AuthError::InvalidEnrolmentCode);
-        }
+        };
+        self.refund_attempt(ticket, None).await;
         let detail = format!(
             "device={}; offset {} s (was {} s)",
             device.name,

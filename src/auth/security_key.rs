@@ -1,7 +1,8 @@
 //! Security keys (FIDO2 / U2F) as a second factor, through webauthn-rs's
-//! security-key API: registering a key (signed in, or at first login) and
-//! signing in with one. Each ceremony's state stays on the server, answers
-//! once and lives at most five minutes; a signature counter must grow.
+//! security-key API: registering a key (signed in, or at first login),
+//! signing in with one, and the challenge of a step-up with one. Each
+//! ceremony's state stays on the server, answers once and lives at most five
+//! minutes; a signature counter must grow.
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -15,11 +16,10 @@ use super::audit::AuditEvent;
 use super::devices::device_name;
 use super::login::SignedIn;
 use super::session::Token;
-use super::{Auth, AuthError, AuthResult, Client, Enroller};
+use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::config::Settings;
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, PendingRecord, TokenHash, UserId,
-    UserRecord,
+    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, TokenHash, UserId, UserRecord,
 };
 
 /// How long a started registration or sign-in may wait for the key.
@@ -302,6 +302,27 @@ impl Auth {
     ) -> AuthResult<RequestChallengeResponse> {
         let pending = self.pending_login(pending_token).await?;
         let user = self.user(pending.user_id).await?;
+        self.start_key_authentication(pending.token_hash, &user)
+            .await
+    }
+
+    /// Starts a step-up with a security key for a signed-in user: the options
+    /// for `navigator.credentials.get`, allowing exactly the user's keys.
+    pub async fn start_security_key_step_up(
+        &self,
+        account: &Account,
+    ) -> AuthResult<RequestChallengeResponse> {
+        self.start_key_authentication(account.session.token_hash, &account.user)
+            .await
+    }
+
+    /// A challenge for the user's keys, kept on the server for `owner` (the
+    /// pending login or the session that asked).
+    async fn start_key_authentication(
+        &self,
+        owner: TokenHash,
+        user: &UserRecord,
+    ) -> AuthResult<RequestChallengeResponse> {
         let keys: Vec<SecurityKey> = self
             .security_keys_of(user.id)
             .await?
@@ -318,7 +339,7 @@ impl Auth {
             .start_securitykey_authentication(&keys)
             .map_err(unexpected("starting a security key sign-in"))?;
         self.begin_ceremony(
-            pending.token_hash,
+            owner,
             CeremonyPurpose::Authentication,
             user.id,
             None,
@@ -339,24 +360,15 @@ impl Auth {
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
         let user = self.user(pending.user_id).await?;
-        match self.check_assertion(&pending, &user, credential).await? {
+        match self
+            .accept_assertion(pending.token_hash, &user, credential)
+            .await?
+        {
             Ok(device) => {
                 let detail = format!("method=security_key device={}", device.name);
                 self.complete_login(&pending, &user, client, &detail).await
             }
             Err(refusal) => {
-                if let AssertionRefusal::CounterDidNotGrow { .. }
-                | AssertionRefusal::Rejected(WebauthnError::CredentialPossibleCompromise) =
-                    refusal
-                {
-                    tracing::warn!(
-                        username = %user.username,
-                        ?refusal,
-                        "security key refused: its signature counter did not grow, so the key may have been cloned"
-                    );
-                } else {
-                    tracing::info!(username = %user.username, %refusal, "security key refused");
-                }
                 let detail = format!("method=security_key refused: {refusal}");
                 self.second_factor_failed(&pending, &user, client, &detail)
                     .await;
@@ -365,17 +377,44 @@ impl Auth {
         }
     }
 
-    /// Verifies an assertion against this login's challenge and writes the
-    /// key's new counter and backup state back. The outer error is a failure
-    /// of ours; the inner one a refusal of the client's answer.
+    /// Checks a key's answer to the challenge `owner` began (a pending login,
+    /// or a session stepping up) and logs a refusal. The key on success; else
+    /// why it was refused, in words for the audit trail.
+    pub(super) async fn accept_assertion(
+        &self,
+        owner: TokenHash,
+        user: &UserRecord,
+        credential: &PublicKeyCredential,
+    ) -> AuthResult<Result<DeviceRecord, String>> {
+        let refusal = match self.check_assertion(owner, user, credential).await? {
+            Ok(device) => return Ok(Ok(device)),
+            Err(refusal) => refusal,
+        };
+        if let AssertionRefusal::CounterDidNotGrow { .. }
+        | AssertionRefusal::Rejected(WebauthnError::CredentialPossibleCompromise) = refusal
+        {
+            tracing::warn!(
+                username = %user.username,
+                ?refusal,
+                "security key refused: its signature counter did not grow, so the key may have been cloned"
+            );
+        } else {
+            tracing::info!(username = %user.username, %refusal, "security key refused");
+        }
+        Ok(Err(refusal.to_string()))
+    }
+
+    /// Verifies an assertion against the challenge `owner` began and writes
+    /// the key's new counter and backup state back. The outer error is a
+    /// failure of ours; the inner one a refusal of the client's answer.
     async fn check_assertion(
         &self,
-        pending: &PendingRecord,
+        owner: TokenHash,
         user: &UserRecord,
         credential: &PublicKeyCredential,
     ) -> AuthResult<Result<DeviceRecord, AssertionRefusal>> {
         let Some(ceremony) = self
-            .take_ceremony(pending.token_hash, CeremonyPurpose::Authentication, user.id)
+            .take_ceremony(owner, CeremonyPurpose::Authentication, user.id)
             .await?
         else {
             return Ok(Err(AssertionRefusal::NoLiveChallenge));

@@ -1,19 +1,26 @@
-//! Step-up: a signed-in user passes a second factor again, so that removing a
-//! device, making recovery codes or changing the password (which need one
-//! within `session.reauth_window_secs`) are allowed. Also the TOTP check
-//! shared with the login.
+//! Step-up: a signed-in user passes a second factor again (an authenticator
+//! code, a recovery code or a security key), so that removing a device, making
+//! recovery codes or changing the password (which need one within
+//! `session.reauth_window_secs`) are allowed; the session then gets a new
+//! token. Also the TOTP check shared with the login.
+
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::audit::AuditEvent;
+use super::login::Method;
+use super::session::Token;
 use super::throttle::Charge;
 use super::totp;
 use super::{Account, Auth, AuthError, AuthResult, Client};
 use crate::store::{DeviceKind, DeviceRecord};
 
-/// A second factor given again by a signed-in user.
+/// A second factor given again by a signed-in user. A security key answers
+/// the challenge from `Auth::start_security_key_step_up`.
 #[derive(Debug, Clone, Copy)]
 pub enum SecondFactorProof<'a> {
     Totp(&'a str),
     RecoveryCode(&'a str),
+    SecurityKey(&'a PublicKeyCredential),
 }
 
 impl SecondFactorProof<'_> {
@@ -21,6 +28,15 @@ impl SecondFactorProof<'_> {
         match self {
             SecondFactorProof::Totp(_) => "totp",
             SecondFactorProof::RecoveryCode(_) => "recovery_code",
+            SecondFactorProof::SecurityKey(_) => "security_key",
+        }
+    }
+
+    /// How a wrong answer of this kind is refused.
+    fn refusal(&self) -> AuthError {
+        match self {
+            SecondFactorProof::SecurityKey(_) => AuthError::InvalidAssertion,
+            _ => AuthError::InvalidCode,
         }
     }
 }
@@ -61,15 +77,17 @@ impl Auth {
     }
 
     /// Passes a second factor again within a session: on success the
-    /// session's `second_factor_at` is now. Wrong answers are throttled per
-    /// user (and, for codes, per device) like the login's.
+    /// session's `second_factor_at` is now and it moves to a new token (the
+    /// one returned; the old one no longer works), as after every change of
+    /// privilege. Wrong answers are throttled per user (and, for codes, per
+    /// device) like the login's.
     #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn reauthenticate(
         &self,
         account: &Account,
         proof: SecondFactorProof<'_>,
         client: &Client,
-    ) -> AuthResult<()> {
+    ) -> AuthResult<Token> {
         let user = &account.user;
         let devices = self.store.devices_of(user.id).await?;
         let rules = self.throttle_rules();
@@ -79,43 +97,62 @@ impl Auth {
             set_lock: 0,
         }];
         if matches!(proof, SecondFactorProof::Totp(_)) {
-            charges.extend(
-                devices
-                    .iter()
-                    .filter(|d| d.confirmed && d.kind == DeviceKind::Totp)
-                    .map(|d| Charge {
-                        key: super::throttle::totp_device_key(&d.id),
-                        rule: rules.totp_device,
-                        set_lock: 0,
-                    }),
-            );
+            charges.extend(self.totp_device_charges(&devices));
         }
         let ticket = self.charge_attempt(charges, &user.username, client).await?;
-        let passed = match proof {
+        // Ok(the device that answered, if any), or Err(why it was refused, if known).
+        let outcome: Result<Option<String>, Option<String>> = match proof {
             SecondFactorProof::Totp(code) => self
                 .accept_totp_code(&devices, code)
                 .await?
-                .map(|device| format!("step_up method=totp device={}", device.name)),
-            SecondFactorProof::RecoveryCode(code) => self
-                .use_recovery_code(user.id, &user.username, code, client)
+                .map(|device| Some(device.name))
+                .ok_or(None),
+            SecondFactorProof::RecoveryCode(code) => {
+                if self
+                    .use_recovery_code(user.id, &user.username, code, client)
+                    .await?
+                {
+                    Ok(None)
+                } else {
+                    Err(None)
+                }
+            }
+            SecondFactorProof::SecurityKey(credential) => self
+                .accept_assertion(account.session.token_hash, user, credential)
                 .await?
-                .then(|| "step_up method=recovery_code".to_owned()),
+                .map(|device| Some(device.name))
+                .map_err(Some),
         };
-        let Some(detail) = passed else {
-            let detail = format!("step_up method={}", proof.method());
-            self.audit(
-                AuditEvent::LoginSecondFactorFailed,
-                Some(&user.username),
-                client,
-                &detail,
-            )
-            .await;
-            return Err(AuthError::InvalidCode);
-        };
+        let mut detail = format!("step_up method={}", proof.method());
+        match outcome {
+            Ok(device) => {
+                if let Some(name) = device {
+                    detail.push_str(&format!(" device={name}"));
+                }
+            }
+            Err(reason) => {
+                if let Some(reason) = reason {
+                    detail.push_str(&format!(" refused: {reason}"));
+                }
+                self.audit(
+                    AuditEvent::LoginSecondFactorFailed,
+                    Some(&user.username),
+                    client,
+                    &detail,
+                )
+                .await;
+                return Err(proof.refusal());
+            }
+        }
         self.refund_attempt(ticket, None).await;
-        self.store
-            .refresh_second_factor(account.session.token_hash, self.clock.now())
-            .await?;
+        let token = Token::generate();
+        if !self
+            .store
+            .rotate_session(account.session.token_hash, token.hash(), self.clock.now())
+            .await?
+        {
+            return Err(AuthError::Unauthenticated);
+        }
         self.audit(
             AuditEvent::LoginSecondFactorOk,
             Some(&user.username),
@@ -123,7 +160,12 @@ impl Auth {
             &detail,
         )
         .await;
-        Ok(())
+        Ok(token)
+    }
+
+    /// The second factors a signed-in user can step up with (for the page).
+    pub async fn step_up_methods(&self, account: &Account) -> AuthResult<Vec<Method>> {
+        self.second_factor_methods(account.user.id).await
     }
 
     /// Whether the session passed a second factor recently enough for a

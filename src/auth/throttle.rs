@@ -318,8 +318,14 @@ impl Auth {
         devices: &[DeviceRecord],
         client: &Client,
     ) -> AuthResult<Ticket> {
+        let charges = self.totp_device_charges(devices);
+        self.charge_attempt(charges, &user.username, client).await
+    }
+
+    /// The per-device counters of the confirmed TOTP devices among `devices`.
+    pub(crate) fn totp_device_charges(&self, devices: &[DeviceRecord]) -> Vec<Charge> {
         let rule = self.throttle_rules().totp_device;
-        let charges = devices
+        devices
             .iter()
             .filter(|d| d.confirmed && d.kind == crate::store::DeviceKind::Totp)
             .map(|d| Charge {
@@ -327,8 +333,7 @@ impl Auth {
                 rule,
                 set_lock: 0,
             })
-            .collect();
-        self.charge_attempt(charges, &user.username, client).await
+            .collect()
     }
 
     /// Whether the client's known-client cookie was given to this user after

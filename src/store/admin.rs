@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::users::{USER_COLUMNS, user_from_row};
+use super::users::{SECOND_FACTOR_COUNTS, USER_COLUMNS, user_from_row};
 use super::{AdminStore, SecondFactorsRemoved, SqliteStore, StoreResult, UserId, UserOverview};
 use crate::auth::clock::Timestamp;
 
@@ -13,12 +13,7 @@ impl AdminStore for SqliteStore {
     async fn user_overviews(&self) -> StoreResult<Vec<UserOverview>> {
         self.call(|conn| {
             let mut statement = conn.prepare(&format!(
-                "SELECT {USER_COLUMNS},
-                    (SELECT count(*) FROM devices d
-                      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'totp'),
-                    (SELECT count(*) FROM devices d
-                      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key'),
-                    last_sign_in_at
+                "SELECT {USER_COLUMNS}, {SECOND_FACTOR_COUNTS}, last_sign_in_at
                  FROM users ORDER BY username"
             ))?;
             let rows = statement.query_map([], |row| {

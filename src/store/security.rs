@@ -1,6 +1,7 @@
 //! Account security writes: a password change (which ends the user's other
 //! sessions in the same transaction), a step-up that refreshes a session's
-//! second-factor time, and the startup bootstrap of sealed secrets.
+//! second-factor time under a new token, and the startup bootstrap of sealed
+//! secrets.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -19,8 +20,15 @@ pub trait SecurityStore {
         at: Timestamp,
         keep: TokenHash,
     ) -> StoreResult<()>;
-    /// Records that the session's user passed a second factor at `at`.
-    async fn refresh_second_factor(&self, session: TokenHash, at: Timestamp) -> StoreResult<()>;
+    /// Records that the session's user passed a second factor at `at` and
+    /// moves the session to a new token (its expiry unchanged), dropping the
+    /// WebAuthn ceremonies the old token began. False when the session is gone.
+    async fn rotate_session(
+        &self,
+        session: TokenHash,
+        new_token: TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// Seals a legacy plain TOTP seed for the device with this id.
@@ -63,14 +71,27 @@ impl SecurityStore for SqliteStore {
         .await
     }
 
-    async fn refresh_second_factor(&self, session: TokenHash, at: Timestamp) -> StoreResult<()> {
+    async fn rotate_session(
+        &self,
+        session: TokenHash,
+        new_token: TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         self.call(move |conn| {
-            conn.execute(
-                "UPDATE sessions SET second_factor_at = max(second_factor_at, ?2)
+            let tx = conn.transaction()?;
+            let moved = tx.execute(
+                "UPDATE sessions SET token_hash = ?2,
+                        second_factor_at = max(second_factor_at, ?3),
+                        last_seen_at = max(last_seen_at, ?3)
                   WHERE token_hash = ?1",
-                params![session, at],
-            )
-            .map(drop)
+                params![session, new_token, at],
+            )?;
+            tx.execute(
+                "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1",
+                [session],
+            )?;
+            tx.commit()?;
+            Ok(moved == 1)
         })
         .await
     }

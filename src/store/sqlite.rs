@@ -1,6 +1,7 @@
-//! The embedded SQLite backend: one database file in WAL mode with
-//! `synchronous=FULL` (an acknowledged write survives a crash), foreign keys on,
-//! versioned migrations, and every query run on a blocking thread.
+//! The embedded SQLite backend: one database file (mode 0600, in a 0700
+//! folder) in WAL mode with `synchronous=FULL` (an acknowledged write survives
+//! a crash), foreign keys on, versioned migrations, and every query run on a
+//! blocking thread.
 
 use std::path::Path;
 
@@ -38,6 +39,7 @@ impl SqliteStore {
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }
+        create_private_file(file)?;
         let mut conn = Connection::open(file)
             .with_context(|| format!("opening the database {}", file.display()))?;
         configure(&mut conn)?;
@@ -105,6 +107,29 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
+/// A new database file is readable by its owner only (0600); SQLite gives
+/// its `-wal` and `-shm` files the database file's mode. An existing file
+/// keeps the mode its operator chose.
+#[cfg(unix)]
+fn create_private_file(file: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating the database file {}", file.display())),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_file: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn check_readable(&self) -> StoreResult<()> {
@@ -120,6 +145,26 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data/twofold.db");
+        let store = SqliteStore::open(&file).unwrap();
+        store
+            .call_now(|conn| conn.execute("CREATE TABLE t (x)", []))
+            .unwrap();
+        let mode = |name: &str| {
+            let path = dir.path().join("data").join(name);
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(""), 0o700, "the folder");
+        for name in ["twofold.db", "twofold.db-wal", "twofold.db-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
     }
 
     #[test]

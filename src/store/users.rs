@@ -11,6 +11,14 @@ use crate::auth::clock::Timestamp;
 pub(super) const USER_COLUMNS: &str = "id, username, password_hash, admin, disabled, created_at, \
                             password_changed_at, password_last_used_at";
 
+/// A user's confirmed TOTP devices, then security keys: two columns after
+/// `USER_COLUMNS` in a query over `users`.
+pub(super) const SECOND_FACTOR_COUNTS: &str = "\
+    (SELECT count(*) FROM devices d
+      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'totp'),
+    (SELECT count(*) FROM devices d
+      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key')";
+
 pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     user_from_row_at(row, 0)
 }
@@ -105,11 +113,7 @@ impl UserStore for SqliteStore {
     async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>> {
         self.call(|conn| {
             let mut statement = conn.prepare(&format!(
-                "SELECT {USER_COLUMNS},
-                    (SELECT count(*) FROM devices d
-                      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'totp'),
-                    (SELECT count(*) FROM devices d
-                      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key'),
+                "SELECT {USER_COLUMNS}, {SECOND_FACTOR_COUNTS},
                     (SELECT count(*) FROM recovery_codes r
                       WHERE r.user_id = users.id AND r.used_at IS NULL)
                  FROM users ORDER BY username"

@@ -4,6 +4,7 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
+use crate::auth::login::SignedIn;
 use crate::auth::session::Token;
 use crate::config::Settings;
 
@@ -62,4 +63,18 @@ pub fn known_client(settings: &Settings, token: &Token) -> Cookie<'static> {
         token.as_str().to_owned(),
         max_age,
     )
+}
+
+/// The cookies of a sign-in that just completed, however the second factor
+/// was given: the new session, the pending login forgotten, and a new
+/// known-client token when the browser held none for this user.
+pub fn signed_in(settings: &Settings, signed_in: &SignedIn) -> Vec<Cookie<'static>> {
+    let mut cookies = vec![
+        session(settings, &signed_in.token),
+        removal(settings, PENDING_COOKIE),
+    ];
+    if let Some(known) = &signed_in.known_client {
+        cookies.push(known_client(settings, known));
+    }
+    cookies
 }

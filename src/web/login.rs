@@ -58,11 +58,8 @@ pub async fn totp(
 /// 200 `{"status":"authenticated"}` with the new session cookie.
 pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
     let mut response = HttpResponse::Ok();
-    response
-        .cookie(cookies::session(auth.settings(), &signed_in.token))
-        .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
-    if let Some(known) = &signed_in.known_client {
-        response.cookie(cookies::known_client(auth.settings(), known));
+    for cookie in cookies::signed_in(auth.settings(), signed_in) {
+        response.cookie(cookie);
     }
     response.json(json!({"status": "authenticated"}))
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::cookies::{self, PENDING_COOKIE};
+use super::cookies;
 use super::error::ApiResult;
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::Auth;
@@ -102,11 +102,8 @@ pub async fn confirm_totp(
         .await?;
     let mut response = HttpResponse::Ok();
     if let Some(signed_in) = &confirmed.signed_in {
-        response
-            .cookie(cookies::session(auth.settings(), &signed_in.token))
-            .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
-        if let Some(known) = &signed_in.known_client {
-            response.cookie(cookies::known_client(auth.settings(), known));
+        for cookie in cookies::signed_in(auth.settings(), signed_in) {
+            response.cookie(cookie);
         }
     }
     Ok(response.json(json!({"id": confirmed.device_id, "status": "confirmed"})))

@@ -288,13 +288,11 @@ pub(super) fn signed_in_redirect(
         .cookie(RETURN_COOKIE)
         .and_then(|c| return_to::allowed(auth.settings(), c.value()));
     let mut response = see_other(target.as_deref().unwrap_or(fallback));
-    let _ = response.add_cookie(&cookies::session(auth.settings(), &signed_in.token));
-    let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
+    for cookie in cookies::signed_in(auth.settings(), signed_in) {
+        let _ = response.add_cookie(&cookie);
+    }
     if target.is_some() {
         let _ = response.add_cookie(&cookies::removal(auth.settings(), RETURN_COOKIE));
-    }
-    if let Some(known) = &signed_in.known_client {
-        let _ = response.add_cookie(&cookies::known_client(auth.settings(), known));
     }
     response
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::cookies::{self, PENDING_COOKIE};
+use super::cookies;
 use super::error::ApiResult;
 use super::login::authenticated;
 use super::pages::{page, see_other};
@@ -50,9 +50,9 @@ pub async fn finish_registration(
         .await?;
     let mut response = HttpResponse::Created();
     if let Some(signed_in) = &registered.signed_in {
-        response
-            .cookie(cookies::session(auth.settings(), &signed_in.token))
-            .cookie(cookies::removal(auth.settings(), PENDING_COOKIE));
+        for cookie in cookies::signed_in(auth.settings(), signed_in) {
+            response.cookie(cookie);
+        }
     }
     Ok(response.json(json!({
         "id": registered.device_id,

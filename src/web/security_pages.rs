@@ -8,8 +8,10 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::cookies;
 use super::pages::{page, refusal, see_other, signed_in_redirect};
 use super::request::{client, pending_token, session_token};
+use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
 use crate::auth::{Account, Auth, AuthError};
 
@@ -41,6 +43,9 @@ struct ReauthenticateView {
     next: String,
     recovery_codes_left: u32,
     error: Option<String>,
+    /// The methods the user holds: the page offers those.
+    totp: bool,
+    security_key: bool,
 }
 
 #[derive(Template)]
@@ -157,15 +162,30 @@ async fn reauthenticate_page(
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
-    let recovery_codes_left = auth.recovery_codes_left_of(&account).await.unwrap_or(0);
+    let next = local_path(query.next.as_deref());
     page(
         StatusCode::OK,
-        &ReauthenticateView {
-            next: local_path(query.next.as_deref()),
-            recovery_codes_left,
-            error: None,
-        },
+        &reauthenticate_view(&auth, &account, next, None).await,
     )
+}
+
+/// The step-up page, offering the second factors the user holds.
+async fn reauthenticate_view(
+    auth: &Auth,
+    account: &Account,
+    next: String,
+    error: Option<String>,
+) -> ReauthenticateView {
+    let recovery_codes_left = auth.recovery_codes_left_of(account).await.unwrap_or(0);
+    let methods = auth.step_up_methods(account).await.unwrap_or_default();
+    ReauthenticateView {
+        next,
+        recovery_codes_left,
+        error,
+        // With nothing known, the code form is the one to show.
+        totp: methods.contains(&Method::Totp) || methods.is_empty(),
+        security_key: methods.contains(&Method::SecurityKey),
+    }
 }
 
 async fn reauthenticate_submit(
@@ -192,17 +212,16 @@ async fn reauthenticate_submit(
         (None, None) => SecondFactorProof::Totp(""),
     };
     match auth.reauthenticate(&account, proof, &client(&req)).await {
-        Ok(()) => see_other(&next),
+        Ok(token) => {
+            let mut response = see_other(&next);
+            let _ = response.add_cookie(&cookies::session(auth.settings(), &token));
+            response
+        }
         Err(error) => {
             let (status, message) = refusal(&error);
-            let recovery_codes_left = auth.recovery_codes_left_of(&account).await.unwrap_or(0);
             page(
                 status,
-                &ReauthenticateView {
-                    next,
-                    recovery_codes_left,
-                    error: Some(message),
-                },
+                &reauthenticate_view(&auth, &account, next, Some(message)).await,
             )
         }
     }

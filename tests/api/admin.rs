@@ -3,39 +3,12 @@
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-use twofold::store::{DeviceKind, DeviceRecord, DeviceStore, SqliteStore, UserStore};
 
 use twofold::auth::clock::iso8601;
 
 use crate::helpers::{PASSWORD, TestApp, assert_error, client, spawn_app};
-
-/// Stands in for a WebAuthn security key until key enrolment is on this
-/// branch: a confirmed `security_key` device written through the real store,
-/// the row enrolment leaves behind (its credential is not usable to sign in).
-pub async fn store_security_key(app: &TestApp, username: &str) -> String {
-    let store = SqliteStore::open(&app.database_file()).unwrap();
-    let user = store.user_by_name(username).await.unwrap().unwrap();
-    let id = uuid::Uuid::new_v4().to_string();
-    store
-        .insert_device(DeviceRecord {
-            id: id.clone(),
-            user_id: user.id,
-            kind: DeviceKind::SecurityKey,
-            name: "YubiKey".into(),
-            confirmed: true,
-            created_at: app.now(),
-            last_used_at: None,
-            totp_secret: None,
-            totp_last_step: None,
-            totp_offset_steps: 0,
-            hardware: false,
-            credential: Some("{}".into()),
-            credential_id: Some(id.as_bytes().to_vec()),
-        })
-        .await
-        .unwrap();
-    id
-}
+use crate::protection_helpers::make_recovery_codes;
+use crate::soft_key::{Key, add_key, first_sign_in_enrolling_key};
 
 async fn users(app: &TestApp, admin: &reqwest::Client) -> Vec<Value> {
     let answer = app.get(admin, "/api/v1/admin/users").await;
@@ -85,6 +58,16 @@ async fn audit_events(app: &TestApp, admin: &reqwest::Client, query: &str) -> Ve
     assert_eq!(answer.status(), 200);
     let body: Value = answer.json().await.unwrap();
     body["events"].as_array().unwrap().clone()
+}
+
+/// The detail of the latest lost-device reset of `username`.
+async fn reset_detail(app: &TestApp, admin: &reqwest::Client, username: &str) -> String {
+    let events = audit_events(app, admin, &format!("?username={username}&limit=100")).await;
+    let reset = events.iter().find(|e| e["event"] == "mfa_reset");
+    reset.expect("the reset is audited")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -225,21 +208,6 @@ fn admin_endpoints() -> Vec<(&'static str, &'static str, Option<Value>)> {
     ]
 }
 
-async fn call(
-    app: &TestApp,
-    c: &reqwest::Client,
-    method: &str,
-    path: &str,
-    body: &Option<Value>,
-) -> reqwest::Response {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = c.request(method, app.url(path));
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_non_admin_is_refused_on_every_admin_endpoint() {
     let app = spawn_app().await;
@@ -249,7 +217,7 @@ async fn a_non_admin_is_refused_on_every_admin_endpoint() {
     for (method, path, body) in admin_endpoints() {
         let path = path.replace("alice", "bob");
         assert_error(
-            call(&app, &alice, method, &path, &body).await,
+            app.call(&alice, method, &path, body.as_ref()).await,
             403,
             "forbidden",
         )
@@ -279,7 +247,7 @@ async fn admin_endpoints_need_a_session_not_just_a_password() {
     for (method, path, body) in admin_endpoints() {
         for c in [&anonymous, &pending] {
             assert_error(
-                call(&app, c, method, path, &body).await,
+                app.call(c, method, path, body.as_ref()).await,
                 401,
                 "unauthenticated",
             )
@@ -376,8 +344,8 @@ async fn disabling_twice_is_harmless_and_audited_once() {
 async fn after_a_reset_the_user_must_enrol_and_old_codes_are_worthless() {
     let app = spawn_app().await;
     let (root, _, _) = app.signed_in_admin_with_totp("root").await;
-    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
-    store_security_key(&app, "alice").await;
+    let (alice, secret, _) = app.signed_in_user_with_totp("alice").await;
+    add_key(&app, &alice, &mut Key::new(), "YubiKey").await;
     let before: Value = app
         .login(&client(), "alice", PASSWORD)
         .await
@@ -404,14 +372,55 @@ async fn after_a_reset_the_user_must_enrol_and_old_codes_are_worthless() {
         "invalid_code",
     )
     .await;
-    let events = audit_events(&app, &root, "?username=alice&limit=20").await;
-    let reset = events.iter().find(|e| e["event"] == "mfa_reset").unwrap();
+    let detail = reset_detail(&app, &root, "alice").await;
+    assert!(detail.contains("removed 2 second factors"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_reset_voids_the_users_recovery_codes_too() {
+    let app = spawn_app().await;
+    let (root, _, _) = app.signed_in_admin_with_totp("root").await;
+    let (alice, _, _) = app.signed_in_user_with_totp("alice").await;
+    let codes = make_recovery_codes(&app, &alice).await;
+    assert_eq!(report_row(&report(&app, &root).await, "alice")[9], "10");
+
+    let reset = app.delete(&root, "/api/v1/admin/users/alice/devices").await;
+    assert_eq!(reset.status(), 204);
+    // recovery_codes_left
+    assert_eq!(report_row(&report(&app, &root).await, "alice")[9], "0");
+
+    // Her next login must enrol; an old code is no way around that.
+    let c = client();
+    let after: Value = app.login(&c, "alice", PASSWORD).await.json().await.unwrap();
+    assert_eq!(after, json!({"status": "enrolment_required"}));
+    assert_error(
+        app.post(&c, "/api/v1/login/recovery-code", json!({"code": codes[0]}))
+            .await,
+        401,
+        "invalid_code",
+    )
+    .await;
+
+    // Enrolled again, she holds no codes, and the old ones still open nothing.
+    let (alice, _, _) = app.first_sign_in_enrolling_totp("alice").await;
+    let me: Value = app.get(&alice, "/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["recovery_codes_left"], 0);
+    let c = client();
+    let offered: Value = app.login(&c, "alice", PASSWORD).await.json().await.unwrap();
+    assert_eq!(offered["methods"], json!(["totp"]));
+    for code in &codes[..3] {
+        assert_error(
+            app.post(&c, "/api/v1/login/recovery-code", json!({"code": code}))
+                .await,
+            401,
+            "invalid_code",
+        )
+        .await;
+    }
+    let detail = reset_detail(&app, &root, "alice").await;
     assert!(
-        reset["detail"]
-            .as_str()
-            .unwrap()
-            .contains("removed 2 second factors"),
-        "{reset}"
+        detail.contains("removed 1 second factors and 10 recovery codes"),
+        "{detail}"
     );
 }
 
@@ -453,12 +462,7 @@ async fn acting_on_an_unknown_user_is_a_404() {
         ("POST", "/api/v1/admin/users/nobody/enable"),
         ("DELETE", "/api/v1/admin/users/nobody/devices"),
     ] {
-        assert_error(
-            call(&app, &root, method, path, &None).await,
-            404,
-            "not_found",
-        )
-        .await;
+        assert_error(app.call(&root, method, path, None).await, 404, "not_found").await;
     }
 }
 
@@ -507,9 +511,9 @@ async fn the_report_has_a_row_for_users_in_every_state() {
     app.create_user("no-mfa", false).await;
     app.signed_in_user_with_totp("totp-only").await;
     app.create_user("key-only", false).await;
-    store_security_key(&app, "key-only").await;
-    app.signed_in_user_with_totp("both").await;
-    store_security_key(&app, "both").await;
+    first_sign_in_enrolling_key(&app, "key-only", &mut Key::new()).await;
+    let (both, _, _) = app.signed_in_user_with_totp("both").await;
+    add_key(&app, &both, &mut Key::new(), "YubiKey").await;
     app.signed_in_user_with_totp("disabled").await;
     app.post(&root, "/api/v1/admin/users/disabled/disable", json!({}))
         .await;
@@ -548,7 +552,7 @@ async fn the_report_has_a_row_for_users_in_every_state() {
     );
     assert_eq!(
         state("key-only"),
-        ["true", "N/A", "true", "0", "1", "0", "false"]
+        ["true", "used", "true", "0", "1", "0", "false"]
     );
     assert_eq!(
         state("both"),

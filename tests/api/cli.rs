@@ -24,6 +24,21 @@ pub fn twofold(data: &std::path::Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `twofold user add NAME --password-stdin` with the test password, which
+/// must succeed.
+pub fn add_user_with_cli(data: &std::path::Path, name: &str) {
+    let added = twofold(
+        data,
+        &["user", "add", name, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+}
+
 #[test]
 fn user_add_creates_a_user_and_refuses_a_taken_name_or_an_empty_password() {
     let data = tempfile::tempdir().unwrap();
@@ -118,12 +133,7 @@ async fn the_report_follows_sign_ins_and_enrolments() {
 #[tokio::test]
 async fn a_user_added_by_the_cli_signs_in_on_a_running_server() {
     let app = spawn_app().await;
-    let added = twofold(
-        app.data.path(),
-        &["user", "add", "dave", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(app.data.path(), "dave");
     let answer = app.login(&client(), "dave", PASSWORD).await;
     assert_eq!(answer.status(), 200);
 }

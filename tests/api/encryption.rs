@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use twofold::startup::Application;
 
-use crate::cli::twofold;
+use crate::cli::{add_user_with_cli, twofold};
 use crate::helpers::{PASSWORD, client, spawn_app, spawn_app_with, test_settings};
 
 /// Every byte SQLite keeps for the database: the file and its write-ahead log.
@@ -255,12 +255,7 @@ async fn seeds_stored_before_sealing_existed_are_sealed_at_the_next_start() {
 #[test]
 fn the_cli_uses_the_same_key_as_the_server() {
     let data = tempfile::tempdir().unwrap();
-    let added = twofold(
-        data.path(),
-        &["user", "add", "frank", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(data.path(), "frank");
     assert!(data.path().join("secret.key").exists());
     assert!(serve_outcome(data.path(), &[]).is_ok());
     let report = twofold(data.path(), &["credential-report"], "");

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::twofold;
+use crate::cli::add_user_with_cli;
 use crate::helpers::{PASSWORD, assert_error, client, spawn_app, spawn_app_with, totp_code_at};
+use crate::restart::{free_port, now};
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
@@ -146,30 +147,10 @@ async fn an_api_call_from_another_site_is_refused_in_json() {
     assert_eq!(me.status(), 200);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test]
 async fn no_password_seed_code_or_token_appears_in_the_debug_log() {
     let data = tempfile::tempdir().unwrap();
-    let added = twofold(
-        data.path(),
-        &["user", "add", "dave", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(data.path(), "dave");
     let port = free_port();
     let log_path = data.path().join("stderr.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_twofold"))

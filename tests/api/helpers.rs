@@ -131,6 +131,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request with any method, and a JSON body when one is given.
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
         client.get(self.url(path)).send().await.unwrap()
     }
@@ -150,37 +166,14 @@ impl TestApp {
     }
 
     /// First login of a new user: password, enrol an app, confirm it. Returns
-    /// the client (now holding a session) and the app's base32 secret.
+    /// the client (now holding a session), the app's base32 secret and its
+    /// device id.
     pub async fn signed_in_user_with_totp(
         &self,
         username: &str,
     ) -> (reqwest::Client, String, String) {
         self.create_user(username, false).await;
-        let client = client();
-        let answer: Value = self
-            .login(&client, username, PASSWORD)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(answer["status"], "enrolment_required");
-        let enrolment: Value = self
-            .post(&client, "/api/v1/me/totp", json!({"name": "phone"}))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let secret = enrolment["secret"].as_str().unwrap().to_owned();
-        let id = enrolment["id"].as_str().unwrap().to_owned();
-        let confirmed = self
-            .post(
-                &client,
-                &format!("/api/v1/me/totp/{id}/confirm"),
-                json!({"code": self.totp_code(&secret)}),
-            )
-            .await;
-        assert_eq!(confirmed.status(), 200);
-        (client, secret, id)
+        self.first_sign_in_enrolling_totp(username).await
     }
 
     /// A full sign-in with password and the app's current code (moving the
@@ -197,6 +190,17 @@ impl TestApp {
         assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
         client
     }
+}
+
+/// The `Set-Cookie` header a response gives for cookie `name`, if any.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&prefix))
 }
 
 /// Asserts an API error answer: status and `{"error": code, "message": …}`.

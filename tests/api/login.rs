@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, assert_error, client, spawn_app};
+use crate::protection_helpers::wrong_code;
 
 #[tokio::test]
 async fn first_login_requires_enrolment_and_confirming_the_app_starts_a_session() {
@@ -82,7 +83,7 @@ async fn a_wrong_code_is_refused_and_gives_no_session() {
     app.login(&c, "carol", PASSWORD).await;
     app.next_time_step();
     let right = app.totp_code(&secret);
-    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let wrong = wrong_code(&right);
     assert_error(
         app.post(&c, "/api/v1/login/totp", json!({"code": wrong}))
             .await,

@@ -24,3 +24,7 @@ mod protection_helpers;
 mod recovery;
 mod step_up;
 mod throttle;
+// Closing the gaps between the parallel branches.
+mod database_file;
+mod soft_key;
+mod step_up_keys;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use twofold::auth::{AuthError, Client};
 use twofold::startup::build_auth;
 
-use crate::cli::twofold;
+use crate::cli::{add_user_with_cli, twofold};
 use crate::helpers::{PASSWORD, assert_error, client, spawn_app, spawn_app_with};
 use crate::protection_helpers::{audit_events, password_hash};
 
@@ -45,12 +45,7 @@ fn user_add_refuses_a_weak_password_with_a_one_line_reason() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(reason), "{password}: {stderr}");
     }
-    let added = twofold(
-        data.path(),
-        &["user", "add", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(data.path(), "alice");
 }
 
 #[tokio::test]

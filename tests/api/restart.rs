@@ -7,11 +7,22 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::twofold;
+use crate::cli::add_user_with_cli;
 use crate::helpers::{PASSWORD, client, totp_code_at};
 
 pub struct Server {
     pub child: Child,
+}
+
+impl Server {
+    /// SIGKILL (no shutdown, no flush), then a new server on the same data
+    /// folder and port.
+    pub async fn killed_and_restarted(mut self, data: &std::path::Path, port: u16) -> Server {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        drop(self);
+        serve(data, port).await
+    }
 }
 
 impl Drop for Server {
@@ -53,7 +64,8 @@ pub async fn serve(data: &std::path::Path, port: u16) -> Server {
     panic!("the server did not start");
 }
 
-fn now() -> i64 {
+/// The wall clock, for servers run as the real binary (no test clock).
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -63,16 +75,11 @@ fn now() -> i64 {
 #[tokio::test]
 async fn users_devices_and_sessions_survive_a_kill_9() {
     let data = tempfile::tempdir().unwrap();
-    let added = twofold(
-        data.path(),
-        &["user", "add", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(data.path(), "alice");
     let port = free_port();
     let url = |path: &str| format!("http://localhost:{port}{path}");
 
-    let mut server = serve(data.path(), port).await;
+    let server = serve(data.path(), port).await;
     let c = client();
     let login = |c: &reqwest::Client| {
         c.post(url("/api/v1/login"))
@@ -101,10 +108,7 @@ async fn users_devices_and_sessions_survive_a_kill_9() {
         .unwrap();
     assert_eq!(answer.status(), 200);
 
-    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().unwrap();
-    drop(server);
-    let _server = serve(data.path(), port).await;
+    let _server = server.killed_and_restarted(data.path(), port).await;
 
     let me: Value = c
         .get(url("/api/v1/me"))

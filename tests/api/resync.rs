@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::admin::store_security_key;
 use crate::helpers::{PASSWORD, TestApp, assert_error, client, spawn_app, totp_code_at};
+use crate::soft_key::{Key, add_key};
 
 const VENDOR_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const MINUTE: i64 = 60;
@@ -277,7 +277,7 @@ async fn only_the_users_own_confirmed_totp_devices_can_be_resynchronised() {
         "not_found",
     )
     .await;
-    let key = store_security_key(&app, "frank").await;
+    let key = add_key(&app, &frank, &mut Key::new(), "YubiKey").await;
     assert_error(
         resync(&app, &frank, &key, &code, &next_code).await,
         400,
@@ -338,4 +338,68 @@ async fn a_token_enrolled_with_a_drifted_clock_signs_in_at_once() {
     );
     app.next_time_step();
     assert_eq!(sign_in_with_token(&app, "ivan", &token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn wrong_pairs_count_against_the_device_like_wrong_codes_at_login() {
+    let app = spawn_app().await;
+    let (c, _, _) = app.signed_in_user_with_totp("judy").await;
+    let device = enrol_token(&app, &c).await;
+    app.clock.advance(20 * MINUTE);
+    let now = app.now();
+    let at = |t: i64| totp_code_at(VENDOR_SEED, t);
+
+    // Five wrong codes at login, then five wrong pairs here: ten for the
+    // token, the per-device limit.
+    let login = client();
+    app.login(&login, "judy", PASSWORD).await;
+    for _ in 0..5 {
+        let answer = app
+            .post(&login, "/api/v1/login/totp", json!({"code": at(now + 600)}))
+            .await;
+        assert_error(answer, 401, "invalid_code").await;
+    }
+    for _ in 0..5 {
+        let answer = resync(&app, &c, &device, &at(now + 60), &at(now)).await;
+        assert_error(answer, 400, "invalid_code").await;
+    }
+
+    // Now even the right pair waits, and so does a sign-in with the token.
+    let (code, next_code) = Token { drift: 0 }.codes(&app);
+    let refused = resync(&app, &c, &device, &code, &next_code).await;
+    let wait: i64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_error(refused, 429, "too_many_attempts").await;
+    assert_error(
+        sign_in_with_token(&app, "judy", &Token { drift: 0 }).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    let root = app.signed_in_admin_with_totp("root").await.0;
+    let trail: Value = app
+        .get(&root, "/api/v1/admin/audit?username=judy&limit=5")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trail["events"][0]["event"], "login_throttled");
+    assert!(
+        trail["events"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rule=totp_device"),
+        "{trail}"
+    );
+
+    // After the wait the right pair works.
+    app.clock.advance(wait);
+    let (code, next_code) = Token { drift: 0 }.codes(&app);
+    assert_eq!(
+        resync(&app, &c, &device, &code, &next_code).await.status(),
+        200
+    );
 }

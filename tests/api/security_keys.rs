@@ -6,138 +6,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use webauthn_authenticator_rs::WebauthnAuthenticator;
-use webauthn_authenticator_rs::prelude::{
-    CreationChallengeResponse, RequestChallengeResponse, Url, WebauthnCError,
+
+use crate::helpers::{PASSWORD, TestApp, assert_error, client, set_cookie, spawn_app};
+use crate::soft_key::{
+    Key, begin_registration, finish_sign_in, flip_a_character, json_of,
+    password_then_key_challenge, register, sign_in_with_key, signed_in_user_with_key,
 };
-use webauthn_authenticator_rs::softtoken::SoftToken;
-
-use crate::helpers::{PASSWORD, TestApp, assert_error, client, spawn_app};
-
-/// A USB security key, in software. Like a real key (and unlike SoftToken
-/// alone) it refuses to register again when `excludeCredentials` names one of
-/// its credentials: the browser then reports `InvalidStateError`.
-struct Key {
-    token: SoftToken,
-    credential_ids: Vec<Vec<u8>>,
-}
-
-impl Key {
-    fn new() -> Self {
-        let (token, _attestation_ca) = SoftToken::new(false).expect("a software key");
-        Self {
-            token,
-            credential_ids: Vec::new(),
-        }
-    }
-
-    /// A copy with the same secrets and signature counter: a cloned key.
-    fn copy(&self) -> Self {
-        let bytes = self.token.to_cbor().unwrap();
-        Self {
-            token: SoftToken::from_cbor(&bytes).unwrap(),
-            credential_ids: self.credential_ids.clone(),
-        }
-    }
-
-    /// The base64url id of the key's first credential.
-    fn credential_id(&self) -> String {
-        URL_SAFE_NO_PAD.encode(&self.credential_ids[0])
-    }
-
-    /// `navigator.credentials.create` on `origin` with the server's options.
-    fn create(&mut self, origin: &str, options: Value) -> Result<Value, WebauthnCError> {
-        let options: CreationChallengeResponse =
-            serde_json::from_value(options).expect("standard creation options");
-        let excluded = options.public_key.exclude_credentials.iter().flatten();
-        if excluded
-            .into_iter()
-            .any(|c| self.credential_ids.contains(&c.id))
-        {
-            return Err(WebauthnCError::InvalidRegistration);
-        }
-        let credential = self
-            .token
-            .do_registration(Url::parse(origin).unwrap(), options)?;
-        self.credential_ids.push(credential.raw_id.clone());
-        Ok(serde_json::to_value(credential).unwrap())
-    }
-
-    /// `navigator.credentials.get` on `origin` with the server's options.
-    fn get(&mut self, origin: &str, options: Value) -> Value {
-        let options: RequestChallengeResponse =
-            serde_json::from_value(options).expect("standard request options");
-        let assertion = self
-            .token
-            .do_authentication(Url::parse(origin).unwrap(), options)
-            .expect("the key signs");
-        serde_json::to_value(assertion).unwrap()
-    }
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("a JSON body")
-}
-
-/// Begins registering a key named `name`; returns the creation options.
-async fn begin_registration(app: &TestApp, c: &reqwest::Client, name: &str) -> Value {
-    let answer = app
-        .post(c, "/api/v1/me/security-keys/begin", json!({"name": name}))
-        .await;
-    assert_eq!(answer.status(), 200);
-    json_of(answer).await
-}
-
-/// Registers `key` as `name` for the client's account; the finish answer.
-async fn register(
-    app: &TestApp,
-    c: &reqwest::Client,
-    key: &mut Key,
-    name: &str,
-) -> reqwest::Response {
-    let options = begin_registration(app, c, name).await;
-    let credential = key
-        .create(&app.address, options)
-        .expect("the key registers");
-    app.post(c, "/api/v1/me/security-keys/finish", credential)
-        .await
-}
-
-/// A new user whose first login enrols `key`; the client holds a session.
-async fn signed_in_user_with_key(app: &TestApp, username: &str, key: &mut Key) -> reqwest::Client {
-    app.create_user(username, false).await;
-    let c = client();
-    let answer = json_of(app.login(&c, username, PASSWORD).await).await;
-    assert_eq!(answer["status"], "enrolment_required");
-    let answer = register(app, &c, key, "YubiKey").await;
-    assert_eq!(answer.status(), 201);
-    c
-}
-
-/// Password, then the sign-in options; returns the client and the options.
-async fn password_then_key_challenge(app: &TestApp, username: &str) -> (reqwest::Client, Value) {
-    let c = client();
-    let answer = app.login(&c, username, PASSWORD).await;
-    assert_eq!(answer.status(), 200);
-    let options = app
-        .post(&c, "/api/v1/login/security-key/begin", json!({}))
-        .await;
-    assert_eq!(options.status(), 200);
-    (c, json_of(options).await)
-}
-
-async fn finish_sign_in(app: &TestApp, c: &reqwest::Client, assertion: Value) -> reqwest::Response {
-    app.post(c, "/api/v1/login/security-key/finish", assertion)
-        .await
-}
-
-/// A full sign-in: password, then the key.
-async fn sign_in_with_key(app: &TestApp, username: &str, key: &mut Key) -> reqwest::Client {
-    let (c, options) = password_then_key_challenge(app, username).await;
-    let answer = finish_sign_in(app, &c, key.get(&app.address, options)).await;
-    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
-    c
-}
 
 /// A refused answer: 401 `invalid_assertion`, and the client is not signed in.
 async fn assert_refused(app: &TestApp, c: &reqwest::Client, answer: reqwest::Response) {
@@ -162,12 +36,6 @@ fn audit_of(app: &TestApp, username: &str) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-fn flip_a_character(text: &str, at: usize) -> String {
-    let mut chars: Vec<char> = text.chars().collect();
-    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
-    chars.into_iter().collect()
 }
 
 #[tokio::test]
@@ -806,6 +674,70 @@ async fn the_pages_offer_keys_with_a_script_and_no_inline_code() {
     );
 }
 
+/// A `Set-Cookie` header's attributes (path, age, flags…), without the value.
+fn cookie_attributes(cookie: &str) -> Vec<String> {
+    let mut attributes: Vec<String> = cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_owned())
+        .collect();
+    attributes.sort();
+    attributes
+}
+
+#[tokio::test]
+async fn a_key_makes_the_browser_known_exactly_as_a_code_does() {
+    let app = spawn_app().await;
+    // What a sign-in with an authenticator code gives a new browser.
+    let (_, secret, _) = app.signed_in_user_with_totp("amy").await;
+    let c = client();
+    app.login(&c, "amy", PASSWORD).await;
+    app.next_time_step();
+    let by_code = app
+        .post(
+            &c,
+            "/api/v1/login/totp",
+            json!({"code": app.totp_code(&secret)}),
+        )
+        .await;
+    let by_code = set_cookie(&by_code, "twofold_known_client").expect("a code sign-in's cookie");
+
+    // A first login that enrols a key.
+    app.create_user("zoe", false).await;
+    let c = client();
+    app.login(&c, "zoe", PASSWORD).await;
+    let mut key = Key::new();
+    let enrolled = register(&app, &c, &mut key, "YubiKey").await;
+    assert_eq!(enrolled.status(), 201);
+    let at_enrolment =
+        set_cookie(&enrolled, "twofold_known_client").expect("a cookie at key enrolment");
+
+    // A later sign-in with the key, from another browser.
+    let (other, options) = password_then_key_challenge(&app, "zoe").await;
+    let signed_in = finish_sign_in(&app, &other, key.get(&app.address, options)).await;
+    assert_eq!(signed_in.status(), 200);
+    let at_sign_in =
+        set_cookie(&signed_in, "twofold_known_client").expect("a cookie at key sign-in");
+
+    for cookie in [&at_enrolment, &at_sign_in] {
+        assert_eq!(cookie_attributes(cookie), cookie_attributes(&by_code));
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    }
+    assert_ne!(at_enrolment, at_sign_in, "one token per browser");
+
+    // The server remembers that browser: signing in from it again keeps the
+    // cookie it holds rather than handing out another.
+    app.login(&other, "zoe", PASSWORD).await;
+    let options = json_of(
+        app.post(&other, "/api/v1/login/security-key/begin", json!({}))
+            .await,
+    )
+    .await;
+    let again = finish_sign_in(&app, &other, key.get(&app.address, options)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(set_cookie(&again, "twofold_known_client"), None);
+}
+
 /// Password, then the key, against a server at `origin`; the last answer.
 async fn sign_in_at(origin: &str, key: &mut Key) -> reqwest::Response {
     let c = client();
@@ -833,22 +765,17 @@ async fn sign_in_at(origin: &str, key: &mut Key) -> reqwest::Response {
 
 #[tokio::test]
 async fn keys_and_their_counters_survive_a_kill_9() {
-    use crate::cli::twofold;
+    use crate::cli::add_user_with_cli;
     use crate::restart::{free_port, serve};
 
     let data = tempfile::tempdir().unwrap();
-    let added = twofold(
-        data.path(),
-        &["user", "add", "yvonne", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success());
+    add_user_with_cli(data.path(), "yvonne");
     let port = free_port();
     let origin = format!("http://localhost:{port}");
     let url = |path: &str| format!("{origin}{path}");
     let post = |c: &reqwest::Client, path: &str, body: Value| c.post(url(path)).json(&body).send();
 
-    let mut server = serve(data.path(), port).await;
+    let server = serve(data.path(), port).await;
     let c = client();
     post(
         &c,
@@ -877,10 +804,7 @@ async fn keys_and_their_counters_survive_a_kill_9() {
 
     assert_eq!(sign_in_at(&origin, &mut key).await.status(), 200); // counter 1 stored
 
-    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().unwrap();
-    drop(server);
-    let _server = serve(data.path(), port).await;
+    let _server = server.killed_and_restarted(data.path(), port).await;
 
     let me: Value = c
         .get(url("/api/v1/me"))

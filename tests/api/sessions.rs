@@ -1,7 +1,7 @@
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_error, client, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, assert_error, client, set_cookie, spawn_app, spawn_app_with};
 
 /// Every endpoint that needs a signed-in user, with a body it would accept.
 const PROTECTED: &[(&str, &str)] = &[
@@ -10,24 +10,8 @@ const PROTECTED: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/me/devices/some-device"),
 ];
 
-async fn call(
-    app: &crate::helpers::TestApp,
-    c: &reqwest::Client,
-    method: &str,
-    path: &str,
-) -> reqwest::Response {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    c.request(method, app.url(path)).send().await.unwrap()
-}
-
 fn session_cookie(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("twofold_session="))
-        .expect("a session cookie")
+    set_cookie(response, "twofold_session").expect("a session cookie")
 }
 
 #[tokio::test]
@@ -38,10 +22,16 @@ async fn a_pending_login_is_not_a_session_on_any_protected_endpoint() {
     let answer: Value = app.login(&c, "alice", PASSWORD).await.json().await.unwrap();
     assert_eq!(answer["status"], "second_factor_required");
     for (method, path) in PROTECTED {
-        assert_error(call(&app, &c, method, path).await, 401, "unauthenticated").await;
+        assert_error(
+            app.call(&c, method, path, None).await,
+            401,
+            "unauthenticated",
+        )
+        .await;
     }
     assert_error(
-        call(&app, &c, "DELETE", &format!("/api/v1/me/devices/{device}")).await,
+        app.call(&c, "DELETE", &format!("/api/v1/me/devices/{device}"), None)
+            .await,
         401,
         "unauthenticated",
     )
@@ -73,7 +63,12 @@ async fn an_enrolment_pending_login_is_not_a_session_either() {
     let c = client();
     app.login(&c, "bob", PASSWORD).await;
     for (method, path) in PROTECTED {
-        assert_error(call(&app, &c, method, path).await, 401, "unauthenticated").await;
+        assert_error(
+            app.call(&c, method, path, None).await,
+            401,
+            "unauthenticated",
+        )
+        .await;
     }
 }
 
