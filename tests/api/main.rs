@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod enrolment;
 mod errors;
+mod forward_auth;
 mod helpers;
 mod login;
 mod nginx;
