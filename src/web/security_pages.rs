@@ -40,7 +40,20 @@ struct RecoveryLoginView {
 struct ReauthenticateView {
     next: String,
     recovery_codes_left: u32,
+    /// Whether the user has an authenticator app (or token) to give a code from.
+    has_totp: bool,
     error: Option<String>,
+    /// The refused answer was a recovery code (its field shows the error).
+    recovery_refused: bool,
+}
+
+/// Whether the user holds a TOTP device (app or hardware token).
+async fn has_totp(auth: &Auth, account: &Account) -> bool {
+    auth.devices(account).await.is_ok_and(|devices| {
+        devices
+            .iter()
+            .any(|d| d.kind == crate::store::DeviceKind::Totp)
+    })
 }
 
 #[derive(Template)]
@@ -56,6 +69,19 @@ struct ChangePasswordView {
     min_length: usize,
     max_length: usize,
     error: Option<String>,
+    /// The field the error is about: `current_password`, `new_password`,
+    /// `confirm_password`, or empty for the whole form.
+    error_field: &'static str,
+}
+
+/// Which field of the password form a refusal is about.
+fn password_error_field(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::InvalidCredentials => "current_password",
+        AuthError::WeakPassword(_) => "new_password",
+        AuthError::InvalidRequest(_) => "confirm_password",
+        _ => "",
+    }
 }
 
 #[derive(Deserialize)]
@@ -163,7 +189,9 @@ async fn reauthenticate_page(
         &ReauthenticateView {
             next: local_path(query.next.as_deref()),
             recovery_codes_left,
+            has_totp: has_totp(&auth, &account).await,
             error: None,
+            recovery_refused: false,
         },
     )
 }
@@ -201,7 +229,9 @@ async fn reauthenticate_submit(
                 &ReauthenticateView {
                     next,
                     recovery_codes_left,
+                    has_totp: has_totp(&auth, &account).await,
                     error: Some(message),
+                    recovery_refused: code.is_none() && recovery_code.is_some(),
                 },
             )
         }
@@ -225,14 +255,24 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpR
     }
 }
 
-fn password_view(auth: &Auth, account: &Account, error: Option<String>) -> ChangePasswordView {
+fn password_view(
+    auth: &Auth,
+    account: &Account,
+    refused: Option<&AuthError>,
+) -> (StatusCode, ChangePasswordView) {
     let policy = auth.password_policy();
-    ChangePasswordView {
+    let (status, error) = match refused.map(refusal) {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let view = ChangePasswordView {
         username: account.user.username.clone(),
         min_length: policy.min_length,
         max_length: policy.max_length,
         error,
-    }
+        error_field: refused.map_or("", password_error_field),
+    };
+    (status, view)
 }
 
 async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
@@ -240,7 +280,10 @@ async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse 
         Ok(account) if !auth.has_recent_second_factor(&account) => {
             reauthenticate_redirect("/account/password")
         }
-        Ok(account) => page(StatusCode::OK, &password_view(&auth, &account, None)),
+        Ok(account) => {
+            let (status, view) = password_view(&auth, &account, None);
+            page(status, &view)
+        }
         Err(redirect) => redirect,
     }
 }
@@ -256,8 +299,8 @@ async fn password_submit(
     };
     if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         let error = AuthError::InvalidRequest("the two new passwords differ".into());
-        let (status, message) = refusal(&error);
-        return page(status, &password_view(&auth, &account, Some(message)));
+        let (status, view) = password_view(&auth, &account, Some(&error));
+        return page(status, &view);
     }
     match auth
         .change_password(
@@ -271,8 +314,8 @@ async fn password_submit(
         Ok(()) => see_other("/account?notice=password_changed"),
         Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account/password"),
         Err(error) => {
-            let (status, message) = refusal(&error);
-            page(status, &password_view(&auth, &account, Some(message)))
+            let (status, view) = password_view(&auth, &account, Some(&error));
+            page(status, &view)
         }
     }
 }

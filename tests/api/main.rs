@@ -24,3 +24,10 @@ mod protection_helpers;
 mod recovery;
 mod step_up;
 mod throttle;
+// Pages in a real browser (issue 7).
+mod browser;
+mod browser_account;
+mod browser_admin;
+mod browser_security_keys;
+mod browser_sign_in;
+mod device_names;
