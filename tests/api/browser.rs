@@ -646,8 +646,9 @@ impl Browser {
         ));
         if !problems.is_empty() {
             let path = self.path().await;
+            let says: String = self.text().await.chars().take(400).collect();
             panic!(
-                "the page {path} (after {what}) lacks good manners:\n  - {}",
+                "the page {path} (after {what}) lacks good manners:\n  - {}\n  page says:\n{says}",
                 problems.join("\n  - ")
             );
         }

@@ -34,6 +34,11 @@ async fn a_security_key_enrolled_at_the_first_sign_in_then_signs_in() {
     browser.sign_in_at("/login", "dana", PASSWORD).await;
     assert_eq!(browser.path().await, "/login/second-factor");
     browser.sees("Security key").await;
+    let offered = browser.text().await;
+    assert!(
+        !offered.contains("authenticator app") && !offered.contains("recovery code"),
+        "only the key is offered to a user who has only a key: {offered}"
+    );
     browser.press("Use your security key").await;
     browser.arrives_at("/account").await;
     browser.sees("Signed in as dana").await;
@@ -42,11 +47,24 @@ async fn a_security_key_enrolled_at_the_first_sign_in_then_signs_in() {
         "the key signed the sign-in"
     );
 
+    // With an app as well, the second-factor page offers both.
+    browser.click("Add an authenticator app").await;
+    browser.click("Set up an app").await;
+    let secret = browser.text_of("#secret").await.replace(' ', "");
+    browser
+        .fill("Type the 6-digit code", &app.totp_code(&secret))
+        .await;
+    browser.click("Confirm").await;
+    browser.sees("Your new second factor is ready").await;
+    browser.sign_out().await;
+    browser.sign_in_at("/login", "dana", PASSWORD).await;
+    browser.sees("Use your security key").await;
+    browser.sees("Code from your authenticator app").await;
+    browser.screenshot("key-or-app").await;
+
     // Another key, never registered: refused, and the page says so.
     browser.unplug_security_key(&key).await;
     browser.plug_in_security_key().await;
-    browser.sign_out().await;
-    browser.sign_in_at("/login", "dana", PASSWORD).await;
     browser.press("Use your security key").await;
     browser
         .sees("this key is not registered to your account")

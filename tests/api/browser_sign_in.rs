@@ -37,6 +37,11 @@ async fn a_new_user_enrols_an_app_and_signs_in_with_its_code_without_javascript(
     browser.sign_out().await;
     browser.sign_in_at("/login", "alice", PASSWORD).await;
     browser.sees("Confirm it's you").await;
+    let offered = browser.text().await;
+    assert!(
+        !offered.contains("security key") && !offered.contains("recovery code"),
+        "only the app is offered to a user who has only an app: {offered}"
+    );
     browser.enters_app_code(&app, &secret).await;
     assert_eq!(browser.path().await, "/account");
     browser.sees("Signed in as alice").await;
