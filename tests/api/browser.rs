@@ -273,17 +273,8 @@ impl Browser {
         for domain in ["Page.enable", "Runtime.enable", "Log.enable"] {
             browser.cdp(domain, json!({})).await;
         }
-        browser
-            .cdp(
-                "Emulation.setDeviceMetricsOverride",
-                json!({
-                    "width": viewport.width,
-                    "height": viewport.height,
-                    "deviceScaleFactor": viewport.scale,
-                    "mobile": viewport.mobile,
-                }),
-            )
-            .await;
+        let mut browser = browser;
+        browser.resize(viewport).await;
         browser
     }
 
@@ -314,6 +305,21 @@ impl Browser {
                 .to_owned());
         }
         Ok(answer["result"]["value"].clone())
+    }
+
+    /// Resizes the window (the next checks use the new width).
+    pub async fn resize(&mut self, viewport: Viewport) {
+        self.viewport = viewport;
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({
+                "width": viewport.width,
+                "height": viewport.height,
+                "deviceScaleFactor": viewport.scale,
+                "mobile": viewport.mobile,
+            }),
+        )
+        .await;
     }
 
     /// Turns the page's own scripts off, as for a person who blocks them.

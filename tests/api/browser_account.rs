@@ -1,6 +1,6 @@
 //! Journeys in a real browser on the account page: recovery codes made,
 //! shown once and used; devices added, renamed and removed, with the step-up
-//! a removal asks for after a while.
+//! a removal asks for after a while. None of it needs JavaScript.
 
 use crate::browser::{Browser, PHONE};
 use crate::helpers::{PASSWORD, spawn_app};
@@ -10,6 +10,7 @@ async fn recovery_codes_are_shown_once_and_each_signs_in_once() {
     let app = spawn_app().await;
     let (_, secret, _) = app.signed_in_user_with_totp("frank").await;
     let browser = Browser::launch(&app, "recovery-codes", PHONE).await;
+    browser.without_javascript().await;
 
     browser.sign_in_with_app(&app, "frank", &secret).await;
     browser.sees("You have no recovery codes").await;
@@ -55,6 +56,7 @@ async fn devices_are_added_renamed_and_removed_from_the_account_page() {
     let app = spawn_app().await;
     let (_, phone_secret, _) = app.signed_in_user_with_totp("gina").await;
     let browser = Browser::launch(&app, "devices", PHONE).await;
+    browser.without_javascript().await;
     browser.sign_in_with_app(&app, "gina", &phone_secret).await;
 
     // Add a second app.

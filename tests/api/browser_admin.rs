@@ -2,14 +2,14 @@
 //! user (a weak password refused beside its field), disabling them, and
 //! reading the audit trail.
 
-use crate::browser::{Browser, LAPTOP};
+use crate::browser::{Browser, LAPTOP, PHONE};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn an_administrator_creates_and_disables_a_user_from_the_admin_pages() {
     let app = spawn_app().await;
     let (_, secret, _) = app.signed_in_admin_with_totp("root").await;
-    let browser = Browser::launch(&app, "admin", LAPTOP).await;
+    let mut browser = Browser::launch(&app, "admin", LAPTOP).await;
     browser.sign_in_with_app(&app, "root", &secret).await;
 
     browser
@@ -32,4 +32,10 @@ async fn an_administrator_creates_and_disables_a_user_from_the_admin_pages() {
     browser.click("Audit trail").await;
     browser.sees("user_disabled").await;
     browser.sees("user_created").await;
+
+    // The same pages on a phone: the tables scroll inside the page.
+    browser.resize(PHONE).await;
+    browser.open("/admin/audit").await;
+    browser.click("Users").await;
+    browser.sees("hank").await;
 }

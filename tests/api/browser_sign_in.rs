@@ -88,6 +88,7 @@ async fn sign_in_returns_to_the_page_the_person_came_from_and_nowhere_else() {
     let app = spawn_app().await;
     let (_, secret, _) = app.signed_in_user_with_totp("carol").await;
     let browser = Browser::launch(&app, "return-and-password", PHONE).await;
+    browser.without_javascript().await;
 
     browser
         .sign_in_at("/login?next=/account/password", "carol", PASSWORD)
