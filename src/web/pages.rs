@@ -536,7 +536,17 @@ async fn remove_device(
     }
 }
 
-async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+#[derive(Deserialize)]
+struct LogoutForm {
+    /// Where to come back to after signing in again (step-up with a key).
+    next: Option<String>,
+}
+
+async fn logout(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: Option<web::Form<LogoutForm>>,
+) -> HttpResponse {
     let _ = auth
         .logout(
             session_token(&req).as_ref(),
@@ -544,7 +554,17 @@ async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
             &client(&req),
         )
         .await;
-    let mut response = see_other("/login");
+    let sign_in_again = form
+        .as_ref()
+        .and_then(|form| form.next.as_deref())
+        .and_then(|next| return_to::allowed(auth.settings(), next))
+        .map(|next| {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &next)
+                .finish();
+            format!("/login?{query}")
+        });
+    let mut response = see_other(sign_in_again.as_deref().unwrap_or("/login"));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), SESSION_COOKIE));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
     response

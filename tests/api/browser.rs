@@ -688,7 +688,7 @@ impl Browser {
         let script = format!(
             "{HELPERS}; (() => {{ const e = ({candidates})[0]; if (!e) return null; \
                e.scrollIntoView({{block: 'center', inline: 'center'}}); \
-               const r = e.getBoundingClientRect(); \
+               const r = e.getClientRects()[0] || e.getBoundingClientRect(); \
                const x = r.left + r.width / 2, y = r.top + r.height / 2; \
                const hit = document.elementFromPoint(x, y); \
                return {{x, y, covered: !(hit && (e === hit || e.contains(hit) || (e.labels && Array.from(e.labels).some(l => l.contains(hit)))))}}; }})()"

@@ -91,4 +91,18 @@ async fn a_key_that_checks_a_pin_is_enrolled_and_signs_in_on_a_phone() {
     browser.press("Use your security key").await;
     browser.arrives_at("/account").await;
     browser.sees("Signed in as erin").await;
+
+    // Eleven minutes later, a sensitive change asks for the key again:
+    // signing in again with it comes straight back.
+    app.clock.advance(11 * 60);
+    browser.click("Change your password").await;
+    assert_eq!(browser.path().await, "/reauthenticate");
+    browser.click("Sign in again with your key").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.fill("Username", "erin").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Continue").await;
+    browser.press("Use your security key").await;
+    browser.arrives_at("/account/password").await;
+    browser.sees("Change your password").await;
 }
