@@ -111,6 +111,14 @@
     }
   }
 
+  // "the name is too long" -> "The name is too long."
+  function sentence(text) {
+    text = String(text || "").trim();
+    if (!text) return text;
+    text = text.charAt(0).toUpperCase() + text.slice(1);
+    return /[.!?]$/.test(text) ? text : text + ".";
+  }
+
   function postJSON(url, body) {
     return fetch(url, {
       method: "POST",
@@ -189,7 +197,7 @@
               window.location.assign(form.dataset.restart);
               return;
             }
-            show("", answer.json.message || "twofold refused the request (" + answer.status + ").");
+            show("", sentence(answer.json.message) || "twofold refused the request (" + answer.status + ").");
             return;
           }
           show("", explain(failure, ceremony));

@@ -25,6 +25,7 @@ pub enum AuditEvent {
     UserEnabled,
     MfaReset,
     DeviceResynced,
+    DeviceRenamed,
 }
 
 impl AuditEvent {
@@ -46,6 +47,7 @@ impl AuditEvent {
             AuditEvent::UserEnabled => "user_enabled",
             AuditEvent::MfaReset => "mfa_reset",
             AuditEvent::DeviceResynced => "device_resynced",
+            AuditEvent::DeviceRenamed => "device_renamed",
         }
     }
 }

@@ -20,6 +20,8 @@ pub mod recovery;
 pub mod secrets;
 pub mod step_up;
 pub mod throttle;
+// Pages people use (issue 7).
+pub mod device_rename;
 
 use std::sync::Arc;
 

@@ -114,4 +114,16 @@ impl DeviceStore for SqliteStore {
         })
         .await
     }
+
+    async fn rename_device(&self, user: UserId, device_id: &str, name: &str) -> StoreResult<bool> {
+        let (device_id, name) = (device_id.to_owned(), name.to_owned());
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE devices SET name = ?3 WHERE id = ?1 AND user_id = ?2 AND confirmed",
+                params![device_id, user, name],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
 }

@@ -160,6 +160,8 @@ pub trait DeviceStore {
     async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool>;
     /// Drops enrolments that were started but never confirmed before `before`.
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()>;
+    /// Gives a confirmed device of the user a new name; false when there is none.
+    async fn rename_device(&self, user: UserId, device_id: &str, name: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]

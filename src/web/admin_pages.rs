@@ -80,6 +80,9 @@ struct UsersView {
     users: Vec<UserRow>,
     notice: Option<&'static str>,
     error: Option<String>,
+    /// The create-user field the error is about (`username`, `password`),
+    /// or empty for an error about the table.
+    error_field: &'static str,
     new_username: String,
     new_admin: bool,
 }
@@ -161,8 +164,10 @@ async fn users_view(
         .map(|user| UserRow {
             mfa: mfa_description(&user),
             is_me: user.username == by.name(),
-            created_at: iso8601(user.created_at),
-            last_sign_in: user.last_sign_in_at.map_or_else(|| "never".into(), iso8601),
+            created_at: super::pages::human_date(user.created_at),
+            last_sign_in: user
+                .last_sign_in_at
+                .map_or_else(|| "never".into(), super::pages::human_time),
             username: user.username,
             admin: user.admin,
             disabled: user.disabled,
@@ -172,6 +177,7 @@ async fn users_view(
         users,
         notice,
         error,
+        error_field: "",
         new_username,
         new_admin,
     })
@@ -211,8 +217,19 @@ async fn refused(
     let (username, admin) = form.map_or((String::new(), false), |f| {
         (f.username.clone(), f.admin.is_some())
     });
+    let error_field = match (form, error) {
+        (None, _) => "",
+        (Some(_), AuthError::WeakPassword(_)) => "password",
+        (Some(_), _) => "username",
+    };
     match users_view(auth, by, None, Some(message), username, admin).await {
-        Ok(view) => page(status, &view),
+        Ok(view) => page(
+            status,
+            &UsersView {
+                error_field,
+                ..view
+            },
+        ),
         Err(response) => response,
     }
 }

@@ -19,6 +19,8 @@ mod client_ip;
 pub mod hardening;
 mod protection;
 mod security_pages;
+// Pages people use (issue 7).
+mod devices;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};
@@ -73,7 +75,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ))
             .service(api_resource(
                 "/me/devices/{id}",
-                vec![web::delete().to(me::remove_device)],
+                vec![
+                    web::delete().to(me::remove_device),
+                    web::patch().to(devices::rename_device),
+                ],
             ))
             .service(api_resource(
                 "/me/security-keys/begin",
@@ -103,5 +108,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(pages::routes)
     .configure(security_keys::page_routes)
     .configure(admin_pages::routes)
-    .configure(security_pages::routes);
+    .configure(security_pages::routes)
+    .configure(devices::page_routes);
 }

@@ -16,7 +16,7 @@ use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
 use crate::auth::login::{Method, PasswordOutcome, SignedIn};
 use crate::auth::{Auth, AuthError, Enroller};
-use crate::store::PendingRecord;
+use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -65,6 +65,7 @@ struct EnrolView {
 struct EnrolTotpView {
     id: String,
     qr_png_base64: String,
+    otpauth_uri: String,
     secret_spaced: String,
     error: Option<String>,
 }
@@ -73,8 +74,9 @@ struct DeviceRow {
     id: String,
     name: String,
     kind: &'static str,
+    security_key: bool,
     created_at: String,
-    last_used_at: String,
+    last_used_at: Option<String>,
 }
 
 #[derive(Template)]
@@ -129,9 +131,52 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// Status and words for a refused form.
+/// Status and words for a refused form, as a sentence a person reads.
 pub(super) fn refusal(error: &AuthError) -> (StatusCode, String) {
-    (status_and_code(error).0, public_message(error))
+    (status_and_code(error).0, sentence(&public_message(error)))
+}
+
+/// "the code is wrong" → "The code is wrong."
+pub(super) fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// How a device's kind reads on a page.
+pub(super) fn device_kind_words(device: &DeviceRecord) -> &'static str {
+    match device.kind {
+        DeviceKind::Totp if device.hardware => "Hardware token",
+        DeviceKind::Totp => "Authenticator app",
+        DeviceKind::SecurityKey => "Security key",
+    }
+}
+
+/// A day as people read it: "2 Dec 2026".
+pub(super) fn human_date(at: crate::auth::clock::Timestamp) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| iso8601(at))
+}
+
+/// A time as people read it: "2 Dec 2026, 14:05 UTC".
+pub(super) fn human_time(at: crate::auth::clock::Timestamp) -> String {
+    let format = time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+    );
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| iso8601(at))
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -148,9 +193,11 @@ async fn home() -> HttpResponse {
 #[derive(Deserialize)]
 struct ReturnTo {
     rd: Option<String>,
+    /// The name other apps use for `rd`.
+    next: Option<String>,
 }
 
-/// Remembers where to go after sign-in (`?rd=`), if that address is allowed,
+/// Remembers where to go after sign-in (`?rd=`, or `?next=`), if that address is allowed,
 /// in a short-lived cookie: the flow may pass through several pages (second
 /// factor, first-login enrolment) before the session exists.
 async fn login_page(
@@ -161,6 +208,7 @@ async fn login_page(
     let target = query
         .rd
         .as_deref()
+        .or(query.next.as_deref())
         .and_then(|rd| return_to::allowed(auth.settings(), rd));
     if let Some(target) = &target
         && auth.signed_in(session_token(&req).as_ref()).await.is_ok()
@@ -341,6 +389,7 @@ fn enrol_totp_view(enrolment: TotpEnrolment, error: Option<String>) -> EnrolTotp
     EnrolTotpView {
         id: enrolment.id,
         qr_png_base64: enrolment.qr_png_base64,
+        otpauth_uri: enrolment.otpauth_uri,
         secret_spaced,
         error,
     }
@@ -407,13 +456,10 @@ async fn account_view(
         .map(|d| DeviceRow {
             id: d.id.clone(),
             name: d.name.clone(),
-            kind: match d.kind {
-                crate::store::DeviceKind::Totp if d.hardware => "Hardware token",
-                crate::store::DeviceKind::Totp => "Authenticator app",
-                crate::store::DeviceKind::SecurityKey => "Security key",
-            },
-            created_at: iso8601(d.created_at),
-            last_used_at: d.last_used_at.map_or_else(|| "never".into(), iso8601),
+            kind: device_kind_words(d),
+            security_key: d.kind == DeviceKind::SecurityKey,
+            created_at: human_date(d.created_at),
+            last_used_at: d.last_used_at.map(human_time),
         })
         .collect();
     let recovery_codes_left = auth
@@ -445,6 +491,7 @@ async fn account_page(
     let notice = match query.notice.as_deref() {
         Some("added") => Some("Your new second factor is ready.".to_owned()),
         Some("removed") => Some("The device was removed.".to_owned()),
+        Some("renamed") => Some("The device was renamed.".to_owned()),
         Some("password_changed") => {
             Some("Your password is changed; your other sessions have ended.".to_owned())
         }
@@ -487,7 +534,17 @@ async fn remove_device(
     }
 }
 
-async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+#[derive(Deserialize)]
+struct LogoutForm {
+    /// Where to come back to after signing in again (step-up with a key).
+    next: Option<String>,
+}
+
+async fn logout(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    form: Option<web::Form<LogoutForm>>,
+) -> HttpResponse {
     let _ = auth
         .logout(
             session_token(&req).as_ref(),
@@ -495,7 +552,17 @@ async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
             &client(&req),
         )
         .await;
-    let mut response = see_other("/login");
+    let sign_in_again = form
+        .as_ref()
+        .and_then(|form| form.next.as_deref())
+        .and_then(|next| return_to::allowed(auth.settings(), next))
+        .map(|next| {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &next)
+                .finish();
+            format!("/login?{query}")
+        });
+    let mut response = see_other(sign_in_again.as_deref().unwrap_or("/login"));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), SESSION_COOKIE));
     let _ = response.add_cookie(&cookies::removal(auth.settings(), PENDING_COOKIE));
     response

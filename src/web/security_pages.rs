@@ -46,6 +46,8 @@ struct ReauthenticateView {
     /// The methods the user holds: the page offers those.
     totp: bool,
     security_key: bool,
+    /// The refused answer was a recovery code (its field shows the error).
+    recovery_refused: bool,
 }
 
 #[derive(Template)]
@@ -61,6 +63,19 @@ struct ChangePasswordView {
     min_length: usize,
     max_length: usize,
     error: Option<String>,
+    /// The field the error is about: `current_password`, `new_password`,
+    /// `confirm_password`, or empty for the whole form.
+    error_field: &'static str,
+}
+
+/// Which field of the password form a refusal is about.
+fn password_error_field(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::InvalidCredentials => "current_password",
+        AuthError::WeakPassword(_) => "new_password",
+        AuthError::InvalidRequest(_) => "confirm_password",
+        _ => "",
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,7 +180,7 @@ async fn reauthenticate_page(
     let next = local_path(query.next.as_deref());
     page(
         StatusCode::OK,
-        &reauthenticate_view(&auth, &account, next, None).await,
+        &reauthenticate_view(&auth, &account, next, None, false).await,
     )
 }
 
@@ -175,6 +190,7 @@ async fn reauthenticate_view(
     account: &Account,
     next: String,
     error: Option<String>,
+    recovery_refused: bool,
 ) -> ReauthenticateView {
     let recovery_codes_left = auth.recovery_codes_left_of(account).await.unwrap_or(0);
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
@@ -185,6 +201,7 @@ async fn reauthenticate_view(
         // With nothing known, the code form is the one to show.
         totp: methods.contains(&Method::Totp) || methods.is_empty(),
         security_key: methods.contains(&Method::SecurityKey),
+        recovery_refused,
     }
 }
 
@@ -221,7 +238,14 @@ async fn reauthenticate_submit(
             let (status, message) = refusal(&error);
             page(
                 status,
-                &reauthenticate_view(&auth, &account, next, Some(message)).await,
+                &reauthenticate_view(
+                    &auth,
+                    &account,
+                    next,
+                    Some(message),
+                    code.is_none() && recovery_code.is_some(),
+                )
+                .await,
             )
         }
     }
@@ -244,14 +268,24 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpR
     }
 }
 
-fn password_view(auth: &Auth, account: &Account, error: Option<String>) -> ChangePasswordView {
+fn password_view(
+    auth: &Auth,
+    account: &Account,
+    refused: Option<&AuthError>,
+) -> (StatusCode, ChangePasswordView) {
     let policy = auth.password_policy();
-    ChangePasswordView {
+    let (status, error) = match refused.map(refusal) {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let view = ChangePasswordView {
         username: account.user.username.clone(),
         min_length: policy.min_length,
         max_length: policy.max_length,
         error,
-    }
+        error_field: refused.map_or("", password_error_field),
+    };
+    (status, view)
 }
 
 async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
@@ -259,7 +293,10 @@ async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse 
         Ok(account) if !auth.has_recent_second_factor(&account) => {
             reauthenticate_redirect("/account/password")
         }
-        Ok(account) => page(StatusCode::OK, &password_view(&auth, &account, None)),
+        Ok(account) => {
+            let (status, view) = password_view(&auth, &account, None);
+            page(status, &view)
+        }
         Err(redirect) => redirect,
     }
 }
@@ -275,8 +312,8 @@ async fn password_submit(
     };
     if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         let error = AuthError::InvalidRequest("the two new passwords differ".into());
-        let (status, message) = refusal(&error);
-        return page(status, &password_view(&auth, &account, Some(message)));
+        let (status, view) = password_view(&auth, &account, Some(&error));
+        return page(status, &view);
     }
     match auth
         .change_password(
@@ -290,8 +327,8 @@ async fn password_submit(
         Ok(()) => see_other("/account?notice=password_changed"),
         Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account/password"),
         Err(error) => {
-            let (status, message) = refusal(&error);
-            page(status, &password_view(&auth, &account, Some(message)))
+            let (status, view) = password_view(&auth, &account, Some(&error));
+            page(status, &view)
         }
     }
 }

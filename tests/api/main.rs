@@ -29,3 +29,10 @@ mod throttle;
 mod database_file;
 mod soft_key;
 mod step_up_keys;
+// Pages in a real browser (issue 7).
+mod browser;
+mod browser_account;
+mod browser_admin;
+mod browser_security_keys;
+mod browser_sign_in;
+mod device_names;

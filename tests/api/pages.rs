@@ -43,7 +43,7 @@ async fn a_wrong_password_shows_the_form_again_with_the_reason() {
         .unwrap();
     assert_eq!(answer.status(), 401);
     let html = answer.text().await.unwrap();
-    assert!(html.contains("the username or password is wrong"));
+    assert!(html.contains("The username or password is wrong."));
     assert!(html.contains(r#"value="bob""#));
 }
 

@@ -358,7 +358,7 @@ async fn a_throttled_form_sign_in_shows_the_wait() {
         .unwrap();
     assert_eq!(answer.status(), 429);
     let html = answer.text().await.unwrap();
-    assert!(html.contains("too many attempts; try again in"), "{html}");
+    assert!(html.contains("Too many attempts; try again in"), "{html}");
 }
 
 #[tokio::test]
