@@ -200,6 +200,7 @@ async fn main() {
         eprintln!("run with: cargo bench --bench http");
         return;
     }
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let bin = env!("CARGO_BIN_EXE_twofold");
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -292,7 +293,10 @@ async fn main() {
     let ratio_logins = logins / raw;
     let ratio_verify = verify.requests_per_sec / healthz.requests_per_sec;
     let p99 = verify_loaded.p99_ms.unwrap_or(f64::NAN);
-    println!("machine: {cores} cores");
+    println!(
+        "machine: {cores} cores; load average before the run: {}",
+        load_before.split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
     println!("| figure | measured | target |");
     println!("| --- | --- | --- |");
     println!(

@@ -62,6 +62,21 @@ impl Auth {
         client: &Client,
         detail: &str,
     ) {
+        let record = self.audit_record(event, username, client, detail);
+        if let Err(e) = self.store.append_event(record).await {
+            tracing::error!(error = %e, event = event.as_str(), "could not write an audit event");
+        }
+    }
+
+    /// Emits the event as a `tracing` event and returns the row to append,
+    /// for callers that write it in the same transaction as what it records.
+    pub(crate) fn audit_record(
+        &self,
+        event: AuditEvent,
+        username: Option<&str>,
+        client: &Client,
+        detail: &str,
+    ) -> AuditRecord {
         tracing::info!(
             target: "twofold::audit",
             event = event.as_str(),
@@ -71,16 +86,13 @@ impl Auth {
             detail,
             "audit"
         );
-        let record = AuditRecord {
+        AuditRecord {
             at: self.clock.now(),
             username: username.map(str::to_owned),
             event: event.as_str().to_owned(),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             detail: detail.to_owned(),
-        };
-        if let Err(e) = self.store.append_event(record).await {
-            tracing::error!(error = %e, event = event.as_str(), "could not write an audit event");
         }
     }
 

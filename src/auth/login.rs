@@ -129,27 +129,26 @@ impl Auth {
         };
 
         let now = self.clock.now();
-        self.store.record_password_use(user.id, now).await?;
         let devices = self.store.devices_of(user.id).await?;
         let methods = methods_for(&devices, self.recovery_codes_left(user.id).await?);
         let token = Token::generate();
-        self.store
-            .insert_pending(PendingRecord {
-                token_hash: token.hash(),
-                user_id: user.id,
-                enrolment_only: methods.is_empty(),
-                created_at: now,
-                expires_at: now + self.settings.session.pending_timeout_secs,
-                failures: 0,
-            })
-            .await?;
-        self.audit(
+        // The password's last use, the pending login and its audit event are
+        // written in one transaction: one disk sync per sign-in step.
+        let pending = PendingRecord {
+            token_hash: token.hash(),
+            user_id: user.id,
+            enrolment_only: methods.is_empty(),
+            created_at: now,
+            expires_at: now + self.settings.session.pending_timeout_secs,
+            failures: 0,
+        };
+        let event = self.audit_record(
             AuditEvent::LoginPasswordOk,
             Some(&user.username),
             client,
             "",
-        )
-        .await;
+        );
+        self.store.open_pending_login(pending, event).await?;
         let outcome = if methods.is_empty() {
             PasswordOutcome::EnrolmentRequired
         } else {

@@ -6,25 +6,27 @@ use rusqlite::params;
 use super::{AuditRecord, AuditStore, SqliteStore, StoreResult};
 use crate::auth::clock::Timestamp;
 
+/// Appends one event (also used inside other writes' transactions).
+pub(super) fn append(conn: &rusqlite::Connection, event: &AuditRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit_events (at, username, event, ip, user_agent, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            event.at,
+            event.username,
+            event.event,
+            event.ip,
+            event.user_agent,
+            event.detail
+        ],
+    )
+    .map(drop)
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_event(&self, event: AuditRecord) -> StoreResult<()> {
-        self.call(move |conn| {
-            conn.execute(
-                "INSERT INTO audit_events (at, username, event, ip, user_agent, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    event.at,
-                    event.username,
-                    event.event,
-                    event.ip,
-                    event.user_agent,
-                    event.detail
-                ],
-            )
-            .map(drop)
-        })
-        .await
+        self.call(move |conn| append(conn, &event)).await
     }
 
     async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {

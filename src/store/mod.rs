@@ -134,7 +134,6 @@ pub trait UserStore {
     async fn insert_user(&self, user: NewUser) -> StoreResult<UserRecord>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
-    async fn record_password_use(&self, id: UserId, at: Timestamp) -> StoreResult<()>;
     /// Same password, stronger hash (re-hashed at login after a parameter change).
     async fn replace_password_hash(&self, id: UserId, password_hash: String) -> StoreResult<()>;
     async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>>;
@@ -167,6 +166,13 @@ pub trait DeviceStore {
 #[async_trait]
 pub trait SessionStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()>;
+    /// After a right password, in one transaction: records the password's
+    /// use, opens the pending login and appends its audit event.
+    async fn open_pending_login(
+        &self,
+        pending: PendingRecord,
+        event: AuditRecord,
+    ) -> StoreResult<()>;
     async fn pending(&self, token_hash: TokenHash) -> StoreResult<Option<PendingRecord>>;
     /// Counts one wrong second factor; returns the failures so far.
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32>;

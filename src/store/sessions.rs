@@ -1,8 +1,9 @@
 //! Pending logins (password passed) and sessions (both factors passed).
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::AuditRecord;
 use super::users::user_from_row_at;
 use super::{
     PendingRecord, SessionRecord, SessionStore, SqliteStore, StoreResult, TokenHash, UserId,
@@ -32,6 +33,23 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
+fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO pending_logins
+            (token_hash, user_id, enrolment_only, created_at, expires_at, failures)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            pending.token_hash,
+            pending.user_id,
+            pending.enrolment_only,
+            pending.created_at,
+            pending.expires_at,
+            pending.failures
+        ],
+    )
+    .map(drop)
+}
+
 const INSERT_SESSION: &str = "INSERT INTO sessions
     (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -39,21 +57,23 @@ const INSERT_SESSION: &str = "INSERT INTO sessions
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
+        self.call(move |conn| insert_pending(conn, &pending)).await
+    }
+
+    async fn open_pending_login(
+        &self,
+        pending: PendingRecord,
+        event: AuditRecord,
+    ) -> StoreResult<()> {
         self.call(move |conn| {
-            conn.execute(
-                "INSERT INTO pending_logins
-                    (token_hash, user_id, enrolment_only, created_at, expires_at, failures)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    pending.token_hash,
-                    pending.user_id,
-                    pending.enrolment_only,
-                    pending.created_at,
-                    pending.expires_at,
-                    pending.failures
-                ],
-            )
-            .map(drop)
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
+                params![pending.user_id, pending.created_at],
+            )?;
+            insert_pending(&tx, &pending)?;
+            super::audit::append(&tx, &event)?;
+            tx.commit()
         })
         .await
     }

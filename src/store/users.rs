@@ -6,7 +6,6 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{
     CredentialSummary, NewUser, SqliteStore, StoreError, StoreResult, UserId, UserRecord, UserStore,
 };
-use crate::auth::clock::Timestamp;
 
 pub(super) const USER_COLUMNS: &str = "id, username, password_hash, admin, disabled, created_at, \
                             password_changed_at, password_last_used_at";
@@ -84,17 +83,6 @@ impl UserStore for SqliteStore {
                 user_from_row,
             )
             .optional()
-        })
-        .await
-    }
-
-    async fn record_password_use(&self, id: UserId, at: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
-            conn.execute(
-                "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
-                params![id, at],
-            )
-            .map(drop)
         })
         .await
     }
