@@ -204,6 +204,15 @@ impl Settings {
         if !(origin.starts_with("http://") || origin.starts_with("https://")) {
             anyhow::bail!("server.origin must start with http:// or https://, got {origin:?}");
         }
+        // Security keys are bound to the origin's host name (WebAuthn's
+        // relying party id), which can't be an IP address.
+        let has_domain = url::Url::parse(origin).is_ok_and(|url| url.domain().is_some());
+        if !has_domain {
+            anyhow::bail!(
+                "server.origin must name a host, not an IP address (e.g. http://localhost:8080 \
+                 or https://auth.example.com), got {origin:?}"
+            );
+        }
         let session = &self.session;
         if session.idle_timeout_secs <= 0
             || session.absolute_timeout_secs <= 0
@@ -233,5 +242,32 @@ impl Settings {
     /// Cookies get `Secure` whenever people reach us over https.
     pub fn secure_cookies(&self) -> bool {
         self.server.origin.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn an_origin_must_name_a_host() {
+        for bad in [
+            "http://127.0.0.1:8080",
+            "https://[::1]/",
+            "localhost:8080",
+            "ftp://x.example",
+        ] {
+            let mut settings = Settings::default();
+            settings.server.origin = bad.into();
+            assert!(settings.validate().is_err(), "{bad}");
+        }
+        let mut settings = Settings::default();
+        settings.server.origin = "https://auth.example.com".into();
+        settings.validate().unwrap();
     }
 }
