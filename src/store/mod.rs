@@ -194,7 +194,8 @@ pub trait SessionStore {
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()>;
     /// Ends every session and pending login of a user.
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
-    /// Housekeeping: removes sessions and pending logins past their expiry.
+    /// Housekeeping: removes sessions, pending logins and WebAuthn ceremonies
+    /// past their expiry.
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64>;
 }
 

@@ -248,6 +248,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_housekeeping_sweep_removes_expired_ceremonies_only() {
+        use crate::store::SessionStore;
+        let (_dir, store, user) = store_with_user().await;
+        store
+            .put_ceremony(ceremony(1, user, 400), 100)
+            .await
+            .unwrap();
+        store
+            .put_ceremony(ceremony(2, user, 900), 100)
+            .await
+            .unwrap();
+        assert_eq!(store.delete_expired(500, 1800).await.unwrap(), 1);
+        let purpose = CeremonyPurpose::Authentication;
+        assert!(
+            store
+                .take_ceremony([2; 32], purpose, 501)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
     async fn an_expired_ceremony_is_not_returned_and_a_new_one_replaces_the_old() {
         let (_dir, store, user) = store_with_user().await;
         let (owner, purpose) = ([1; 32], CeremonyPurpose::Authentication);

@@ -217,8 +217,12 @@ impl SessionStore for SqliteStore {
                 params![now, idle_timeout_secs],
             )?;
             let pending = tx.execute("DELETE FROM pending_logins WHERE expires_at <= ?1", [now])?;
+            let ceremonies = tx.execute(
+                "DELETE FROM webauthn_ceremonies WHERE expires_at <= ?1",
+                [now],
+            )?;
             tx.commit()?;
-            Ok((sessions + pending) as u64)
+            Ok((sessions + pending + ceremonies) as u64)
         })
         .await
     }
