@@ -1,0 +1,74 @@
+//! The security review's findings, each replayed as an attacker would send
+//! it over HTTP: the answer a person or a browser sees must not help them.
+
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, client, spawn_app};
+
+/// Where a browser goes for a `Location`: resolved against our origin the way
+/// the WHATWG URL parser does it (tabs and newlines dropped first).
+fn destination(app: &TestApp, response: &reqwest::Response) -> url::Url {
+    let location = response.headers()["location"].to_str().unwrap();
+    url::Url::parse(&app.settings.server.origin)
+        .unwrap()
+        .join(location)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_return_address_hiding_a_tab_does_not_send_a_signed_in_user_elsewhere() {
+    let app = spawn_app().await;
+    let (c, _, _) = app.signed_in_user_with_totp("alice").await;
+    for rd in [
+        "/%09/evil.example/",
+        "/%0a/evil.example/",
+        "/%0d/evil.example/",
+    ] {
+        let answer = app.get(&c, &format!("/login?rd={rd}")).await;
+        assert!(answer.status().as_u16() < 500, "{rd}: {}", answer.status());
+        if answer.status() == 303 {
+            let to = destination(&app, &answer);
+            assert_ne!(to.host_str(), Some("evil.example"), "{rd} led to {to}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_return_address_with_a_line_break_is_no_server_error() {
+    let app = spawn_app().await;
+    let (c, _, _) = app.signed_in_user_with_totp("alice").await;
+    let answer = app
+        .get(&c, "/login?rd=/account%0d%0aSet-Cookie:%20x=y")
+        .await;
+    assert!(answer.status().as_u16() < 500, "{}", answer.status());
+    assert!(answer.headers().get("x").is_none());
+}
+
+#[tokio::test]
+async fn a_return_address_keeps_its_semicolons_and_escapes_through_the_sign_in() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
+    let origin = &app.settings.server.origin;
+    let target = format!("{origin}/x;Domain=evil.example?q=a%26b");
+    let c = client();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("rd", &target)
+        .finish();
+    let page = app.get(&c, &format!("/login?{query}")).await;
+    assert_eq!(page.status(), 200);
+    for set_cookie in page.headers().get_all("set-cookie") {
+        let set_cookie = set_cookie.to_str().unwrap();
+        // `;` would end the value and start an attribute of the attacker's.
+        assert!(!set_cookie.contains(";Domain=evil"), "{set_cookie}");
+    }
+    assert_eq!(app.login(&c, "alice", PASSWORD).await.status(), 200);
+    app.next_time_step();
+    let code = app.totp_code(&secret);
+    let signed_in = app
+        .post(&c, "/api/v1/login/totp", json!({"code": code}))
+        .await;
+    assert_eq!(signed_in.status(), 200);
+    let done = app.get(&c, "/login/done").await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], target.as_str());
+}
