@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, client, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, assert_error, client, spawn_app};
 
 /// Where a browser goes for a `Location`: resolved against our origin the way
 /// the WHATWG URL parser does it (tabs and newlines dropped first).
@@ -71,4 +71,34 @@ async fn a_return_address_keeps_its_semicolons_and_escapes_through_the_sign_in()
     let done = app.get(&c, "/login/done").await;
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()["location"], target.as_str());
+}
+
+#[tokio::test]
+async fn a_first_login_left_open_enrols_nothing_once_the_user_has_a_factor() {
+    let app = spawn_app().await;
+    app.create_user("alice", false).await;
+    // Someone who learnt alice's password signs in first and waits.
+    let attacker = client();
+    let answer: serde_json::Value = app
+        .login(&attacker, "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "enrolment_required");
+    // Alice signs in herself and protects her account with an app.
+    app.first_sign_in_enrolling_totp("alice").await;
+    // The password alone no longer enrols a factor of the attacker's.
+    let start = app
+        .post(&attacker, "/api/v1/me/totp", json!({"name": "mine"}))
+        .await;
+    assert_error(start, 401, "unauthenticated").await;
+    let key = app
+        .post(
+            &attacker,
+            "/api/v1/me/security-keys/begin",
+            json!({"name": "mine"}),
+        )
+        .await;
+    assert_error(key, 401, "unauthenticated").await;
 }
