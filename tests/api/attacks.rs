@@ -102,3 +102,119 @@ async fn a_first_login_left_open_enrols_nothing_once_the_user_has_a_factor() {
         .await;
     assert_error(key, 401, "unauthenticated").await;
 }
+
+/// Bodies an attacker sends instead of the expected JSON.
+fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let long = "é".repeat(200_000);
+    vec![
+        ("text/plain", br#"{"username":"a","password":"b"}"#.to_vec()),
+        ("application/json", b"[]".to_vec()),
+        ("application/json", b"null".to_vec()),
+        ("application/json", b"{\"code\": 7}".to_vec()),
+        (
+            "application/json",
+            b"{\"id\": {}, \"response\": 1}".to_vec(),
+        ),
+        ("application/json", b"\xff\xfe".to_vec()),
+        (
+            "application/json",
+            format!("{{\"name\": \"{long}\"}}").into_bytes(),
+        ),
+        (
+            "application/json",
+            json!({"username": "x".repeat(5000), "password": "p".repeat(5000),
+                   "code": "1".repeat(5000), "name": "\u{202e}\u{0}",
+                   "current_password": "p".repeat(5000), "new_password": "q".repeat(5000)})
+            .to_string()
+            .into_bytes(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn no_hostile_body_on_any_api_route_is_answered_with_a_server_error() {
+    let app = spawn_app().await;
+    let (admin, _, device) = app.signed_in_admin_with_totp("root").await;
+    let pending = client();
+    app.create_user("bob", false).await;
+    app.login(&pending, "bob", PASSWORD).await;
+    let routes = [
+        ("POST", "/api/v1/login".to_owned()),
+        ("POST", "/api/v1/login/totp".to_owned()),
+        ("POST", "/api/v1/login/recovery-code".to_owned()),
+        ("POST", "/api/v1/login/security-key/begin".to_owned()),
+        ("POST", "/api/v1/login/security-key/finish".to_owned()),
+        ("POST", "/api/v1/me/totp".to_owned()),
+        ("POST", "/api/v1/me/totp/nope/confirm".to_owned()),
+        ("POST", "/api/v1/me/security-keys/begin".to_owned()),
+        ("POST", "/api/v1/me/security-keys/finish".to_owned()),
+        ("PATCH", format!("/api/v1/me/devices/{device}")),
+        ("POST", format!("/api/v1/me/devices/{device}/resync")),
+        ("POST", "/api/v1/me/recovery-codes".to_owned()),
+        ("POST", "/api/v1/me/password".to_owned()),
+        ("POST", "/api/v1/me/reauthenticate".to_owned()),
+        (
+            "POST",
+            "/api/v1/me/reauthenticate/security-key/begin".to_owned(),
+        ),
+        (
+            "POST",
+            "/api/v1/me/reauthenticate/security-key/finish".to_owned(),
+        ),
+        ("POST", "/api/v1/admin/users".to_owned()),
+        ("POST", "/api/v1/logout".to_owned()),
+    ];
+    for c in [&admin, &pending, &client()] {
+        for (method, path) in &routes {
+            for (content_type, body) in hostile_bodies() {
+                let answer = c
+                    .request(method.parse().unwrap(), app.url(path))
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status();
+                let text = answer.text().await.unwrap();
+                assert!(
+                    status.as_u16() < 500,
+                    "{method} {path} ({content_type}): {status} {text}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_longest_allowed_password_is_judged_quickly() {
+    let app = spawn_app().await;
+    let (admin, _, _) = app.signed_in_admin_with_totp("root").await;
+    let candidates = [
+        "a".repeat(128),
+        "ab1!".repeat(32),
+        "qwertyuiopasdfghjklzxcvbnm1234567890".repeat(4)[..128].to_owned(),
+        (0..128)
+            .map(|i| char::from(b'!' + (i * 7 % 90) as u8))
+            .collect(),
+        "19801980password".repeat(8),
+        "é".repeat(128),
+    ];
+    for (n, password) in candidates.into_iter().enumerate() {
+        let started = std::time::Instant::now();
+        let answer = app
+            .post(
+                &admin,
+                "/api/v1/admin/users",
+                json!({"username": format!("carol{n}"), "password": password}),
+            )
+            .await;
+        let status = answer.status();
+        let took = started.elapsed();
+        eprintln!("{password:.20}…: {status} in {took:?}");
+        assert!(status.as_u16() < 500);
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "{password}: {took:?}"
+        );
+    }
+}
