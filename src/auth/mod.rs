@@ -178,6 +178,12 @@ impl Auth {
             }
             LoginState::PasswordPassed(pending) if pending.enrolment_only => {
                 let user = self.user(pending.user_id).await?;
+                // The user may have enrolled a factor since this password was
+                // given (in another browser): from then on a password alone
+                // no longer enrols anything.
+                if self.has_second_factor(user.id).await? {
+                    return Err(AuthError::Unauthenticated);
+                }
                 Ok(Enroller::FirstFactor { user, pending })
             }
             _ => Err(AuthError::Unauthenticated),
@@ -191,6 +197,12 @@ impl Auth {
             self.store.touch_session(session.token_hash, now).await?;
         }
         Ok(Account { user, session })
+    }
+
+    /// Whether the user holds a confirmed second factor.
+    async fn has_second_factor(&self, id: UserId) -> AuthResult<bool> {
+        let devices = self.store.devices_of(id).await?;
+        Ok(devices.iter().any(|d| d.confirmed))
     }
 
     /// A user who exists and is not disabled; anything else is unauthenticated.

@@ -10,6 +10,11 @@ use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::{Account, Auth, AuthError, AuthResult, Client};
 use crate::config::PasswordSettings;
 
+/// zxcvbn's time grows steeply with length (seconds for 128 varied
+/// characters, on the request's thread): it judges this many, the start of a
+/// longer password, which is never stronger than the whole.
+const MAX_CHARS_ESTIMATED: usize = 64;
+
 /// Usernames shorter than this are too common inside words to refuse.
 const MIN_USERNAME_CHARS_CHECKED: usize = 3;
 
@@ -53,7 +58,8 @@ impl PasswordPolicy {
             return Err("the password must not contain the username".into());
         }
         if self.min_strength > 0 {
-            let estimate = zxcvbn::zxcvbn(password, &[username]);
+            let judged: String = password.chars().take(MAX_CHARS_ESTIMATED).collect();
+            let estimate = zxcvbn::zxcvbn(&judged, &[username]);
             if (estimate.score() as u8) < self.min_strength {
                 let advice = estimate
                     .feedback()

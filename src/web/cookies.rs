@@ -44,8 +44,20 @@ pub fn pending(settings: &Settings, token: &Token) -> Cookie<'static> {
     cookie(settings, PENDING_COOKIE, token.as_str().to_owned(), max_age)
 }
 
+/// Characters a cookie value can't carry as they are: `;` would start an
+/// attribute of the attacker's choosing, `%` must survive the decoding
+/// actix-web applies when it reads the cookie back.
+const COOKIE_VALUE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'%')
+    .add(b',')
+    .add(b';')
+    .add(b'\\');
+
 pub fn return_to(settings: &Settings, target: &str) -> Cookie<'static> {
-    cookie(settings, RETURN_COOKIE, target.to_owned(), 10 * 60)
+    let value = percent_encoding::utf8_percent_encode(target, COOKIE_VALUE_ESCAPES).to_string();
+    cookie(settings, RETURN_COOKIE, value, 10 * 60)
 }
 
 /// A cookie that tells the browser to forget `name`.

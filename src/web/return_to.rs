@@ -9,8 +9,14 @@ use crate::config::Settings;
 /// The address if it is an absolute http(s) URL to an allowed host, or a
 /// path on twofold itself (`/account`); `None` otherwise.
 pub fn allowed(settings: &Settings, target: &str) -> Option<String> {
-    if target.starts_with('/') && !target.starts_with("//") && !target.contains('\\') {
-        return Some(target.to_owned());
+    // Browsers drop tabs and newlines from a Location before reading it
+    // (`/\t/evil.example` becomes `//evil.example`): no control character
+    // is part of an address we send anyone to.
+    if target.chars().any(char::is_control) {
+        return None;
+    }
+    if target.starts_with('/') {
+        return own_path(settings, target);
     }
     let url = Url::parse(target).ok()?;
     if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
@@ -32,6 +38,17 @@ pub fn allowed(settings: &Settings, target: &str) -> Option<String> {
             }
         });
     (own_host.as_deref() == Some(host.as_str()) || configured).then(|| url.to_string())
+}
+
+/// A path on twofold itself, as a browser would resolve it against the
+/// origin: only when it stays on the origin, written back in its parsed form.
+fn own_path(settings: &Settings, target: &str) -> Option<String> {
+    if target.starts_with("//") || target.contains('\\') {
+        return None;
+    }
+    let origin = Url::parse(&settings.server.origin).ok()?;
+    let resolved = origin.join(target).ok()?;
+    (resolved.origin() == origin.origin()).then(|| resolved[url::Position::BeforePath..].to_owned())
 }
 
 /// The sign-in page's address, carrying `rd` when it is allowed.
@@ -88,6 +105,9 @@ mod tests {
             "https://user@auth.example.com/",
             "data:text/html,hi",
             "not a url",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/\r\nSet-Cookie: x=y",
         ] {
             assert!(allowed(&s, bad).is_none(), "{bad}");
         }

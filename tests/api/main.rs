@@ -36,3 +36,5 @@ mod browser_admin;
 mod browser_security_keys;
 mod browser_sign_in;
 mod device_names;
+// The security review (attacks replayed over HTTP).
+mod attacks;
