@@ -38,3 +38,7 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+// Operations: HTTPS, metrics, the OpenAPI document.
+mod metrics;
+mod openapi;
+mod tls;
