@@ -163,3 +163,42 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_judged() {
     assert_eq!(from("10.1.2.3").await.unwrap().status(), 200);
     assert_error(from("203.0.113.9").await.unwrap(), 403, "forbidden").await;
 }
+
+#[tokio::test]
+async fn the_grafana_dashboard_shows_every_series_the_server_writes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
+    let queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|target| target["expr"].as_str().map(str::to_owned))
+        .collect();
+    let app = spawn_app_with(|settings| settings.throttle.account_ip_max_failures = 1).await;
+    // A failure, then a refusal by the limit: every family has a sample.
+    app.login(&client(), "nobody", "wrong").await;
+    app.login(&client(), "nobody", "wrong").await;
+    app.get(&client(), "/api/v1/verify").await;
+    let text = scrape(&app).await;
+    let series = [
+        "twofold_sign_ins_total",
+        "twofold_throttled_total",
+        "twofold_verify_decisions_total",
+        "twofold_verify_duration_seconds_bucket",
+        "twofold_password_hash_queue_depth",
+        "twofold_sessions",
+    ];
+    for name in series {
+        assert!(
+            queries.iter().any(|query| query.contains(name)),
+            "no panel shows {name}"
+        );
+        let family = name.trim_end_matches("_total").trim_end_matches("_bucket");
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{name} not written: {text}"
+        );
+    }
+}
