@@ -58,6 +58,7 @@ impl Application {
         let auth = actix_web::web::Data::new(build_auth(settings, clock)?);
 
         let sweeper = auth.clone();
+        let announcing_auth = auth.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(SWEEP_INTERVAL);
             loop {
@@ -71,14 +72,13 @@ impl Application {
             }
         });
 
-        let app_auth = auth.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(app_auth.clone())
+                .app_data(auth.clone())
                 .wrap(actix_web::middleware::from_fn(
                     web::hardening::cross_origin_guard,
                 ))
-                .wrap(web::hardening::security_headers(app_auth.settings()))
+                .wrap(web::hardening::security_headers(auth.settings()))
                 .wrap(
                     actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"),
                 )
@@ -91,7 +91,7 @@ impl Application {
         Ok(Self {
             address,
             origin,
-            auth,
+            auth: announcing_auth,
             server: server.run(),
         })
     }

@@ -246,7 +246,7 @@ async fn nginx_lets_only_signed_in_visitors_through_and_names_them_upstream() {
 
 #[tokio::test]
 async fn nginx_stops_with_its_workers_and_leaves_no_process_behind() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let mut nginx = start_nginx(&app).await;
     let page = format!("http://localhost:{}/", nginx.port);
     // A request served: the worker is up and has handled a connection.
