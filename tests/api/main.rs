@@ -42,3 +42,7 @@ mod attacks;
 mod metrics;
 mod openapi;
 mod tls;
+// What a new user meets first: start messages, settings errors, the docs.
+mod docs;
+mod first_start;
+mod settings_errors;
