@@ -42,6 +42,7 @@ mod attacks;
 mod metrics;
 mod openapi;
 mod tls;
+mod enrolment_races;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;
 mod first_start;
