@@ -3,6 +3,7 @@
 //! refusals as `AuthError`s.
 
 pub mod admin;
+mod attempts_in_flight;
 pub mod audit;
 pub mod clock;
 pub mod devices;
@@ -94,6 +95,8 @@ pub struct Auth {
     pub(crate) settings: Settings,
     /// Seals TOTP seeds and keys recovery-code hashes.
     pub(crate) secrets: SecretsKey,
+    /// Throttled attempts being judged right now (in this process).
+    pub(crate) in_flight: Arc<attempts_in_flight::AttemptsInFlight>,
 }
 
 impl Auth {
@@ -110,6 +113,7 @@ impl Auth {
             hasher,
             settings,
             secrets,
+            in_flight: Arc::default(),
         })
     }
 

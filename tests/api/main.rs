@@ -38,3 +38,5 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+// Floods and slow clients: bounds on what a client without an account costs.
+mod audit_bounds;
