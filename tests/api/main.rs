@@ -40,3 +40,4 @@ mod device_names;
 mod attacks;
 // Floods and slow clients: bounds on what a client without an account costs.
 mod audit_bounds;
+mod slow_clients;
