@@ -5,16 +5,13 @@
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
 use crate::cli::add_user_with_cli;
-use crate::helpers::{PASSWORD, client, totp_code_at};
-use crate::restart::{Server, free_port, now};
+use crate::restart::{Server, first_sign_in, free_port, serve_command, start};
 
 /// The open-file limit the server runs under (soft and hard).
 const DESCRIPTOR_LIMIT: u64 = 256;
@@ -27,12 +24,8 @@ const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The real binary under `DESCRIPTOR_LIMIT` open files.
 async fn serve_with_few_descriptors(data: &std::path::Path, port: u16) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_twofold"));
+    let mut command = serve_command(data, port);
     command
-        .arg("serve")
-        .env("TWOFOLD_STORAGE_PATH", data)
-        .env("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}"))
         .env("TWOFOLD_SERVER_WORKERS", "2")
         .env(
             "TWOFOLD_SERVER_BODY_TIMEOUT_SECS",
@@ -41,10 +34,7 @@ async fn serve_with_few_descriptors(data: &std::path::Path, port: u16) -> Server
         .env(
             "TWOFOLD_SERVER_MAX_CONNECTIONS_PER_IP",
             PER_ADDRESS.to_string(),
-        )
-        .env("TWOFOLD_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        );
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child
     // between fork and exec.
     unsafe {
@@ -59,51 +49,7 @@ async fn serve_with_few_descriptors(data: &std::path::Path, port: u16) -> Server
             Ok(())
         });
     }
-    let server = Server {
-        child: command.spawn().unwrap(),
-    };
-    let health = format!("http://localhost:{port}/healthz");
-    for _ in 0..200 {
-        if let Ok(answer) = reqwest::get(&health).await
-            && answer.status() == 200
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
-}
-
-/// A signed-in client of the binary: the user's first sign-in enrols an app.
-async fn signed_in(port: u16) -> reqwest::Client {
-    let url = |path: &str| format!("http://localhost:{port}{path}");
-    let c = client();
-    c.post(url("/api/v1/login"))
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let enrolment: Value = c
-        .post(url("/api/v1/me/totp"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap();
-    let confirm = url(&format!(
-        "/api/v1/me/totp/{}/confirm",
-        enrolment["id"].as_str().unwrap()
-    ));
-    let answer = c
-        .post(confirm)
-        .json(&json!({"code": totp_code_at(secret, now())}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
-    c
+    start(command, port).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +175,7 @@ async fn slow_bodies_are_cut_and_probes_answer_under_a_low_descriptor_limit() {
     add_user_with_cli(data.path(), "alice");
     let port = free_port();
     let _server = serve_with_few_descriptors(data.path(), port).await;
-    let session = signed_in(port).await;
+    let (session, _) = first_sign_in(port, "alice").await;
 
     // From one address, more slow bodies than the server has descriptors:
     // its share waits for the body deadline (408), the rest are cut at once.
