@@ -118,7 +118,7 @@ impl PerAddressLimit {
     /// once (the client reads end-of-file; no request is read from it) when
     /// its address has too many open.
     pub fn on_connect(self: &Arc<Self>, io: &dyn Any, data: &mut Extensions) {
-        let Some(stream) = io.downcast_ref::<TcpStream>() else {
+        let Some(stream) = tcp_of(io) else {
             return;
         };
         let Ok(peer) = stream.peer_addr() else {
@@ -139,6 +139,13 @@ impl PerAddressLimit {
             let _ = socket2::SockRef::from(stream).shutdown(Shutdown::Both);
         }
     }
+}
+
+/// The TCP socket under a connection as `on_connect` sees it. Each transport
+/// the server listens with (plain TCP; TLS wraps the same socket) needs its
+/// arm here, or its connections go uncounted.
+fn tcp_of(io: &dyn Any) -> Option<&TcpStream> {
+    io.downcast_ref::<TcpStream>()
 }
 
 #[cfg(test)]
