@@ -38,6 +38,7 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+mod enrolment_races;
 // Floods and slow clients: bounds on what a client without an account costs.
 mod audit_bounds;
 mod slow_clients;
