@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::session::Token;
+use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
 
@@ -90,17 +91,36 @@ pub fn methods_for(devices: &[DeviceRecord], recovery_codes_left: u32) -> Vec<Me
 
 impl Auth {
     /// The first step: checks the password and opens a pending login.
-    #[tracing::instrument(skip(self, password, client), fields(ip = client.ip_str()))]
+    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_password(
         &self,
         username: &str,
         password: &SecretString,
         client: &Client,
     ) -> AuthResult<PasswordPassed> {
-        let user = self.store.user_by_name(username).await?;
+        // A name longer than any username can be is refused as a wrong
+        // password would be, but before any lookup or hash: it costs a
+        // throttle charge and a bounded audit row, nothing more.
+        let impossible = username.len() > MAX_USERNAME_CHARS;
+        let user = if impossible {
+            None
+        } else {
+            self.store.user_by_name(username).await?
+        };
         let ticket = self
             .charge_password_attempt(username, user.as_ref(), client)
             .await?;
+        if impossible {
+            self.audit_anonymous(
+                AuditEvent::LoginPasswordFailed,
+                Some(username),
+                client,
+                "unknown user",
+                None,
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        }
         let too_long = secrecy::ExposeSecret::expose_secret(password).len() > MAX_PASSWORD_BYTES;
         let stored = user
             .as_ref()
@@ -122,8 +142,14 @@ impl Auth {
                     Some(_) => "wrong password",
                 };
                 let name = user.as_ref().map_or(username, |u| u.username.as_str());
-                self.audit(AuditEvent::LoginPasswordFailed, Some(name), client, detail)
-                    .await;
+                self.audit_anonymous(
+                    AuditEvent::LoginPasswordFailed,
+                    Some(name),
+                    client,
+                    detail,
+                    None,
+                )
+                .await;
                 return Err(AuthError::InvalidCredentials);
             }
         };

@@ -279,9 +279,42 @@ pub trait SessionStore {
     -> StoreResult<u64>;
 }
 
+/// What one client address may add to the audit trail without an account:
+/// `per_window` events each `window_secs`, counted under `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBudget {
+    pub key: String,
+    pub per_window: u32,
+    pub window_secs: i64,
+}
+
+/// What became of a bounded event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// A row of its own.
+    Stored,
+    /// Counted on the row of its merge key.
+    Merged,
+    /// Beyond the budget: counted on the window's summary row (`first`: the
+    /// row was created by this event).
+    Summarised { first: bool },
+}
+
 #[async_trait]
 pub trait AuditStore {
     async fn append_event(&self, event: AuditRecord) -> StoreResult<()>;
+    /// Appends an event a client caused without an account, in one
+    /// transaction: a repeat of the row `merge_key` names only counts on it
+    /// (its detail ends `count=N`); anything else takes one from `budget`,
+    /// and beyond the budget it is counted on the window's summary row
+    /// (`summary`, with its own `count=N`) instead of stored.
+    async fn append_bounded_event(
+        &self,
+        event: AuditRecord,
+        merge_key: Option<String>,
+        budget: EventBudget,
+        summary: AuditRecord,
+    ) -> StoreResult<Appended>;
     /// Newest first, optionally only about one user.
     async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
     /// Retention: removes events older than `before`; returns how many.

@@ -51,7 +51,7 @@ pub trait ThrottleStore {
     async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
-fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Counter>> {
+pub(super) fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Counter>> {
     conn.prepare_cached(
         "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = ?1",
     )?
@@ -65,7 +65,7 @@ fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Co
     .optional()
 }
 
-fn save(
+pub(super) fn save(
     conn: &rusqlite::Connection,
     key: &str,
     counter: &Counter,

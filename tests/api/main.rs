@@ -44,6 +44,9 @@ mod enrolment_races;
 mod metrics;
 mod openapi;
 mod tls;
+// Floods and slow clients: bounds on what a client without an account costs.
+mod audit_bounds;
+mod slow_clients;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;
 mod first_start;
