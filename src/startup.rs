@@ -13,7 +13,7 @@ use crate::auth::Auth;
 use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::secrets::SecretsKey;
 use crate::config::{Settings, StorageBackend};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::web;
 
 /// How often expired sessions and pending logins are swept from the store (and
@@ -37,7 +37,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             Arc::new(store)
         }
         StorageBackend::Postgres => {
-            anyhow::bail!("storage.backend = postgres is not built in yet")
+            Arc::new(PostgresStore::open(&settings.storage.url.0, pool_size).await?)
         }
     })
 }

@@ -3,10 +3,12 @@
 //! number of instances) keep the same promises; the records here are the
 //! vocabulary both share, and SQL stays inside each store's folder.
 
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::model::Timestamp;
