@@ -3,13 +3,12 @@
 //! throttle counter) the other sees at once. Run in the `TEST_STORE=postgres`
 //! pass of the suite; a SQLite file serves one instance only.
 
-use std::sync::Arc;
-
 use reqwest::cookie::{CookieStore, Jar};
 use serde_json::json;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestStore, assert_error, client, spawn_app, spawn_instance_beside,
+    PASSWORD, TestApp, TestStore, assert_error, client, client_with_jar, spawn_app,
+    spawn_instance_beside,
 };
 use crate::protection_helpers::{fresh_code, make_recovery_codes, wrong_code};
 use crate::soft_key::{Key, finish_sign_in, password_then_key_challenge, signed_in_user_with_key};
@@ -26,17 +25,7 @@ async fn two_instances() -> Option<(TestApp, TestApp)> {
     Some((a, b))
 }
 
-/// A client whose cookies the test can read, and the `Cookie` header it sends.
-fn client_with_jar() -> (reqwest::Client, Arc<Jar>) {
-    let jar = Arc::new(Jar::default());
-    let c = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    (c, jar)
-}
-
+/// The `Cookie` header a client with `jar` sends to `app`.
 fn cookie_header(app: &TestApp, jar: &Jar) -> String {
     let url = app.address.parse().unwrap();
     jar.cookies(&url).unwrap().to_str().unwrap().to_owned()
