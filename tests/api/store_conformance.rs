@@ -445,6 +445,7 @@ async fn the_sweep_removes_expired_and_idle_sessions_pending_logins_and_ceremoni
     s.put_ceremony(ceremony(70, id, 500), 0).await.unwrap();
     s.put_ceremony(ceremony(71, id, 5000), 0).await.unwrap();
     // now 1000, idle 600: session 2 is idle, 3 expired; pending 60 and ceremony 70 expired.
+    assert_eq!(s.count_live_sessions(1000, 600).await.unwrap(), 1);
     assert_eq!(s.delete_expired(1000, 600).await.unwrap(), 4);
     assert!(s.session([1; 32]).await.unwrap().is_some());
     assert!(s.session([2; 32]).await.unwrap().is_none());
