@@ -49,7 +49,7 @@ pub fn serve_command(data: &std::path::Path, port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_twofold"));
     command
         .arg("serve")
-        .env("TWOFOLD_STORAGE_PATH", data)
+        .envs(crate::helpers::store_env(data))
         .env("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}"))
         .env("TWOFOLD_LOG_LEVEL", "warn")

@@ -7,8 +7,8 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::throttle::{counter, save};
 use super::{Appended, AuditRecord, AuditStore, EventBudget, SqliteStore, StoreResult};
-use crate::auth::clock::Timestamp;
-use crate::auth::throttle::Counter;
+use crate::model::Timestamp;
+use crate::model::throttle::Counter;
 
 /// Appends one event (also used inside other writes' transactions).
 pub(super) fn append(conn: &rusqlite::Connection, event: &AuditRecord) -> rusqlite::Result<()> {

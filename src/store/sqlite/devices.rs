@@ -9,7 +9,7 @@ use super::{
     DeviceKind, DeviceRecord, DeviceStore, FactorConfirmation, FactorGate, NewFactor, SqliteStore,
     StoreResult, UserId,
 };
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 const DEVICE_COLUMNS: &str = "id, user_id, kind, name, confirmed, created_at, last_used_at, \
      totp_secret, totp_last_step, totp_offset_steps, hardware, credential, credential_id";
@@ -238,7 +238,7 @@ mod tests {
 
     async fn store_with_user(name: &str) -> (tempfile::TempDir, SqliteStore, UserId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db"), 8).unwrap();
         let user = add_user(&store, name).await;
         (dir, store, user)
     }
@@ -343,7 +343,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_first_login_confirms_exactly_one_of_many_parallel_factors() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db"), 8).unwrap();
         for round in 0..6 {
             let user = add_user(&store, &format!("user{round}")).await;
             let pending = open_first_login(&store, user).await;

@@ -9,7 +9,7 @@ use super::{
     PendingRecord, SessionRecord, SessionStore, SqliteStore, StoreResult, TokenHash, UserId,
     UserRecord,
 };
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 fn pending_from_row(row: &Row<'_>) -> rusqlite::Result<PendingRecord> {
     Ok(PendingRecord {
