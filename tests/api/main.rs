@@ -38,3 +38,4 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+mod return_addresses;
