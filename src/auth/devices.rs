@@ -68,9 +68,11 @@ impl Auth {
         )?;
         let seed = match vendor_secret {
             Some(text) => Seed::from_base32(text).ok_or_else(|| {
-                AuthError::InvalidRequest(
-                    "secret must be a base32 seed of at least 128 bits".into(),
-                )
+                AuthError::InvalidRequest(format!(
+                    "secret must be a base32 seed of {} to {} bytes",
+                    totp::MIN_SEED_BYTES,
+                    totp::MAX_SEED_BYTES
+                ))
             })?,
             None => Seed::generate(),
         };

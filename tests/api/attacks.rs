@@ -218,3 +218,48 @@ async fn a_longest_allowed_password_is_judged_quickly() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hardware_seed_or_name_out_of_bounds_is_a_clear_refusal() {
+    let app = spawn_app().await;
+    let (c, _, _) = app.signed_in_user_with_totp("alice").await;
+    let base32 = |bytes: usize| data_encoding::BASE32_NOPAD.encode(&vec![0x5a; bytes]);
+    for (name, secret) in [
+        ("hw".to_owned(), "A".repeat(4000)),
+        ("hw".to_owned(), "A".repeat(200_000)),
+        ("hw".to_owned(), base32(65)),
+        ("hw".to_owned(), base32(15)),
+        ("x".repeat(65), base32(20)),
+        ("".to_owned(), base32(20)),
+    ] {
+        let answer = app
+            .post(
+                &c,
+                "/api/v1/me/totp",
+                json!({"name": name, "secret": secret}),
+            )
+            .await;
+        assert_error(answer, 400, "invalid_request").await;
+    }
+    // The longest seed and name allowed are enrolled, their QR code readable.
+    let secret = base32(64);
+    let answer = app
+        .post(
+            &c,
+            "/api/v1/me/totp",
+            json!({"name": "é".repeat(64), "secret": secret}),
+        )
+        .await;
+    assert_eq!(answer.status(), 201);
+    let enrolment: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(enrolment["secret"], secret.as_str());
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        enrolment["qr_png"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        crate::enrolment::decode_qr(&png),
+        enrolment["otpauth_uri"].as_str().unwrap()
+    );
+}
