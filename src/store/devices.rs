@@ -1,13 +1,23 @@
 //! Second-factor devices: authenticator apps, hardware TOTP tokens, security keys.
 
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{DeviceKind, DeviceRecord, DeviceStore, SqliteStore, StoreResult, UserId};
+use super::{
+    DeviceKind, DeviceRecord, DeviceRemoval, DeviceStore, SqliteStore, StoreResult, UserId,
+};
 use crate::auth::clock::Timestamp;
 
 const DEVICE_COLUMNS: &str = "id, user_id, kind, name, confirmed, created_at, last_used_at, \
      totp_secret, totp_last_step, totp_offset_steps, hardware, credential, credential_id";
+
+fn confirmed_count(conn: &Connection, user: UserId) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM devices WHERE user_id = ?1 AND confirmed",
+        params![user],
+        |row| row.get(0),
+    )
+}
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     let kind: String = row.get(2)?;
@@ -92,14 +102,32 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
-    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool> {
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval> {
         let device_id = device_id.to_owned();
         self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
-                params![device_id, user],
-            )
-            .map(|n| n == 1)
+            // IMMEDIATE: the write lock is taken before the count, so two
+            // removals of a user's last two factors run one after the other.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let confirmed: Option<bool> = tx
+                .query_row(
+                    "SELECT confirmed FROM devices WHERE id = ?1 AND user_id = ?2",
+                    params![device_id, user],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let outcome = match confirmed {
+                None => DeviceRemoval::NotFound,
+                Some(true) if confirmed_count(&tx, user)? <= 1 => DeviceRemoval::LastFactor,
+                Some(_) => {
+                    tx.execute(
+                        "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
+                        params![device_id, user],
+                    )?;
+                    DeviceRemoval::Removed
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
         })
         .await
     }

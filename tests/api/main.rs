@@ -38,4 +38,5 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+mod last_factor;
 mod return_addresses;
