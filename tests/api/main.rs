@@ -39,4 +39,5 @@ mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
 mod last_factor;
+mod replays;
 mod return_addresses;
