@@ -37,6 +37,7 @@ mod browser_security_keys;
 mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
+mod admin_step_up;
 mod attacks;
 mod last_factor;
 mod replays;
