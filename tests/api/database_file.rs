@@ -78,3 +78,20 @@ async fn the_server_tightens_a_loose_data_folder() {
         200
     );
 }
+
+/// A folder whose mode can't be changed (procfs refuses chmod, even to
+/// root): the command refuses to start, saying why on one line.
+#[test]
+fn a_loose_data_folder_that_cannot_be_tightened_stops_the_start() {
+    let folder = Path::new("/proc/self");
+    assert_ne!(mode(folder) & 0o077, 0);
+    let answer = crate::cli::twofold(folder, &["user", "list"], "");
+    assert!(!answer.status.success());
+    let stderr = String::from_utf8_lossy(&answer.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the data folder /proc/self is open to other users (mode 555)")
+            && stderr.contains("chmod 700"),
+        "{stderr}"
+    );
+}
