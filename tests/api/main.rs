@@ -42,3 +42,7 @@ mod attacks;
 mod last_factor;
 mod replays;
 mod return_addresses;
+// What a new user meets first: start messages, settings errors, the docs.
+mod docs;
+mod first_start;
+mod settings_errors;
