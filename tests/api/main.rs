@@ -39,6 +39,7 @@ mod device_names;
 // The security review (attacks replayed over HTTP).
 mod admin_step_up;
 mod attacks;
+mod enrolment_races;
 mod last_factor;
 mod replays;
 mod return_addresses;
