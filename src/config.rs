@@ -274,8 +274,15 @@ impl Settings {
         if session.pending_timeout_secs > 5 * 60 {
             anyhow::bail!("session.pending_timeout_secs may be at most 300");
         }
-        if self.totp.issuer.is_empty() || self.totp.issuer.contains(':') {
-            anyhow::bail!("totp.issuer must be non-empty and contain no ':'");
+        let issuer_chars = self.totp.issuer.chars().count();
+        if issuer_chars == 0
+            || issuer_chars > crate::auth::totp::MAX_ISSUER_CHARS
+            || self.totp.issuer.contains(':')
+        {
+            anyhow::bail!(
+                "totp.issuer must have 1 to {} characters and no ':'",
+                crate::auth::totp::MAX_ISSUER_CHARS
+            );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             anyhow::bail!("log.format must be \"text\" or \"json\"");

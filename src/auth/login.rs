@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::session::Token;
+use super::step_up::CodeCheck;
 use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
@@ -216,12 +217,17 @@ impl Auth {
         // buy fresh guesses.
         let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
         match self.accept_totp_code(&devices, code).await? {
-            Some(device) => {
+            CodeCheck::Accepted(device) => {
                 self.refund_attempt(ticket, None).await;
                 let detail = format!("method=totp device={}", device.name);
                 self.complete_login(&pending, &user, client, &detail).await
             }
-            None => {
+            // A right code sent twice is no guess: refused, but not counted.
+            CodeCheck::Replayed => {
+                self.refund_attempt(ticket, None).await;
+                Err(AuthError::InvalidCode)
+            }
+            CodeCheck::Wrong => {
                 self.second_factor_failed(&pending, &user, client, "method=totp")
                     .await;
                 Err(AuthError::InvalidCode)

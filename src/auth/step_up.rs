@@ -41,15 +41,27 @@ impl SecondFactorProof<'_> {
     }
 }
 
+/// What an authenticator code turned out to be.
+#[derive(Debug)]
+pub(crate) enum CodeCheck {
+    /// Right, and its time step is now used.
+    Accepted(DeviceRecord),
+    /// Right for a step already used (often the same code sent twice at
+    /// once): refused, but no guess, so no throttle or failure counter pays.
+    Replayed,
+    Wrong,
+}
+
 impl Auth {
     /// Checks `code` against the confirmed TOTP devices and records the time
-    /// step as used (a code works once). The device it matched, if any.
+    /// step as used (a code works once).
     pub(crate) async fn accept_totp_code(
         &self,
         devices: &[DeviceRecord],
         code: &str,
-    ) -> AuthResult<Option<DeviceRecord>> {
+    ) -> AuthResult<CodeCheck> {
         let now = self.clock.now();
+        let mut replayed = false;
         for device in devices {
             if device.kind != DeviceKind::Totp || !device.confirmed {
                 continue;
@@ -57,23 +69,27 @@ impl Auth {
             let Some(seed) = self.device_seed(device)? else {
                 continue;
             };
-            let matched = totp::verify(
-                &seed,
-                code,
-                now,
-                device.totp_offset_steps,
-                device.totp_last_step,
-            );
-            if let Some(step) = matched
-                && self
-                    .store
-                    .accept_totp_step(&device.id, step, now, None)
-                    .await?
-            {
-                return Ok(Some(device.clone()));
+            let offset = device.totp_offset_steps;
+            match totp::verify(&seed, code, now, offset, device.totp_last_step) {
+                // The conditional update fails when a parallel request used
+                // this step first.
+                Some(step)
+                    if self
+                        .store
+                        .accept_totp_step(&device.id, step, now, None)
+                        .await? =>
+                {
+                    return Ok(CodeCheck::Accepted(device.clone()));
+                }
+                Some(_) => replayed = true,
+                None => replayed |= totp::verify(&seed, code, now, offset, None).is_some(),
             }
         }
-        Ok(None)
+        Ok(if replayed {
+            CodeCheck::Replayed
+        } else {
+            CodeCheck::Wrong
+        })
     }
 
     /// Passes a second factor again within a session: on success the
@@ -102,11 +118,14 @@ impl Auth {
         let ticket = self.charge_attempt(charges, &user.username, client).await?;
         // Ok(the device that answered, if any), or Err(why it was refused, if known).
         let outcome: Result<Option<String>, Option<String>> = match proof {
-            SecondFactorProof::Totp(code) => self
-                .accept_totp_code(&devices, code)
-                .await?
-                .map(|device| Some(device.name))
-                .ok_or(None),
+            SecondFactorProof::Totp(code) => match self.accept_totp_code(&devices, code).await? {
+                CodeCheck::Accepted(device) => Ok(Some(device.name)),
+                CodeCheck::Replayed => {
+                    self.refund_attempt(ticket, None).await;
+                    return Err(AuthError::InvalidCode);
+                }
+                CodeCheck::Wrong => Err(None),
+            },
             SecondFactorProof::RecoveryCode(code) => {
                 if self
                     .use_recovery_code(user.id, &user.username, code, client)

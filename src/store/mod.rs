@@ -134,6 +134,15 @@ pub trait UserStore {
     async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>>;
 }
 
+/// What removing a device did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRemoval {
+    Removed,
+    NotFound,
+    /// Refused: it is the user's last confirmed second factor.
+    LastFactor,
+}
+
 /// A second factor about to count for its user: what
 /// `DeviceStore::confirm_factor` writes.
 #[derive(Debug, Clone)]
@@ -228,7 +237,9 @@ pub trait DeviceStore {
         at: Timestamp,
         offset_steps: Option<i64>,
     ) -> StoreResult<bool>;
-    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool>;
+    /// Removes a device of the user, in one transaction with the check that
+    /// it is not their last confirmed one (parallel removals can't both pass).
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval>;
     /// Drops enrolments that were started but never confirmed before `before`.
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()>;
     /// Gives a confirmed device of the user a new name; false when there is none.

@@ -213,6 +213,10 @@ async fn refused(
     error: &AuthError,
     form: Option<&NewUserForm>,
 ) -> HttpResponse {
+    // A stale second factor: step up, then back to the table to do it again.
+    if matches!(error, AuthError::ReauthenticationRequired) {
+        return super::security_pages::reauthenticate_redirect("/admin");
+    }
     let (status, message) = refusal(error);
     let (username, admin) = form.map_or((String::new(), false), |f| {
         (f.username.clone(), f.admin.is_some())

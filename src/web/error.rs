@@ -95,6 +95,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::ReauthenticationRequired => (StatusCode::FORBIDDEN, "reauthentication_required"),
         AuthError::TooManyDevices(_) => (StatusCode::CONFLICT, "too_many_devices"),
+        AuthError::LastFactor => (StatusCode::CONFLICT, "last_factor"),
         AuthError::UsernameTaken => (StatusCode::CONFLICT, "username_taken"),
         AuthError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
         AuthError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),

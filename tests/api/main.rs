@@ -42,6 +42,7 @@ mod browser_security_keys;
 mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
+mod admin_step_up;
 mod attacks;
 // Enrolment rules under concurrency.
 mod enrolment_races;
@@ -51,6 +52,9 @@ mod openapi;
 mod tls;
 // Floods and slow clients: bounds on what a client without an account costs.
 mod audit_bounds;
+mod last_factor;
+mod replays;
+mod return_addresses;
 mod slow_clients;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;

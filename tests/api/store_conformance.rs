@@ -322,9 +322,40 @@ async fn devices_are_deleted_renamed_and_stale_enrolments_dropped() {
     let kept = s.devices_of(id).await.unwrap().remove(0);
     assert_eq!(kept.name, "work phone");
 
-    assert!(!s.delete_device(other, "kept").await.unwrap());
-    assert!(s.delete_device(id, "kept").await.unwrap());
-    assert!(!s.delete_device(id, "kept").await.unwrap());
+    let removal = |user, device: &'static str| {
+        let s = s.clone();
+        async move { s.delete_device(user, device).await.unwrap() }
+    };
+    assert_eq!(removal(other, "kept").await, DeviceRemoval::NotFound);
+    assert_eq!(removal(id, "kept").await, DeviceRemoval::LastFactor);
+    assert_eq!(removal(id, "new").await, DeviceRemoval::Removed);
+    confirmed_totp(&**s, "second", id, 30).await;
+    assert_eq!(removal(id, "kept").await, DeviceRemoval::Removed);
+    assert_eq!(removal(id, "kept").await, DeviceRemoval::NotFound);
+    let ids: Vec<_> = s
+        .devices_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["second"]);
+}
+
+#[tokio::test]
+async fn parallel_removals_never_take_the_last_factor() {
+    let s = store().await;
+    let id = user(&**s, "pat").await;
+    for (n, device) in ["a", "b", "c"].into_iter().enumerate() {
+        confirmed_totp(&**s, device, id, n as Timestamp).await;
+    }
+    let removals = ["a", "b", "c"].map(|device| {
+        let s = s.clone();
+        tokio::spawn(
+            async move { s.delete_device(id, device).await.unwrap() == DeviceRemoval::Removed },
+        )
+    });
+    assert_eq!(futures_count(removals.into_iter()).await, 2);
     assert_eq!(s.devices_of(id).await.unwrap().len(), 1);
 }
 

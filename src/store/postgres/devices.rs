@@ -8,8 +8,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
 use super::{
-    DeviceKind, DeviceRecord, DeviceStore, FactorConfirmation, FactorGate, NewFactor,
-    PostgresStore, StoreResult, UserId,
+    DeviceKind, DeviceRecord, DeviceRemoval, DeviceStore, FactorConfirmation, FactorGate,
+    NewFactor, PostgresStore, StoreResult, UserId,
 };
 use crate::model::Timestamp;
 
@@ -132,15 +132,47 @@ impl DeviceStore for PostgresStore {
         Ok(outcome)
     }
 
-    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let removed = client
-            .execute(
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The user's row is locked first, as confirm_factor does: two
+        // removals of a user's last two factors run one after the other.
+        tx.query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user])
+            .await?;
+        let confirmed: Option<bool> = tx
+            .query_opt(
+                "SELECT confirmed FROM devices WHERE id = $1 AND user_id = $2",
+                &[&device_id, &user],
+            )
+            .await?
+            .map(|row| row.get(0));
+        let outcome = match confirmed {
+            None => DeviceRemoval::NotFound,
+            Some(true) => {
+                let others: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM devices WHERE user_id = $1 AND confirmed",
+                        &[&user],
+                    )
+                    .await?
+                    .get(0);
+                if others <= 1 {
+                    DeviceRemoval::LastFactor
+                } else {
+                    DeviceRemoval::Removed
+                }
+            }
+            Some(false) => DeviceRemoval::Removed,
+        };
+        if outcome == DeviceRemoval::Removed {
+            tx.execute(
                 "DELETE FROM devices WHERE id = $1 AND user_id = $2",
                 &[&device_id, &user],
             )
             .await?;
-        Ok(removed == 1)
+        }
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()> {
