@@ -623,3 +623,164 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Object(object))
     }
 }
+
+#[cfg(test)]
+#[rustfmt::skip]
+mod tests {
+    use super::*;
+
+    /// A document with these statements.
+    fn with(statements: &str) -> String {
+        format!(r#"{{"Version": "2026-12-01", "Statement": [{statements}]}}"#)
+    }
+
+    fn condition(block: &str) -> String {
+        with(&format!(r#"{{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {block}}}"#))
+    }
+
+    const OK: &str = r#"{"Effect": "Allow", "Action": "http:GET", "Resource": "*"}"#;
+
+    #[test]
+    fn each_mistake_is_named_where_it_is() {
+        let big = format!(r#"{{"Statement": [{OK}], "Version": "2026-12-01"{}}}"#, " ".repeat(MAX_DOCUMENT_BYTES));
+        let many = with(&vec![OK; MAX_STATEMENTS + 1].join(","));
+        let cases: Vec<(String, &str)> = vec![
+            (big, "document: larger than 10240 bytes"),
+            ("{".into(), "document: not valid JSON: EOF while parsing an object at line 1 column 1"),
+            (r#"{"Statement": [{"Effect": "Deny", "Effect": "Allow", "Action": "*", "Resource": "*"}]}"#.into(),
+                "document: not valid JSON: the key \"Effect\" appears twice at line 1 column 42"),
+            ("[]".into(), "document: expected a JSON object"),
+            (r#"{"Version": "2012-10-17", "Statement": []}"#.into(), "Version: expected 2026-12-01"),
+            (r#"{"Version": "2026-12-01"}"#.into(), "Statement: is required"),
+            (r#"{"Statement": "Allow"}"#.into(), "Statement: expected a statement object or a list of them"),
+            (with(""), "Statement: must not be empty"),
+            (many, "Statement: at most 100 statements"),
+            (r#"{"Statement": [], "Id": "x"}"#.into(), "Id: unknown element"),
+            (with(&format!(r#"{OK}, "Allow""#)), "Statement[1]: expected a JSON object"),
+            (with(&format!(r#"{OK}, {{"Effect": "allow", "Action": "*", "Resource": "*"}}"#)),
+                "Statement[1].Effect: expected Allow or Deny"),
+            (with(r#"{"Action": "*", "Resource": "*"}"#), "Statement[0].Effect: is required"),
+            (with(r#"{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}"#),
+                "Statement[0].Principal: unknown element"),
+            (with(r#"{"Sid": "has space", "Effect": "Allow", "Action": "*", "Resource": "*"}"#),
+                "Statement[0].Sid: expected letters and digits only"),
+            (with(r#"{"Sid": 7, "Effect": "Allow", "Action": "*", "Resource": "*"}"#),
+                "Statement[0].Sid: expected a string"),
+            (with(r#"{"Sid": "A", "Effect": "Allow", "Action": "*", "Resource": "*"},
+                     {"Sid": "B", "Effect": "Allow", "Action": "*", "Resource": "*"},
+                     {"Sid": "A", "Effect": "Deny", "Action": "*", "Resource": "*"}"#),
+                "Statement[2].Sid: the same Sid as Statement[0]"),
+            (with(r#"{"Effect": "Allow", "Resource": "*"}"#), "Statement[0]: give Action or NotAction"),
+            (with(r#"{"Effect": "Allow", "Action": "*", "NotAction": "*", "Resource": "*"}"#),
+                "Statement[0]: give Action or NotAction, not both"),
+            (with(r#"{"Effect": "Allow", "Action": "*"}"#), "Statement[0]: give Resource or NotResource"),
+            (with(r#"{"Effect": "Allow", "Action": "*", "Resource": "*", "NotResource": "x"}"#),
+                "Statement[0]: give Resource or NotResource, not both"),
+            (with(r#"{"Effect": "Allow", "Action": [], "Resource": "*"}"#), "Statement[0].Action: must not be empty"),
+            (with(r#"{"Effect": "Allow", "Action": 3, "Resource": "*"}"#),
+                "Statement[0].Action: expected a string or a list of strings"),
+            (with(r#"{"Effect": "Allow", "Action": ["http:GET", 3], "Resource": "*"}"#),
+                "Statement[0].Action[1]: expected a string"),
+            (with(r#"{"Effect": "Allow", "Action": "GET", "Resource": "*"}"#),
+                "Statement[0].Action: expected \"*\" or service:action, with service http, twofold, sts or oidc"),
+            (with(r#"{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}"#),
+                "Statement[0].Action: expected \"*\" or service:action, with service http, twofold, sts or oidc"),
+            (with(r#"{"Effect": "Allow", "Action": "http:", "Resource": "*"}"#),
+                "Statement[0].Action: expected \"*\" or service:action, with service http, twofold, sts or oidc"),
+            (with(r#"{"Effect": "Allow", "NotAction": ["http:GET", "twofold:ResetMFAs"], "Resource": "*"}"#),
+                "Statement[0].NotAction[1]: unknown action"),
+            (with(r#"{"Effect": "Allow", "Action": "*", "Resource": ""}"#), "Statement[0].Resource: must not be empty"),
+            (with(r#"{"Effect": "Allow", "Action": "*", "NotResource": ["a", "b\nc"]}"#),
+                "Statement[0].NotResource[1]: must not contain control characters"),
+            (condition("[]"), "Statement[0].Condition: expected a JSON object"),
+            (condition(r#"{"StringEqualsIfExists": {"twofold:username": "a"}}"#),
+                "Statement[0].Condition.StringEqualsIfExists: unknown condition operator; expected StringEquals, \
+                 StringNotEquals, StringLike, Bool, NumericLessThan, NumericLessThanEquals, NumericGreaterThan, \
+                 IpAddress or NotIpAddress"),
+            (condition(r#"{"Bool": {}}"#), "Statement[0].Condition.Bool: must not be empty"),
+            (condition(r#"{"Bool": "true"}"#), "Statement[0].Condition.Bool: expected a JSON object"),
+            (condition(r#"{"StringEquals": {"aws:username": "a"}}"#),
+                "Statement[0].Condition.StringEquals.aws:username: unknown condition key"),
+            (condition(r#"{"IpAddress": {"twofold:username": "10.0.0.0/8"}}"#),
+                "Statement[0].Condition.IpAddress.twofold:username: IpAddress does not apply to twofold:username"),
+            (condition(r#"{"StringEquals": {"twofold:SourceIp": "10.0.0.1"}}"#),
+                "Statement[0].Condition.StringEquals.twofold:SourceIp: StringEquals does not apply to twofold:SourceIp"),
+            (condition(r#"{"Bool": {"twofold:MultiFactorAuthPresent": "yes"}}"#),
+                "Statement[0].Condition.Bool.twofold:MultiFactorAuthPresent: expected true or false"),
+            (condition(r#"{"NumericLessThan": {"twofold:MultiFactorAuthAge": ["300", "soon"]}}"#),
+                "Statement[0].Condition.NumericLessThan.twofold:MultiFactorAuthAge[1]: expected a number"),
+            (condition(r#"{"NumericGreaterThan": {"twofold:MultiFactorAuthAge": "NaN"}}"#),
+                "Statement[0].Condition.NumericGreaterThan.twofold:MultiFactorAuthAge: expected a number"),
+            (condition(r#"{"IpAddress": {"twofold:SourceIp": "10.0.0.0/33"}}"#),
+                "Statement[0].Condition.IpAddress.twofold:SourceIp: expected an IP address or a CIDR range"),
+            (condition(r#"{"StringEquals": {"twofold:MfaMethod": ["totp", "webauthn"]}}"#),
+                "Statement[0].Condition.StringEquals.twofold:MfaMethod[1]: expected one of totp, security_key, \
+                 passkey, recovery_code"),
+            (condition(r#"{"StringNotEquals": {"twofold:CredentialType": "cookie"}}"#),
+                "Statement[0].Condition.StringNotEquals.twofold:CredentialType: expected one of session, \
+                 access_key, temporary"),
+            (condition(r#"{"StringEquals": {"twofold:username": []}}"#),
+                "Statement[0].Condition.StringEquals.twofold:username: must not be empty"),
+            (condition(r#"{"StringEquals": {"twofold:username": {"a": 1}}}"#),
+                "Statement[0].Condition.StringEquals.twofold:username: expected a string, number or boolean, or a list of them"),
+            (condition(r#"{"StringEquals": {"twofold:username": ["a", null]}}"#),
+                "Statement[0].Condition.StringEquals.twofold:username[1]: expected a string, number or boolean, or a list of them"),
+        ];
+        for (document, expected) in cases {
+            match PolicyDocument::parse(&document) {
+                Ok(_) => panic!("accepted, expected {expected:?}: {document}"),
+                Err(error) => assert_eq!(error.to_string(), expected, "{document}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_contract_example_and_its_variants_are_accepted() {
+        let example = r#"{"Version": "2026-12-01",
+         "Statement": [
+           {"Sid": "OpsUseGrafana", "Effect": "Allow",
+            "Action": ["http:GET", "http:POST"],
+            "Resource": ["https://grafana.example.com/*"]},
+           {"Sid": "AdminPathsNeedAKey", "Effect": "Deny",
+            "Action": "http:*",
+            "Resource": "https://grafana.example.com/admin/*",
+            "Condition": {"Bool": {"twofold:PhishingResistant": "false"}}}]}"#;
+        let document = PolicyDocument::parse(example).unwrap();
+        assert_eq!(document.statements.len(), 2);
+        assert_eq!(document.statements[1].effect, Effect::Deny);
+        assert_eq!(document.statements[1].conditions[0].test, Test::Bool(vec![false]));
+
+        let accepted = [
+            // One statement as an object, no Version, no Sid.
+            r#"{"Statement": {"Effect": "Allow", "Action": "twofold:ResetMfa", "Resource": "twofold:user/*"}}"#.to_string(),
+            // Actions in any case, wildcards in twofold's own names.
+            with(r#"{"Effect": "Allow", "Action": ["TWOFOLD:listusers", "twofold:Manage*", "sts:AssumeRole", "oidc:Authorize"], "Resource": "*"}"#),
+            // Condition values as numbers, booleans and lists; keys in any case.
+            condition(r#"{"NumericLessThan": {"twofold:multifactorauthage": 300},
+                          "Bool": {"twofold:PhishingResistant": [true]},
+                          "IpAddress": {"twofold:SourceIp": ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]},
+                          "StringLike": {"twofold:groups": "ops-*"}}"#),
+            // Exactly the limits.
+            with(&vec![OK; MAX_STATEMENTS].join(",")),
+        ];
+        for document in accepted {
+            PolicyDocument::parse(&document).unwrap_or_else(|e| panic!("{e}: {document}"));
+        }
+    }
+
+    #[test]
+    fn compiled_values_are_ready_to_compare() {
+        let document = PolicyDocument::parse(&condition(
+            r#"{"NumericLessThan": {"twofold:MultiFactorAuthAge": ["300", 60]},
+                "IpAddress": {"twofold:SourceIp": ["10.1.2.3/8", "::1"]}}"#,
+        ))
+        .unwrap();
+        let tests: Vec<_> = document.statements[0].conditions.iter().map(|c| c.test.clone()).collect();
+        assert!(tests.contains(&Test::NumericLessThan(vec![300.0, 60.0])));
+        assert!(tests.contains(&Test::IpAddress(vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()])));
+        // Actions are stored lowercased, resources as written.
+        let document = PolicyDocument::parse(&with(r#"{"Effect": "Allow", "Action": "HTTP:Get", "Resource": "https://A/*"}"#)).unwrap();
+        assert_eq!(document.statements[0].actions.patterns[0].as_str(), "http:get");
+        assert_eq!(document.statements[0].resources.patterns[0].as_str(), "https://A/*");
+    }
+}
