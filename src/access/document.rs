@@ -650,6 +650,7 @@ mod tests {
             (r#"{"Statement": [{"Effect": "Deny", "Effect": "Allow", "Action": "*", "Resource": "*"}]}"#.into(),
                 "document: not valid JSON: the key \"Effect\" appears twice at line 1 column 42"),
             ("[]".into(), "document: expected a JSON object"),
+            ("[".repeat(5000), "document: not valid JSON: recursion limit exceeded at line 1 column 128"),
             (r#"{"Version": "2012-10-17", "Statement": []}"#.into(), "Version: expected 2026-12-01"),
             (r#"{"Version": "2026-12-01"}"#.into(), "Statement: is required"),
             (r#"{"Statement": "Allow"}"#.into(), "Statement: expected a statement object or a list of them"),
