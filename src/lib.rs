@@ -2,6 +2,7 @@
 //! authenticator-app code or a security key. `web` speaks HTTP, `auth` holds
 //! the rules, `store` keeps the state.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;
