@@ -8,7 +8,7 @@ use crate::helpers::{PASSWORD, client, spawn_app};
 pub fn twofold(data: &std::path::Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twofold"))
         .args(args)
-        .env("TWOFOLD_STORAGE_PATH", data)
+        .envs(crate::helpers::store_env(data))
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

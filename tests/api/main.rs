@@ -31,6 +31,9 @@ mod soft_key;
 mod step_up_keys;
 // The storage seam: what every store promises.
 mod store_conformance;
+// Several instances on one PostgreSQL database, and its outages.
+mod database_outages;
+mod several_instances;
 // Pages in a real browser (issue 7).
 mod browser;
 mod browser_account;
