@@ -144,7 +144,10 @@ async fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("importing {}; nothing was written", file.display()))?
     {
         ImportOutcome::Imported { records } => {
-            eprintln!("imported {records} records from {} into {database}", file.display());
+            eprintln!(
+                "imported {records} records from {} into {database}",
+                file.display()
+            );
             Ok(())
         }
         ImportOutcome::StoreHasUsers => bail!(

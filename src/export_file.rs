@@ -177,8 +177,9 @@ impl RecordsOf {
             );
         };
         let number = self.lines.number;
-        let value: Value = serde_json::from_str(&line)
-            .with_context(|| format!("line {number} is not JSON: the file was damaged or edited"))?;
+        let value: Value = serde_json::from_str(&line).with_context(|| {
+            format!("line {number} is not JSON: the file was damaged or edited")
+        })?;
         if let Some(end) = value.get("twofold_export_end") {
             let expected = end
                 .as_u64()

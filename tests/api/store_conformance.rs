@@ -929,14 +929,20 @@ async fn populated_store() -> FreshStore {
         .unwrap();
     assert!(s.use_recovery_code(first, [2; 32], 50).await.unwrap());
     s.record_sign_in(first, 60).await.unwrap();
-    s.append_event(event(10, Some("Alice"), "first")).await.unwrap();
+    s.append_event(event(10, Some("Alice"), "first"))
+        .await
+        .unwrap();
     s.append_event(event(5, None, "second")).await.unwrap();
     let seal: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
     assert!(s.adopt_key(b"sealed canary".to_vec(), seal).await.unwrap());
     // Sessions and pending logins are not exported.
     s.insert_pending(pending(1, first, 100)).await.unwrap();
     s.insert_pending(pending(2, first, 100)).await.unwrap();
-    assert!(s.promote_pending([2; 32], session(3, first, 100)).await.unwrap());
+    assert!(
+        s.promote_pending([2; 32], session(3, first, 100))
+            .await
+            .unwrap()
+    );
     s
 }
 
@@ -984,8 +990,16 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         alice.id,
         from.user_by_name("alice").await.unwrap().unwrap().id
     );
-    assert!(!to.accept_totp_step("t", 1000, 1, false, None).await.unwrap());
-    assert!(to.accept_totp_step("t", 1001, 1, false, None).await.unwrap());
+    assert!(
+        !to.accept_totp_step("t", 1000, 1, false, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        to.accept_totp_step("t", 1001, 1, false, None)
+            .await
+            .unwrap()
+    );
     assert!(!to.use_recovery_code(alice.id, [2; 32], 1).await.unwrap());
     assert!(to.use_recovery_code(alice.id, [1; 32], 1).await.unwrap());
     assert!(
@@ -1073,8 +1087,7 @@ impl ExportSink for WritesDuringExport {
     fn begin(&mut self, source: &ExportSource) -> anyhow::Result<()> {
         let store = self.store.clone();
         tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current()
-                .block_on(store.insert_user(new_user("late", 300)))
+            tokio::runtime::Handle::current().block_on(store.insert_user(new_user("late", 300)))
         })?;
         self.collected.begin(source)
     }

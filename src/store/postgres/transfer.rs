@@ -91,7 +91,8 @@ impl TransferStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // No instance signs a user up between the check and the commit.
-        tx.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE").await?;
+        tx.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")
+            .await?;
         let has_users: bool = tx
             .query_one("SELECT EXISTS (SELECT 1 FROM users)", &[])
             .await?
@@ -203,7 +204,14 @@ async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Re
                 .await?;
             tx.execute(
                 &insert,
-                &[&e.at, &e.username, &e.event, &e.ip, &e.user_agent, &e.detail],
+                &[
+                    &e.at,
+                    &e.username,
+                    &e.event,
+                    &e.ip,
+                    &e.user_agent,
+                    &e.detail,
+                ],
             )
             .await?;
         }
@@ -280,7 +288,5 @@ fn audit_event_from_row(row: &Row) -> ExportRecord {
 }
 
 fn canary_from_row(row: &Row) -> ExportRecord {
-    ExportRecord::SealedCanary(ExportedCanary {
-        sealed: row.get(0),
-    })
+    ExportRecord::SealedCanary(ExportedCanary { sealed: row.get(0) })
 }

@@ -17,6 +17,9 @@ use crate::store::DeviceKind;
 /// Records in flight between the reading thread and the sink.
 const IN_FLIGHT: usize = 256;
 
+/// Reads one row of a table as its record.
+type RecordOf = fn(&Row<'_>) -> rusqlite::Result<ExportRecord>;
+
 enum Read {
     Source(ExportSource),
     Record(ExportRecord),
@@ -81,7 +84,7 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
         backend: "sqlite",
         schema_version,
     }))?;
-    let tables: [(&str, fn(&Row<'_>) -> rusqlite::Result<ExportRecord>); 5] = [
+    let tables: [(&str, RecordOf); 5] = [
         (
             "SELECT id, username, password_hash, admin, disabled, created_at,
                     password_changed_at, password_last_used_at, last_sign_in_at
@@ -245,7 +248,10 @@ fn write_record(tx: &rusqlite::Transaction<'_>, record: &ExportRecord) -> anyhow
             ])?;
         }
         ExportRecord::RecoveryCode(c) => {
-            anyhow::ensure!(c.code_hash.len() == 32, "a recovery code hash is not 32 bytes");
+            anyhow::ensure!(
+                c.code_hash.len() == 32,
+                "a recovery code hash is not 32 bytes"
+            );
             tx.prepare_cached(
                 "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?1, ?2, ?3)",
             )?
@@ -256,7 +262,14 @@ fn write_record(tx: &rusqlite::Transaction<'_>, record: &ExportRecord) -> anyhow
                 "INSERT INTO audit_events (at, username, event, ip, user_agent, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![e.at, e.username, e.event, e.ip, e.user_agent, e.detail])?;
+            .execute(params![
+                e.at,
+                e.username,
+                e.event,
+                e.ip,
+                e.user_agent,
+                e.detail
+            ])?;
         }
         // A store without users holds no seed sealed with its own canary's
         // key, so the imported canary (the key that sealed the imported
