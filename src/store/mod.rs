@@ -344,6 +344,15 @@ pub enum CeremonyPurpose {
 }
 
 impl CeremonyPurpose {
+    /// As stored: anything but `registration` is an authentication.
+    pub fn parse(text: &str) -> Self {
+        if text == "registration" {
+            CeremonyPurpose::Registration
+        } else {
+            CeremonyPurpose::Authentication
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CeremonyPurpose::Registration => "registration",

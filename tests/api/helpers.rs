@@ -227,6 +227,18 @@ pub async fn spawn_instance_beside(first: &TestApp) -> TestApp {
     }
 }
 
+/// A browser-like client whose cookie jar the test can read (e.g. to hash
+/// the session token, or to replay a saved cookie).
+pub fn client_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let c = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (c, jar)
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

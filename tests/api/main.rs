@@ -45,3 +45,7 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+// What a new user meets first: start messages, settings errors, the docs.
+mod docs;
+mod first_start;
+mod settings_errors;

@@ -5,11 +5,17 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
 use reqwest::cookie::{CookieStore, Jar};
 use serde_json::json;
+use twofold::auth::clock::ShiftedClock;
+use twofold::auth::secrets::SecretsKey;
+use twofold::config::KeyText;
+use twofold::startup::Application;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestStore, assert_error, client, spawn_app, spawn_instance_beside,
+    PASSWORD, TestApp, TestStore, assert_error, client, client_with_jar, spawn_app,
+    spawn_instance_beside, test_settings,
 };
 use crate::protection_helpers::{fresh_code, make_recovery_codes, wrong_code};
 use crate::soft_key::{Key, finish_sign_in, password_then_key_challenge, signed_in_user_with_key};
@@ -26,17 +32,7 @@ async fn two_instances() -> Option<(TestApp, TestApp)> {
     Some((a, b))
 }
 
-/// A client whose cookies the test can read, and the `Cookie` header it sends.
-fn client_with_jar() -> (reqwest::Client, Arc<Jar>) {
-    let jar = Arc::new(Jar::default());
-    let c = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    (c, jar)
-}
-
+/// The `Cookie` header a client with `jar` sends to `app`.
 fn cookie_header(app: &TestApp, jar: &Jar) -> String {
     let url = app.address.parse().unwrap();
     jar.cookies(&url).unwrap().to_str().unwrap().to_owned()
@@ -245,4 +241,34 @@ async fn the_housekeeping_sweep_runs_on_both_instances_at_once() {
     assert_eq!(auth_a.delete_expired().await.unwrap(), 0);
     assert_eq!(b.get(&live, "/api/v1/me").await.status(), 200);
     assert_eq!(a.get(&old, "/api/v1/me").await.status(), 401);
+}
+
+#[tokio::test]
+async fn instances_starting_together_on_a_new_database_all_come_up() {
+    if TestStore::current() != TestStore::Postgres {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(data.path());
+    // As the contract asks, every instance is given the same secrets key.
+    let key = base64::engine::general_purpose::STANDARD.encode(SecretsKey::generate_bytes());
+    settings.secrets.key = KeyText(key);
+    let clock = Arc::new(ShiftedClock::default());
+    let (a, b, c) = tokio::join!(
+        Application::build_with_clock(settings.clone(), clock.clone()),
+        Application::build_with_clock(settings.clone(), clock.clone()),
+        Application::build_with_clock(settings.clone(), clock.clone()),
+    );
+    let mut ports = Vec::new();
+    for app in [a, b, c] {
+        let app = app.expect("every instance comes up");
+        ports.push(app.port());
+        tokio::spawn(app.run_until_stopped());
+    }
+    for port in ports {
+        let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+    }
 }

@@ -11,14 +11,6 @@ use super::{
 };
 use crate::model::Timestamp;
 
-fn purpose_from(text: &str) -> CeremonyPurpose {
-    if text == "registration" {
-        CeremonyPurpose::Registration
-    } else {
-        CeremonyPurpose::Authentication
-    }
-}
-
 #[async_trait]
 impl SecurityKeyStore for PostgresStore {
     async fn put_ceremony(&self, ceremony: CeremonyRecord, now: Timestamp) -> StoreResult<()> {
@@ -69,7 +61,7 @@ impl SecurityKeyStore for PostgresStore {
         };
         let ceremony = CeremonyRecord {
             owner_hash: hash32(row.get(0))?,
-            purpose: purpose_from(row.get(1)),
+            purpose: CeremonyPurpose::parse(row.get(1)),
             user_id: row.get(2),
             device_name: row.get(3),
             state: row.get(4),
