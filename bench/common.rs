@@ -193,7 +193,6 @@ pub async fn session_cookie(base: &str) -> String {
         .to_owned()
 }
 
-
 /// Creates `users` with the benchmark password through the CLI.
 pub fn add_users(bin: &str, env: &[(&str, String)], users: &[String]) {
     for user in users {
@@ -273,7 +272,11 @@ pub fn login_script(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// A wrk script that sends the session cookie.
 pub fn verify_script(dir: &std::path::Path, name: &str, cookie: &str) -> std::path::PathBuf {
-    script(dir, name, &format!("wrk.headers[\"Cookie\"] = \"{cookie}\"\n"))
+    script(
+        dir,
+        name,
+        &format!("wrk.headers[\"Cookie\"] = \"{cookie}\"\n"),
+    )
 }
 
 /// The first three fields of /proc/loadavg.

@@ -68,9 +68,7 @@ async fn main() {
     let ratio_logins = logins / raw;
     let ratio_verify = verify.requests_per_sec / healthz.requests_per_sec;
     let p99 = verify_loaded.p99_ms.unwrap_or(f64::NAN);
-    println!(
-        "machine: {cores} cores; load average before the run: {load_before}"
-    );
+    println!("machine: {cores} cores; load average before the run: {load_before}");
     println!("| figure | measured | target |");
     println!("| --- | --- | --- |");
     println!(

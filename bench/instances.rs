@@ -73,7 +73,12 @@ fn start_cluster() -> Cluster {
     let initdb = as_postgres(&format!("{bin}/initdb"))
         .args(["-D", data.to_str().unwrap(), "-U", "twofold"])
         .arg(format!("--pwfile={}", password.display()))
-        .args(["--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8"])
+        .args([
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+        ])
         .output()
         .unwrap();
     assert!(initdb.status.success(), "initdb: {initdb:?}");
@@ -82,7 +87,12 @@ fn start_cluster() -> Cluster {
     // the instances' pools.
     let started = as_postgres(&format!("{bin}/pg_ctl"))
         .args(["-D", data.to_str().unwrap(), "-w", "-t", "30"])
-        .args(["-l", dir.path().join("log").to_str().unwrap(), "start", "-o"])
+        .args([
+            "-l",
+            dir.path().join("log").to_str().unwrap(),
+            "start",
+            "-o",
+        ])
         .arg(format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200",
             dir.path().display()
@@ -177,10 +187,22 @@ async fn main() {
     let (mut on_sqlite, mut on_postgres) = (0.0, 0.0);
     let activity_before = database_activity(&url).await;
     for _ in 0..ROUNDS {
-        let round = wrk(&url_of(sqlite_port, "/api/v1/verify"), &sqlite_verify, 1, 16, 5);
+        let round = wrk(
+            &url_of(sqlite_port, "/api/v1/verify"),
+            &sqlite_verify,
+            1,
+            16,
+            5,
+        );
         assert_eq!(round.non_2xx, 0, "every verify on SQLite is a 200");
         on_sqlite += round.requests_per_sec / ROUNDS as f64;
-        let round = wrk(&url_of(a_port, "/api/v1/verify"), &postgres_verify, 1, 16, 5);
+        let round = wrk(
+            &url_of(a_port, "/api/v1/verify"),
+            &postgres_verify,
+            1,
+            16,
+            5,
+        );
         assert_eq!(round.non_2xx, 0, "every verify on PostgreSQL is a 200");
         on_postgres += round.requests_per_sec / ROUNDS as f64;
     }
@@ -195,7 +217,13 @@ async fn main() {
     let activity_before = database_activity(&url).await;
     for _ in 0..ROUNDS {
         raw += raw_argon2_per_second(cores, 4) / ROUNDS as f64;
-        let round = wrk(&url_of(a_port, "/api/v1/login"), &login_lua, 1, 4 * cores as u32, 4);
+        let round = wrk(
+            &url_of(a_port, "/api/v1/login"),
+            &login_lua,
+            1,
+            4 * cores as u32,
+            4,
+        );
         assert_eq!(round.non_2xx, 0, "every benchmark login succeeds");
         logins += round.requests_per_sec / ROUNDS as f64;
         login_count += round.requests_per_sec * 4.0;
@@ -209,7 +237,13 @@ async fn main() {
         let (url, lua) = (url_of(b_port, "/api/v1/verify"), postgres_verify.clone());
         std::thread::spawn(move || wrk(&url, &lua, 1, 8, SECONDS))
     };
-    let on_a = wrk(&url_of(a_port, "/api/v1/verify"), &postgres_verify, 1, 8, SECONDS);
+    let on_a = wrk(
+        &url_of(a_port, "/api/v1/verify"),
+        &postgres_verify,
+        1,
+        8,
+        SECONDS,
+    );
     let on_b = on_b.join().unwrap();
     assert_eq!(on_a.non_2xx + on_b.non_2xx, 0, "every verify is a 200");
     let p99 = |r: &WrkResult| r.p99_ms.unwrap_or(f64::NAN);
