@@ -1,14 +1,13 @@
 //! Security keys' storage: WebAuthn ceremonies in progress (single-use,
-//! short-lived, kept on the server), registering a key once across all
-//! accounts, and writing back a key's credential only when its signature
-//! counter grew.
+//! short-lived, kept on the server) and writing back a key's credential only
+//! when its signature counter grew. A key is added by
+//! `DeviceStore::confirm_factor`, once across all accounts.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{
-    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, SecurityKeyStore, SqliteStore,
-    StoreResult, TokenHash,
+    CeremonyPurpose, CeremonyRecord, SecurityKeyStore, SqliteStore, StoreResult, TokenHash,
 };
 use crate::model::Timestamp;
 
@@ -64,31 +63,6 @@ impl SecurityKeyStore for SqliteStore {
                 )
                 .optional()?;
             Ok(taken.filter(|ceremony| now < ceremony.expires_at))
-        })
-        .await
-    }
-
-    async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let inserted = conn.execute(
-                "INSERT INTO devices
-                    (id, user_id, kind, name, confirmed, created_at, last_used_at,
-                     credential, credential_id, sign_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
-                 ON CONFLICT DO NOTHING",
-                params![
-                    device.id,
-                    device.user_id,
-                    DeviceKind::SecurityKey.as_str(),
-                    device.name,
-                    device.confirmed,
-                    device.created_at,
-                    device.last_used_at,
-                    device.credential,
-                    device.credential_id,
-                ],
-            )?;
-            Ok(inserted == 1)
         })
         .await
     }

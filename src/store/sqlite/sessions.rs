@@ -50,9 +50,22 @@ fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Resul
     .map(drop)
 }
 
-const INSERT_SESSION: &str = "INSERT INTO sessions
-    (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(super) fn insert_session(conn: &Connection, session: &SessionRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO sessions
+            (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            session.token_hash,
+            session.user_id,
+            session.created_at,
+            session.last_seen_at,
+            session.expires_at,
+            session.second_factor_at
+        ],
+    )
+    .map(drop)
+}
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -130,17 +143,7 @@ impl SessionStore for SqliteStore {
             if removed != 1 {
                 return Ok(false);
             }
-            tx.execute(
-                INSERT_SESSION,
-                params![
-                    session.token_hash,
-                    session.user_id,
-                    session.created_at,
-                    session.last_seen_at,
-                    session.expires_at,
-                    session.second_factor_at
-                ],
-            )?;
+            insert_session(&tx, &session)?;
             tx.commit()?;
             Ok(true)
         })
@@ -223,6 +226,22 @@ impl SessionStore for SqliteStore {
             )?;
             tx.commit()?;
             Ok((sessions + pending + ceremonies) as u64)
+        })
+        .await
+    }
+
+    async fn count_live_sessions(
+        &self,
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<u64> {
+        self.call(move |conn| {
+            let live: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sessions WHERE expires_at > ?1 AND last_seen_at + ?2 > ?1",
+                params![now, idle_timeout_secs],
+                |row| row.get(0),
+            )?;
+            Ok(live as u64)
         })
         .await
     }
