@@ -1074,17 +1074,23 @@ async fn populated_store() -> FreshStore {
     user(&**s, "gone").await;
     let bob = user(&**s, "bob").await;
     assert!(bob > first);
-    let mut app = totp("t", first, 3, true);
-    app.totp_last_step = Some(1000);
-    app.totp_offset_steps = -1;
-    app.last_used_at = Some(30_000);
-    s.insert_device(app).await.unwrap();
+    s.insert_device(totp("t", first, 3, false)).await.unwrap();
+    let confirmed = NewFactor::Totp {
+        device_id: "t".into(),
+        step: 1000,
+        offset_steps: -1,
+        at: 30_000,
+    };
+    assert_eq!(
+        confirm(&**s, first, confirmed).await,
+        FactorConfirmation::Confirmed
+    );
     s.insert_device(totp("unconfirmed", bob, 4, false))
         .await
         .unwrap();
     let mut security_key = key("k", first, b"credential-id");
     security_key.credential = Some(r#"{"cred":"json"}"#.into());
-    assert!(s.insert_security_key(security_key).await.unwrap());
+    assert!(add_key(&**s, security_key).await);
     assert!(
         s.record_security_key_use("k", r#"{"cred":"used"}"#.into(), 7, 40_000)
             .await
@@ -1156,16 +1162,8 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         alice.id,
         from.user_by_name("alice").await.unwrap().unwrap().id
     );
-    assert!(
-        !to.accept_totp_step("t", 1000, 1, false, None)
-            .await
-            .unwrap()
-    );
-    assert!(
-        to.accept_totp_step("t", 1001, 1, false, None)
-            .await
-            .unwrap()
-    );
+    assert!(!to.accept_totp_step("t", 1000, 1, None).await.unwrap());
+    assert!(to.accept_totp_step("t", 1001, 1, None).await.unwrap());
     assert!(!to.use_recovery_code(alice.id, [2; 32], 1).await.unwrap());
     assert!(to.use_recovery_code(alice.id, [1; 32], 1).await.unwrap());
     assert!(
@@ -1175,9 +1173,7 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         "the key's counter came along"
     );
     assert!(
-        !to.insert_security_key(key("k2", bob.id, b"credential-id"))
-            .await
-            .unwrap(),
+        !add_key(&**to, key("k2", bob.id, b"credential-id")).await,
         "the key's credential id is still taken"
     );
     assert_eq!(
