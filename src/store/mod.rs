@@ -3,11 +3,13 @@
 //! number of instances) keep the same promises; the records here are the
 //! vocabulary both share, and SQL stays inside each store's folder.
 
+mod export;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use export::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -52,7 +54,8 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     Totp,
     SecurityKey,
@@ -535,6 +538,7 @@ pub trait Store:
     + RecoveryStore
     + SecurityStore
     + SealingBootstrap
+    + TransferStore
     + Send
     + Sync
 {

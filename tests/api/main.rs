@@ -34,6 +34,8 @@ mod store_conformance;
 // Several instances on one PostgreSQL database, and its outages.
 mod database_outages;
 mod several_instances;
+// Moving between stores, and backups: export and import.
+mod export_import;
 // Pages in a real browser (issue 7).
 mod browser;
 mod browser_account;

@@ -12,6 +12,7 @@ mod security;
 mod security_keys;
 mod sessions;
 mod throttle;
+mod transfer;
 mod users;
 
 use std::time::Duration;

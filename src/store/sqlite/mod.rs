@@ -19,6 +19,7 @@ mod security;
 mod security_keys;
 mod sessions;
 mod throttle;
+mod transfer;
 mod users;
 
 // The table-group files below name the store's traits and records as `super::…`.
