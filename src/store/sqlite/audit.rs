@@ -26,7 +26,7 @@ pub(super) fn append(conn: &rusqlite::Connection, event: &AuditRecord) -> rusqli
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_event(&self, event: AuditRecord) -> StoreResult<()> {
-        self.call(move |conn| append(conn, &event)).await
+        self.write(move |conn| append(conn, &event)).await
     }
 
     async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
@@ -53,7 +53,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn delete_events_before(&self, before: Timestamp) -> StoreResult<u64> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM audit_events WHERE at < ?1", [before])
                 .map(|n| n as u64)
         })

@@ -35,7 +35,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn insert_device(&self, device: DeviceRecord) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
                 params![
@@ -79,7 +79,7 @@ impl DeviceStore for SqliteStore {
         offset_steps: Option<i64>,
     ) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE devices
                     SET totp_last_step = ?2, last_used_at = ?3, confirmed = confirmed OR ?4,
@@ -94,7 +94,7 @@ impl DeviceStore for SqliteStore {
 
     async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
                 params![device_id, user],
@@ -105,7 +105,7 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM devices WHERE user_id = ?1 AND NOT confirmed AND created_at < ?2",
                 params![user, before],
@@ -117,7 +117,7 @@ impl DeviceStore for SqliteStore {
 
     async fn rename_device(&self, user: UserId, device_id: &str, name: &str) -> StoreResult<bool> {
         let (device_id, name) = (device_id.to_owned(), name.to_owned());
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE devices SET name = ?3 WHERE id = ?1 AND user_id = ?2 AND confirmed",
                 params![device_id, user, name],

@@ -4,7 +4,7 @@
 //! secrets.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{
     SealSeed, SealingBootstrap, SecurityStore, SqliteStore, StoreError, StoreResult, TokenHash,
@@ -21,8 +21,7 @@ impl SecurityStore for SqliteStore {
         at: Timestamp,
         keep: TokenHash,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
                 params![user, password_hash, at],
@@ -32,7 +31,7 @@ impl SecurityStore for SqliteStore {
                 params![user, keep],
             )?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -43,8 +42,7 @@ impl SecurityStore for SqliteStore {
         new_token: TokenHash,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let moved = tx.execute(
                 "UPDATE sessions SET token_hash = ?2,
                         second_factor_at = max(second_factor_at, ?3),
@@ -56,7 +54,6 @@ impl SecurityStore for SqliteStore {
                 "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1",
                 [session],
             )?;
-            tx.commit()?;
             Ok(moved == 1)
         })
         .await
@@ -87,24 +84,12 @@ impl SealingBootstrap for SqliteStore {
     }
 
     async fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed) -> StoreResult<bool> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| StoreError::Unexpected(e.into()))?;
-            adopt_key_now(&mut conn, canary, &seal)
-        })
-        .await
-        .map_err(|e| StoreError::Unexpected(e.into()))?
+        self.write_checked(move |tx| adopt_key_now(tx, canary, &seal))
+            .await
     }
 }
 
-fn adopt_key_now(
-    conn: &mut rusqlite::Connection,
-    canary: Vec<u8>,
-    seal: &SealSeed,
-) -> StoreResult<bool> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unexpected)?;
+fn adopt_key_now(tx: &rusqlite::Connection, canary: Vec<u8>, seal: &SealSeed) -> StoreResult<bool> {
     let adopted: bool = tx
         .query_row("SELECT EXISTS (SELECT 1 FROM sealed_canary)", [], |row| {
             row.get(0)
@@ -134,7 +119,6 @@ fn adopt_key_now(
         [canary],
     )
     .map_err(unexpected)?;
-    tx.commit().map_err(unexpected)?;
     Ok(true)
 }
 

@@ -23,8 +23,7 @@ fn purpose_from(text: &str) -> CeremonyPurpose {
 #[async_trait]
 impl SecurityKeyStore for SqliteStore {
     async fn put_ceremony(&self, ceremony: CeremonyRecord, now: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "DELETE FROM webauthn_ceremonies WHERE expires_at <= ?1",
                 [now],
@@ -42,7 +41,7 @@ impl SecurityKeyStore for SqliteStore {
                     ceremony.expires_at,
                 ],
             )?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -53,7 +52,7 @@ impl SecurityKeyStore for SqliteStore {
         purpose: CeremonyPurpose,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             let taken = conn
                 .query_row(
                     "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1 AND purpose = ?2
@@ -77,7 +76,7 @@ impl SecurityKeyStore for SqliteStore {
     }
 
     async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             let inserted = conn.execute(
                 "INSERT INTO devices
                     (id, user_id, kind, name, confirmed, created_at, last_used_at,
@@ -109,7 +108,7 @@ impl SecurityKeyStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE devices SET credential = ?2, sign_count = ?3, last_used_at = ?4
                   WHERE id = ?1 AND kind = 'security_key'

@@ -57,7 +57,7 @@ const INSERT_SESSION: &str = "INSERT INTO sessions
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
-        self.call(move |conn| insert_pending(conn, &pending)).await
+        self.write(move |conn| insert_pending(conn, &pending)).await
     }
 
     async fn open_pending_login(
@@ -65,15 +65,14 @@ impl SessionStore for SqliteStore {
         pending: PendingRecord,
         event: AuditRecord,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
                 params![pending.user_id, pending.created_at],
             )?;
-            insert_pending(&tx, &pending)?;
-            super::audit::append(&tx, &event)?;
-            tx.commit()
+            insert_pending(tx, &pending)?;
+            super::audit::append(tx, &event)?;
+            Ok(())
         })
         .await
     }
@@ -92,7 +91,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.query_row(
                 "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
                  RETURNING failures",
@@ -106,7 +105,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM pending_logins WHERE token_hash = ?1",
                 [token_hash],
@@ -121,8 +120,7 @@ impl SessionStore for SqliteStore {
         pending: TokenHash,
         session: SessionRecord,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let removed = tx.execute(
                 "DELETE FROM pending_logins WHERE token_hash = ?1",
                 [pending],
@@ -141,7 +139,6 @@ impl SessionStore for SqliteStore {
                     session.second_factor_at
                 ],
             )?;
-            tx.commit()?;
             Ok(true)
         })
         .await
@@ -181,7 +178,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE token_hash = ?1",
                 params![token_hash, at],
@@ -192,7 +189,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
                 .map(drop)
         })
@@ -200,18 +197,16 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
 
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let sessions = tx.execute(
                 "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + ?2 <= ?1",
                 params![now, idle_timeout_secs],
@@ -221,7 +216,6 @@ impl SessionStore for SqliteStore {
                 "DELETE FROM webauthn_ceremonies WHERE expires_at <= ?1",
                 [now],
             )?;
-            tx.commit()?;
             Ok((sessions + pending + ceremonies) as u64)
         })
         .await

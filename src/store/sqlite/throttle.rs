@@ -3,7 +3,7 @@
 //! requests (or instances sharing the database) can't overrun a limit.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{
     MAX_KNOWN_CLIENTS_PER_USER, SqliteStore, StoreResult, ThrottleStore, TokenHash, UserId,
@@ -50,12 +50,11 @@ fn save(
 #[async_trait]
 impl ThrottleStore for SqliteStore {
     async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             let mut current = Vec::with_capacity(charges.len());
             let mut longest: Option<(i64, String)> = None;
             for charge in &charges {
-                let stored = counter(&tx, &charge.key)?;
+                let stored = counter(tx, &charge.key)?;
                 if let Some(wait) = charge.rule.wait(stored, now)
                     && longest.as_ref().is_none_or(|(w, _)| wait > *w)
                 {
@@ -72,13 +71,12 @@ impl ThrottleStore for SqliteStore {
             let mut charged = Vec::with_capacity(charges.len());
             for (mut charge, stored) in charges.into_iter().zip(current) {
                 let next = charge.rule.charge(stored, now);
-                save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
+                save(tx, &charge.key, &next, charge.rule.forget_at(&next))?;
                 let lock_is_new = next.locked_until > now
                     && stored.is_none_or(|s| s.locked_until != next.locked_until);
                 charge.set_lock = if lock_is_new { next.locked_until } else { 0 };
                 charged.push(charge);
             }
-            tx.commit()?;
             Ok(Charged::Charged(charged))
         })
         .await
@@ -90,8 +88,7 @@ impl ThrottleStore for SqliteStore {
         charged_at: Timestamp,
         reset: Option<String>,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             for charge in &charges {
                 if reset.as_deref() == Some(charge.key.as_str()) {
                     tx.execute(
@@ -100,12 +97,12 @@ impl ThrottleStore for SqliteStore {
                     )?;
                     continue;
                 }
-                if let Some(stored) = counter(&tx, &charge.key)? {
+                if let Some(stored) = counter(tx, &charge.key)? {
                     let next = charge.rule.refund(stored, charged_at, charge.set_lock);
-                    save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
+                    save(tx, &charge.key, &next, charge.rule.forget_at(&next))?;
                 }
             }
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -117,8 +114,7 @@ impl ThrottleStore for SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -132,7 +128,7 @@ impl ThrottleStore for SqliteStore {
                      ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
                 params![user, MAX_KNOWN_CLIENTS_PER_USER],
             )?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -163,7 +159,7 @@ impl ThrottleStore for SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE known_clients SET expires_at = ?4
                   WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
@@ -175,12 +171,10 @@ impl ThrottleStore for SqliteStore {
     }
 
     async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let counters =
                 tx.execute("DELETE FROM throttle_counters WHERE forget_at <= ?1", [now])?;
             let clients = tx.execute("DELETE FROM known_clients WHERE expires_at <= ?1", [now])?;
-            tx.commit()?;
             Ok((counters + clients) as u64)
         })
         .await
