@@ -1,7 +1,7 @@
-//! The `twofold` command line: `serve`, `user add`, `credential-report`, and
-//! the host operator's break-glass administration (`user list / disable /
-//! enable / reset-mfa`, `audit`). Every command reads the same settings, so it
-//! acts on the database `serve` reads.
+//! The `twofold` command line: `serve`, `user add`, `credential-report`,
+//! `secrets rotate`, and the host operator's break-glass administration
+//! (`user list / disable / enable / reset-mfa`, `audit`). Every command reads
+//! the same settings, so it acts on the database `serve` reads.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -13,9 +13,10 @@ use secrecy::SecretString;
 
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::auth::clock::{SystemClock, iso8601};
+use crate::auth::secrets::SecretsKey;
 use crate::auth::{Auth, Client};
 use crate::config::Settings;
-use crate::startup::{Application, build_auth};
+use crate::startup::{Application, build_auth, open_store};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +53,19 @@ pub enum Command {
               value_parser = clap::value_parser!(u32).range(1..=MAX_AUDIT_LIMIT as i64))]
         limit: u32,
     },
+    /// Manage the key that seals stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret under a new key, in one transaction; the old
+    /// key file is kept as secret.key.old until the next start. Running
+    /// servers keep working and pick up the new key.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +114,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { user, limit } => {
             print_audit(&host_auth(settings).await?, user.as_deref(), limit).await
         }
+        Command::Secrets {
+            command: SecretsCommand::Rotate,
+        } => rotate_secrets(settings).await,
     }
 }
 
@@ -112,6 +129,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "twofold is listening"
     );
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `twofold secrets rotate`.
+async fn rotate_secrets(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let resealed = SecretsKey::rotate(&settings, store.as_ref()).await?;
+    let file = settings.key_file();
+    println!(
+        "Sealed {resealed} secrets under a new key in {}; the old key is kept as {}.old until \
+         the next start opens everything with the new one. Back up the new key file.",
+        file.display(),
+        file.display()
+    );
     Ok(())
 }
 

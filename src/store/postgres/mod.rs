@@ -27,14 +27,20 @@ use tokio_postgres::error::SqlState;
 use super::*;
 
 /// Applied in order; `twofold_schema` remembers how far a database got.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_sealed_recovery_key.sql"),
+    ),
+];
 
 /// Held (per transaction) while migrating, so instances starting together
 /// on a new database take turns: `'twofold'` as a number.
-const MIGRATION_LOCK: i64 = 0x7477_6f66_6f6c_64;
+const MIGRATION_LOCK: i64 = 0x0074_776f_666f_6c64;
 
 /// How long a request waits for a connection, and a new connection for the
 /// server, before answering `unavailable`.

@@ -36,6 +36,9 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../../migrations/sqlite/0003_protection.sql"
     )),
     M::up(include_str!("../../../migrations/sqlite/0004_admin.sql")),
+    M::up(include_str!(
+        "../../../migrations/sqlite/0005_sealed_recovery_key.sql"
+    )),
 ];
 
 #[derive(Clone)]

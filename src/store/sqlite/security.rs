@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{
-    SealSeed, SealingBootstrap, SecurityStore, SqliteStore, StoreError, StoreResult, TokenHash,
-    UserId,
+    Reseal, SealSeed, SealedItem, SealingBootstrap, SecurityStore, SqliteStore, StoreError,
+    StoreResult, TokenHash, UserId,
 };
 use crate::model::Timestamp;
 
@@ -87,6 +87,70 @@ impl SealingBootstrap for SqliteStore {
         self.write_checked(move |tx| adopt_key_now(tx, canary, &seal))
             .await
     }
+
+    async fn sealed_recovery_key(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.call(|conn| {
+            conn.query_row(
+                "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64> {
+        self.write_checked(move |tx| reseal_all_now(tx, &reseal))
+            .await
+    }
+}
+
+fn reseal_all_now(tx: &rusqlite::Connection, reseal: &Reseal) -> StoreResult<u64> {
+    let canary: Vec<u8> = tx
+        .query_row("SELECT sealed FROM sealed_canary WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .map_err(unexpected)?;
+    let canary = reseal(SealedItem::Canary, Some(&canary))?;
+    tx.execute(
+        "UPDATE sealed_canary SET sealed = ?1 WHERE id = 1",
+        [canary],
+    )
+    .map_err(unexpected)?;
+    let seeds: Vec<(String, Vec<u8>)> = tx
+        .prepare("SELECT id, totp_secret FROM devices WHERE totp_secret IS NOT NULL")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(unexpected)?;
+    let resealed = 2 + seeds.len() as u64;
+    for (id, seed) in seeds {
+        let sealed = reseal(SealedItem::Seed { device_id: &id }, Some(&seed))?;
+        tx.execute(
+            "UPDATE devices SET totp_secret = ?2 WHERE id = ?1",
+            params![id, sealed],
+        )
+        .map_err(unexpected)?;
+    }
+    let recovery: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unexpected)?;
+    let recovery = reseal(SealedItem::RecoveryKey, recovery.as_deref())?;
+    tx.execute(
+        "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+        [recovery],
+    )
+    .map_err(unexpected)?;
+    Ok(resealed)
 }
 
 fn adopt_key_now(tx: &rusqlite::Connection, canary: Vec<u8>, seal: &SealSeed) -> StoreResult<bool> {
