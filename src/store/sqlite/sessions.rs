@@ -160,7 +160,8 @@ impl SessionStore for SqliteStore {
         &self,
         token_hash: TokenHash,
     ) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
-        self.call(move |conn| {
+        // The hot path of `/api/v1/verify`: one indexed read, run in place.
+        self.read_in_place(move |conn| {
             conn.prepare_cached(
                 "SELECT s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
                         s.second_factor_at,
