@@ -245,10 +245,7 @@ impl Auth {
         client: &Client,
         detail: &str,
     ) -> AuthResult<SignedIn> {
-        let token = Token::generate();
-        let session = self
-            .lifetime()
-            .new_session(&token, user.id, self.clock.now());
+        let (token, session) = self.new_session(user.id);
         if !self
             .store
             .promote_pending(pending.token_hash, session)
@@ -256,6 +253,25 @@ impl Auth {
         {
             return Err(AuthError::Unauthenticated);
         }
+        self.session_started(token, user, client, detail).await
+    }
+
+    /// A session for `user` starting now, under a brand-new token.
+    pub(crate) fn new_session(&self, user: UserId) -> (Token, SessionRecord) {
+        let token = Token::generate();
+        let session = self.lifetime().new_session(&token, user, self.clock.now());
+        (token, session)
+    }
+
+    /// What follows the store's start of a session after a second factor:
+    /// the sign-in's time, its audit event, the known-client token.
+    pub(crate) async fn session_started(
+        &self,
+        token: Token,
+        user: &UserRecord,
+        client: &Client,
+        detail: &str,
+    ) -> AuthResult<SignedIn> {
         if let Err(e) = self.store.record_sign_in(user.id, self.clock.now()).await {
             tracing::warn!(error = %e, "could not record the time of a sign-in");
         }

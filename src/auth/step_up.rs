@@ -67,7 +67,7 @@ impl Auth {
             if let Some(step) = matched
                 && self
                     .store
-                    .accept_totp_step(&device.id, step, now, false, None)
+                    .accept_totp_step(&device.id, step, now, None)
                     .await?
             {
                 return Ok(Some(device.clone()));

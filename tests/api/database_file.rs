@@ -23,6 +23,9 @@ fn database_files(folder: &Path) -> [std::path::PathBuf; 3] {
 
 #[tokio::test]
 async fn the_server_keeps_its_database_private() {
+    if crate::helpers::skipped_unless_sqlite("the file modes") {
+        return;
+    }
     let app = spawn_app().await;
     // Writes over HTTP, so the write-ahead log is in use.
     let (c, _, _) = app.signed_in_user_with_totp("alice").await;
@@ -35,6 +38,9 @@ async fn the_server_keeps_its_database_private() {
 
 #[test]
 fn a_database_created_by_the_cli_is_private_too() {
+    if crate::helpers::skipped_unless_sqlite("the file modes") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let folder = data.path().join("twofold-data");
     add_user_with_cli(&folder, "bob");

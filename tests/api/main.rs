@@ -32,6 +32,9 @@ mod soft_key;
 mod step_up_keys;
 // The storage seam: what every store promises.
 mod store_conformance;
+// Several instances on one PostgreSQL database, and its outages.
+mod database_outages;
+mod several_instances;
 // Pages in a real browser (issue 7).
 mod browser;
 mod browser_account;
@@ -41,3 +44,8 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+mod enrolment_races;
+// What a new user meets first: start messages, settings errors, the docs.
+mod docs;
+mod first_start;
+mod settings_errors;

@@ -43,7 +43,7 @@ pub fn free_port() -> u16 {
 pub async fn serve(data: &std::path::Path, port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_twofold"))
         .arg("serve")
-        .env("TWOFOLD_STORAGE_PATH", data)
+        .envs(crate::helpers::store_env(data))
         .env("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}"))
         .env("TWOFOLD_LOG_LEVEL", "warn")

@@ -60,6 +60,26 @@ async fn insert_pending(
         .map(drop)
 }
 
+pub(super) async fn insert_session(
+    client: &impl GenericClient,
+    session: &SessionRecord,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &[
+                &&session.token_hash[..],
+                &session.user_id,
+                &session.created_at,
+                &session.last_seen_at,
+                &session.expires_at,
+                &session.second_factor_at,
+            ],
+        )
+        .await
+        .map(drop)
+}
+
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
@@ -137,18 +157,7 @@ impl SessionStore for PostgresStore {
         if removed != 1 {
             return Ok(false);
         }
-        tx.execute(
-            &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-            &[
-                &&session.token_hash[..],
-                &session.user_id,
-                &session.created_at,
-                &session.last_seen_at,
-                &session.expires_at,
-                &session.second_factor_at,
-            ],
-        )
-        .await?;
+        insert_session(&tx, &session).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -50,9 +50,22 @@ fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Resul
     .map(drop)
 }
 
-const INSERT_SESSION: &str = "INSERT INTO sessions
-    (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(super) fn insert_session(conn: &Connection, session: &SessionRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO sessions
+            (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            session.token_hash,
+            session.user_id,
+            session.created_at,
+            session.last_seen_at,
+            session.expires_at,
+            session.second_factor_at
+        ],
+    )
+    .map(drop)
+}
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -128,17 +141,7 @@ impl SessionStore for SqliteStore {
             if removed != 1 {
                 return Ok(false);
             }
-            tx.execute(
-                INSERT_SESSION,
-                params![
-                    session.token_hash,
-                    session.user_id,
-                    session.created_at,
-                    session.last_seen_at,
-                    session.expires_at,
-                    session.second_factor_at
-                ],
-            )?;
+            insert_session(tx, &session)?;
             Ok(true)
         })
         .await
