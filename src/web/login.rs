@@ -8,22 +8,37 @@ use serde_json::json;
 
 use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::error::ApiResult;
+use super::metrics::counted;
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::Auth;
 use crate::auth::login::{PasswordOutcome, SignedIn};
+use crate::metrics::SignInMethod;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     username: String,
+    #[schema(value_type = String)]
     password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     code: String,
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "sign-in",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The password is right; the pending-login cookie is set", body = super::openapi::PasswordAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_credentials: wrong password or unknown user", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts, with Retry-After", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn password(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -31,7 +46,8 @@ pub async fn password(
 ) -> ApiResult<HttpResponse> {
     let passed = auth
         .login_password(&body.username, &body.password, &client(&req))
-        .await?;
+        .await;
+    let passed = counted(&auth, SignInMethod::Password, passed)?;
     let answer = match passed.outcome {
         PasswordOutcome::SecondFactorRequired(methods) => {
             json!({"status": "second_factor_required", "methods": methods})
@@ -44,6 +60,18 @@ pub async fn password(
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/totp",
+    tag = "sign-in",
+    request_body = CodeRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = super::openapi::StatusAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_code, or unauthenticated without a pending login", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts, with Retry-After", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn totp(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -51,7 +79,8 @@ pub async fn totp(
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
         .login_totp(pending_token(&req).as_ref(), &body.code, &client(&req))
-        .await?;
+        .await;
+    let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
 }
 
@@ -64,6 +93,15 @@ pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
     response.json(json!({"status": "authenticated"}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "sign-in",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The session is revoked on the server")
+    )
+)]
 pub async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     auth.logout(
         session_token(&req).as_ref(),

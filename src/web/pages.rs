@@ -10,12 +10,14 @@ use serde::Deserialize;
 
 use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
+use super::metrics::counted;
 use super::request::{client, pending_token, session_token};
 use super::return_to;
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
 use crate::auth::login::{Method, PasswordOutcome, SignedIn};
 use crate::auth::{Auth, AuthError, Enroller};
+use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -233,10 +235,10 @@ async fn login_submit(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
-    match auth
+    let passed = auth
         .login_password(&form.username, &form.password, &client(&req))
-        .await
-    {
+        .await;
+    match counted(&auth, SignInMethod::Password, passed) {
         Ok(passed) => {
             let next = match passed.outcome {
                 PasswordOutcome::EnrolmentRequired => "/enrol",
@@ -270,10 +272,10 @@ async fn totp_submit(
     req: HttpRequest,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
-    match auth
+    let signed_in = auth
         .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
-        .await
-    {
+        .await;
+    match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {

@@ -44,7 +44,12 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+// Enrolment rules under concurrency.
 mod enrolment_races;
+// Operations: HTTPS, metrics, the OpenAPI document.
+mod metrics;
+mod openapi;
+mod tls;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;
 mod first_start;

@@ -245,6 +245,22 @@ impl SessionStore for PostgresStore {
         tx.commit().await?;
         Ok(sessions + pending + ceremonies)
     }
+
+    async fn count_live_sessions(
+        &self,
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let live: i64 = client
+            .query_one(
+                "SELECT count(*) FROM sessions WHERE expires_at > $1 AND last_seen_at + $2 > $1",
+                &[&now, &idle_timeout_secs],
+            )
+            .await?
+            .get(0);
+        Ok(live as u64)
+    }
 }
 
 /// Ends every session and pending login of a user (inside a caller's transaction).
