@@ -1,7 +1,7 @@
-//! The `twofold` command line: `serve`, `user add`, `credential-report`, the
-//! host operator's break-glass administration (`user list / disable / enable /
-//! reset-mfa`, `audit`), and `export` / `import`. Every command reads the same
-//! settings, so it acts on the database `serve` reads.
+//! The `twofold` command line: `serve`, `user add`, `credential-report`,
+//! `secrets rotate`, the host operator's break-glass administration (`user
+//! list / disable / enable / reset-mfa`, `audit`), and `export` / `import`.
+//! Every command reads the same settings, so it acts on the database `serve` reads.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use secrecy::SecretString;
 
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::auth::clock::{Clock, SystemClock, iso8601};
+use crate::auth::secrets::SecretsKey;
 use crate::auth::{Auth, AuthError, Client};
 use crate::config::Settings;
 use crate::export_file;
@@ -67,6 +68,19 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Manage the key that seals stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret under a new key, in one transaction; the old
+    /// key file is kept as secret.key.old until the next start. Running
+    /// servers keep working and pick up the new key.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +158,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { user, limit } => {
             print_audit(&host_auth(settings).await?, user.as_deref(), limit).await
         }
+        Command::Secrets {
+            command: SecretsCommand::Rotate,
+        } => rotate_secrets(settings).await,
         Command::Export { file } => export(&settings, &file).await,
         Command::Import { file } => import(&settings, &file).await,
     }
@@ -191,6 +208,20 @@ async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> 
     let app = Application::build(settings).await?;
     app.announce(config).await?;
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `twofold secrets rotate`.
+async fn rotate_secrets(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let resealed = SecretsKey::rotate(&settings, store.as_ref()).await?;
+    let file = settings.key_file();
+    println!(
+        "Sealed {resealed} secrets under a new key in {}; the old key is kept as {}.old until \
+         the next start opens everything with the new one. Back up the new key file.",
+        file.display(),
+        file.display()
+    );
     Ok(())
 }
 

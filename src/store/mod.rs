@@ -387,7 +387,25 @@ pub trait SecurityStore {
 /// connection.
 pub type SealSeed = Box<dyn Fn(&str, &[u8]) -> anyhow::Result<Vec<u8>> + Send + Sync>;
 
-/// Run once at startup, before serving.
+/// A value sealed with the secrets key; each is bound to its place, so it is
+/// opened (and sealed again) knowing what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedItem<'a> {
+    Canary,
+    Seed {
+        device_id: &'a str,
+    },
+    /// The key recovery codes are hashed with (stored once a key has been
+    /// rotated; before that it is derived from the secrets key).
+    RecoveryKey,
+}
+
+/// Re-seals one value: given what it is and its sealed bytes (`None` for a
+/// recovery key never stored), returns the new sealed bytes.
+pub type Reseal =
+    Box<dyn Fn(SealedItem<'_>, Option<&[u8]>) -> anyhow::Result<Vec<u8>> + Send + Sync>;
+
+/// Run at startup, before serving, and by `twofold secrets rotate`.
 #[async_trait]
 pub trait SealingBootstrap {
     /// The canary sealed with the secrets key, if a key was ever adopted.
@@ -398,6 +416,13 @@ pub trait SealingBootstrap {
     /// stores the canary, in one transaction. False (nothing written) when
     /// another process (or instance) adopted a key first.
     async fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed) -> StoreResult<bool>;
+    /// The recovery-code key, sealed, once one was stored.
+    async fn sealed_recovery_key(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Replaces every sealed value (the canary, every TOTP seed, the
+    /// recovery-code key) with what `reseal` makes of it, in one transaction:
+    /// if `reseal` fails for one, nothing is written. Returns how many values
+    /// were re-sealed.
+    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64>;
 }
 
 /// Known clients kept per user; the oldest are forgotten first.

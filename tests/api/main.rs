@@ -15,6 +15,7 @@ mod nginx;
 mod pages;
 mod restart;
 mod resync;
+mod secrets_rotation;
 mod security_keys;
 mod sessions;
 // Account protection (issue 4).

@@ -986,6 +986,76 @@ async fn concurrent_adoptions_adopt_one_key() {
     assert!(s.sealed_canary().await.unwrap().is_some());
 }
 
+/// A stand-in re-seal: prefixes each value with what it is.
+fn tagging_reseal(fail_on: Option<&'static str>) -> Reseal {
+    Box::new(move |item: SealedItem<'_>, sealed: Option<&[u8]>| {
+        let tag = match item {
+            SealedItem::Canary => "canary".to_owned(),
+            SealedItem::Seed { device_id } => format!("seed {device_id}"),
+            SealedItem::RecoveryKey => "recovery".to_owned(),
+        };
+        if fail_on == Some(tag.as_str()) {
+            anyhow::bail!("cannot re-seal {tag}");
+        }
+        let mut out = format!("{tag}:").into_bytes();
+        out.extend_from_slice(sealed.unwrap_or(b"none"));
+        Ok(out)
+    })
+}
+
+#[tokio::test]
+async fn every_sealed_value_is_resealed_in_one_transaction_or_not_at_all() {
+    let s = store().await;
+    let id = user(&**s, "dora").await;
+    s.insert_device(totp("a", id, 1, true)).await.unwrap();
+    s.insert_device(totp("b", id, 2, false)).await.unwrap();
+    s.insert_device(key("k", id, b"cred")).await.unwrap();
+    let keep: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
+    assert!(s.adopt_key(b"c0".to_vec(), keep).await.unwrap());
+    assert!(s.sealed_recovery_key().await.unwrap().is_none());
+
+    // One value that can't be re-sealed: nothing is written.
+    let failed = s.reseal_all(tagging_reseal(Some("seed b"))).await;
+    assert!(failed.is_err());
+    assert_eq!(
+        s.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"c0"[..])
+    );
+    assert!(s.sealed_recovery_key().await.unwrap().is_none());
+    let seeds = |devices: Vec<DeviceRecord>| -> Vec<Option<Vec<u8>>> {
+        devices.into_iter().map(|d| d.totp_secret).collect()
+    };
+    assert_eq!(
+        seeds(s.devices_of(id).await.unwrap()),
+        vec![Some(vec![1, 2, 3, 4]), Some(vec![1, 2, 3, 4]), None]
+    );
+
+    // The canary, both seeds (confirmed or not) and the recovery key.
+    assert_eq!(s.reseal_all(tagging_reseal(None)).await.unwrap(), 4);
+    assert_eq!(
+        s.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"canary:c0"[..])
+    );
+    assert_eq!(
+        s.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"recovery:none"[..])
+    );
+    let mut a = b"seed a:".to_vec();
+    a.extend([1, 2, 3, 4]);
+    let mut b = b"seed b:".to_vec();
+    b.extend([1, 2, 3, 4]);
+    assert_eq!(
+        seeds(s.devices_of(id).await.unwrap()),
+        vec![Some(a), Some(b), None]
+    );
+    // A second rotation re-seals the stored recovery key.
+    s.reseal_all(tagging_reseal(None)).await.unwrap();
+    assert_eq!(
+        s.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"recovery:recovery:none"[..])
+    );
+}
+
 #[tokio::test]
 async fn the_store_answers_a_health_check() {
     let s = store().await;

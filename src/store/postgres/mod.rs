@@ -37,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_bounded_audit.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_sealed_recovery_key.sql"),
+    ),
 ];
 
 /// Held (per transaction) while migrating, so instances starting together

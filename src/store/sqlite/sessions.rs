@@ -70,7 +70,7 @@ pub(super) fn insert_session(conn: &Connection, session: &SessionRecord) -> rusq
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
-        self.call(move |conn| insert_pending(conn, &pending)).await
+        self.write(move |conn| insert_pending(conn, &pending)).await
     }
 
     async fn open_pending_login(
@@ -78,15 +78,14 @@ impl SessionStore for SqliteStore {
         pending: PendingRecord,
         event: AuditRecord,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
                 params![pending.user_id, pending.created_at],
             )?;
-            insert_pending(&tx, &pending)?;
-            super::audit::append(&tx, &event)?;
-            tx.commit()
+            insert_pending(tx, &pending)?;
+            super::audit::append(tx, &event)?;
+            Ok(())
         })
         .await
     }
@@ -105,7 +104,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.query_row(
                 "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
                  RETURNING failures",
@@ -119,7 +118,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM pending_logins WHERE token_hash = ?1",
                 [token_hash],
@@ -134,8 +133,7 @@ impl SessionStore for SqliteStore {
         pending: TokenHash,
         session: SessionRecord,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let removed = tx.execute(
                 "DELETE FROM pending_logins WHERE token_hash = ?1",
                 [pending],
@@ -143,8 +141,7 @@ impl SessionStore for SqliteStore {
             if removed != 1 {
                 return Ok(false);
             }
-            insert_session(&tx, &session)?;
-            tx.commit()?;
+            insert_session(tx, &session)?;
             Ok(true)
         })
         .await
@@ -166,7 +163,8 @@ impl SessionStore for SqliteStore {
         &self,
         token_hash: TokenHash,
     ) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
-        self.call(move |conn| {
+        // The hot path of `/api/v1/verify`: one indexed read, run in place.
+        self.read_in_place(move |conn| {
             conn.prepare_cached(
                 "SELECT s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
                         s.second_factor_at,
@@ -184,7 +182,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE token_hash = ?1",
                 params![token_hash, at],
@@ -195,7 +193,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
                 .map(drop)
         })
@@ -203,18 +201,16 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
 
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let sessions = tx.execute(
                 "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + ?2 <= ?1",
                 params![now, idle_timeout_secs],
@@ -224,7 +220,6 @@ impl SessionStore for SqliteStore {
                 "DELETE FROM webauthn_ceremonies WHERE expires_at <= ?1",
                 [now],
             )?;
-            tx.commit()?;
             Ok((sessions + pending + ceremonies) as u64)
         })
         .await

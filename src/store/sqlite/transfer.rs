@@ -63,7 +63,13 @@ impl TransferStore for SqliteStore {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<ImportOutcome> {
             let mut conn = pool.get().context("taking a database connection")?;
-            import(&mut conn, records)
+            // Pooled connections only read; the import (a command run on a
+            // store no server writes yet) writes through this one, then gives
+            // it back read-only again.
+            conn.pragma_update(None, "query_only", "OFF")?;
+            let imported = import(&mut conn, records);
+            conn.pragma_update(None, "query_only", "ON")?;
+            imported
         })
         .await
         .map_err(|e| StoreError::Unexpected(e.into()))?
