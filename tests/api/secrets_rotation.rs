@@ -32,7 +32,7 @@ fn rotate_command(app: &TestApp, pause_ms: Option<u64>) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_twofold"));
     command
         .args(["secrets", "rotate"])
-        .env("TWOFOLD_STORAGE_PATH", app.data.path())
+        .envs(crate::helpers::store_env(app.data.path()))
         .env_remove("TWOFOLD_SECRETS_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
