@@ -23,6 +23,10 @@ pub enum ExportRecord {
     /// The canary sealed with the secrets key: with it the same key is
     /// proven (and the sealed seeds open) on the new store.
     SealedCanary(ExportedCanary),
+    /// The key recovery codes are hashed with, sealed with the secrets key
+    /// (stored once the secrets key was rotated): without it, codes hashed
+    /// before a rotation would no longer verify on the new store.
+    SealedRecoveryKey(ExportedCanary),
 }
 
 /// A user with their id kept, so the rows that refer to it still do.

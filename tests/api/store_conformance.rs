@@ -1299,6 +1299,7 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             ExportRecord::RecoveryCode(_) => "recovery_code",
             ExportRecord::AuditEvent(_) => "audit_event",
             ExportRecord::SealedCanary(_) => "sealed_canary",
+            ExportRecord::SealedRecoveryKey(_) => "sealed_recovery_key",
         })
         .collect();
     assert_eq!(
@@ -1364,6 +1365,34 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         to.insert_user(new_user("ALICE", 200)).await,
         Err(StoreError::UsernameTaken)
     ));
+}
+
+#[tokio::test]
+async fn the_sealed_recovery_key_of_a_rotated_store_moves_with_an_export() {
+    // A rotated store keeps its recovery-code key sealed: without it the
+    // codes hashed before the rotation would not verify on the new store.
+    let from = populated_store().await;
+    let mut records = exported(&**from).await;
+    records.push(ExportRecord::SealedRecoveryKey(ExportedCanary {
+        sealed: b"sealed recovery key".to_vec(),
+    }));
+    let rotated = store().await;
+    rotated
+        .import_records(source_of(records.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"sealed recovery key"[..])
+    );
+    let moved = exported(&**rotated).await;
+    assert_eq!(moved, records, "the key comes out again");
+    let to = store().await;
+    to.import_records(source_of(moved)).await.unwrap();
+    assert_eq!(
+        to.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"sealed recovery key"[..])
+    );
 }
 
 #[tokio::test]

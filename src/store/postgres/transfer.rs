@@ -21,7 +21,7 @@ const BATCH: i32 = 500;
 
 type RecordOf = fn(&Row) -> ExportRecord;
 
-const TABLES: [(&str, RecordOf); 5] = [
+const TABLES: [(&str, RecordOf); 6] = [
     (
         "SELECT id, username, password_hash, admin, disabled, created_at,
                 password_changed_at, password_last_used_at, last_sign_in_at
@@ -46,6 +46,10 @@ const TABLES: [(&str, RecordOf); 5] = [
     (
         "SELECT sealed FROM sealed_canary WHERE id = 1",
         canary_from_row,
+    ),
+    (
+        "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+        recovery_key_from_row,
     ),
 ];
 
@@ -226,6 +230,15 @@ async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Re
                 .await?;
             tx.execute(&upsert, &[&c.sealed]).await?;
         }
+        ExportRecord::SealedRecoveryKey(k) => {
+            let upsert = tx
+                .prepare_cached(
+                    "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+                )
+                .await?;
+            tx.execute(&upsert, &[&k.sealed]).await?;
+        }
     }
     Ok(())
 }
@@ -285,6 +298,10 @@ fn audit_event_from_row(row: &Row) -> ExportRecord {
         user_agent: row.get(4),
         detail: row.get(5),
     })
+}
+
+fn recovery_key_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::SealedRecoveryKey(ExportedCanary { sealed: row.get(0) })
 }
 
 fn canary_from_row(row: &Row) -> ExportRecord {

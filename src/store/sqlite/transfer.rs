@@ -90,7 +90,7 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
         backend: "sqlite",
         schema_version,
     }))?;
-    let tables: [(&str, RecordOf); 5] = [
+    let tables: [(&str, RecordOf); 6] = [
         (
             "SELECT id, username, password_hash, admin, disabled, created_at,
                     password_changed_at, password_last_used_at, last_sign_in_at
@@ -115,6 +115,10 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
         (
             "SELECT sealed FROM sealed_canary WHERE id = 1",
             canary_from_row,
+        ),
+        (
+            "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+            recovery_key_from_row,
         ),
     ];
     for (sql, record_of) in tables {
@@ -181,6 +185,12 @@ fn audit_event_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
         ip: row.get(3)?,
         user_agent: row.get(4)?,
         detail: row.get(5)?,
+    }))
+}
+
+fn recovery_key_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::SealedRecoveryKey(ExportedCanary {
+        sealed: row.get(0)?,
     }))
 }
 
@@ -286,6 +296,13 @@ fn write_record(tx: &rusqlite::Transaction<'_>, record: &ExportRecord) -> anyhow
                  ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
             )?
             .execute([&c.sealed])?;
+        }
+        ExportRecord::SealedRecoveryKey(k) => {
+            tx.prepare_cached(
+                "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+            )?
+            .execute([&k.sealed])?;
         }
     }
     Ok(())
