@@ -14,6 +14,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::model::Timestamp;
+use crate::model::access::{AccessChange, AccessRows, Attachment};
 use crate::model::throttle::{Charge, Charged};
 
 pub type UserId = i64;
@@ -548,6 +549,29 @@ pub trait SecurityKeyStore {
         sign_count: u32,
         at: Timestamp,
     ) -> StoreResult<bool>;
+}
+
+/// Groups, policies and attachments (authorization). Every write bumps the
+/// access version in the same transaction; names are case-sensitive.
+#[async_trait]
+pub trait AccessStore {
+    /// Creates the group; `true` when it was created, `false` when it existed.
+    async fn put_group(&self, name: &str) -> StoreResult<bool>;
+    /// Deletes the group with its memberships and attachments; `false` if none.
+    async fn delete_group(&self, name: &str) -> StoreResult<bool>;
+    async fn add_member(&self, group: &str, username: &str) -> StoreResult<AccessChange>;
+    async fn remove_member(&self, group: &str, username: &str) -> StoreResult<AccessChange>;
+    /// Creates or replaces the document; `true` when it was created.
+    async fn put_policy(&self, name: &str, document: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Deletes the policy and detaches it everywhere; `false` if none.
+    async fn delete_policy(&self, name: &str) -> StoreResult<bool>;
+    async fn attach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange>;
+    async fn detach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange>;
+    /// Every group, policy and attachment, read in one transaction.
+    async fn access_rows(&self) -> StoreResult<AccessRows>;
+    /// The version counter alone: cheap, read at most once a second per
+    /// instance to notice another instance's change.
+    async fn access_version(&self) -> StoreResult<i64>;
 }
 
 /// Everything the domain needs from storage.
