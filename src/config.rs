@@ -28,6 +28,7 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub secrets: SecretsSettings,
     pub metrics: MetricsSettings,
+    pub access: AccessSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -155,6 +156,24 @@ impl Default for AuditSettings {
             max_anonymous_events_per_minute: 60,
         }
     }
+}
+
+/// Authorization (`[access]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// What forward-auth answers a signed-in user when no statement matches.
+    pub default_decision: DefaultDecision,
+}
+
+/// `allow`: anyone who passed two factors reaches every app unless a policy
+/// denies (as before policies); `deny`: least privilege, only what a policy allows.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultDecision {
+    #[default]
+    Allow,
+    Deny,
 }
 
 impl Default for ServerSettings {

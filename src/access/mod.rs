@@ -13,12 +13,20 @@
 //! assert_eq!(decide([&policy], &request).0, Decision::Allow);
 //! ```
 
+pub mod admin_actions;
+pub mod authorizer;
 pub mod context;
 pub mod document;
 pub mod engine;
 pub mod pattern;
+pub mod snapshot;
 
+pub use admin_actions::{ADMIN_ENDPOINTS, AdminAction, AdminEndpoint, AdminResource};
+pub use authorizer::Authorizer;
 pub use context::{ConditionKey, Context};
 pub use document::{Effect, InvalidPolicy, PolicyDocument, Problem};
 pub use engine::{CompiledPolicy, Decision, Evaluation, Matched, Request, decide, evaluate};
 pub use pattern::Pattern;
+pub use snapshot::{
+    Access, Asker, SecondFactor, Simulated, Simulation, Snapshot, StatementRef, StepUp,
+};
