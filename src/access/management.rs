@@ -3,7 +3,7 @@
 //! is audited naming who made it, and a signed-in admin's change needs a
 //! recent second factor, as every other administrative change does.
 
-use crate::access::document::{InvalidPolicy, PolicyDocument};
+use crate::access::document::{InvalidPolicy, MAX_DOCUMENT_BYTES, PolicyDocument, Problem};
 use crate::auth::admin::Actor;
 use crate::auth::audit::AuditEvent;
 use crate::auth::{Auth, AuthError, Client};
@@ -58,6 +58,19 @@ pub fn check_name(of: NameOf, name: &str) -> Result<(), AuthError> {
         )));
     }
     Ok(())
+}
+
+/// A document's bytes as text: at most `MAX_DOCUMENT_BYTES`, UTF-8. Its
+/// content is judged by `put_policy`.
+pub fn policy_text(bytes: &[u8]) -> Result<&str, InvalidPolicy> {
+    let refused = |problem| InvalidPolicy {
+        at: "document".into(),
+        problem,
+    };
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(refused(Problem::TooLarge));
+    }
+    std::str::from_utf8(bytes).map_err(|_| refused(Problem::NotJson("not UTF-8 text".into())))
 }
 
 /// How the audit trail and messages name an attachment's target.
