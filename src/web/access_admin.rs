@@ -128,7 +128,12 @@ fn created_or(created: bool, otherwise: HttpResponse) -> HttpResponse {
     )
 )]
 async fn list_groups(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResult<HttpResponse> {
-    let groups: Vec<GroupView> = auth.groups(&by).await?.into_iter().map(Into::into).collect();
+    let groups: Vec<GroupView> = auth
+        .groups(&by)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "groups": groups })))
 }
 
@@ -391,9 +396,7 @@ async fn put_policy(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let document = policy_text(&body).map_err(AccessError::from)?;
-    let created = auth
-        .put_policy(&by, &name, document, &client(&req))
-        .await?;
+    let created = auth.put_policy(&by, &name, document, &client(&req)).await?;
     Ok(created_or(created, HttpResponse::Ok().finish()))
 }
 

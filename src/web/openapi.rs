@@ -8,7 +8,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{access_admin, admin, devices, health, login, me, metrics, protection, resync, security_keys};
+use super::{
+    access_admin, admin, devices, health, login, me, metrics, protection, resync, security_keys,
+};
 
 /// `{"error": code, "message": text}`, the shape of every API error.
 #[derive(ToSchema)]
