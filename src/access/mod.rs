@@ -18,6 +18,7 @@ pub mod authorizer;
 pub mod context;
 pub mod document;
 pub mod engine;
+pub mod management;
 pub mod pattern;
 pub mod snapshot;
 

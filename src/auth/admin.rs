@@ -120,7 +120,7 @@ impl Auth {
     /// `session.reauth_window_secs`, as a user's own sensitive changes do: a
     /// session left open must not be enough to reset someone's factors. The
     /// host's operator (the command line) can already read the database.
-    fn require_recent_second_factor_of(&self, by: &Actor) -> AuthResult<()> {
+    pub(crate) fn require_recent_second_factor_of(&self, by: &Actor) -> AuthResult<()> {
         match by.kind {
             ActorKind::Admin {
                 second_factor_at, ..

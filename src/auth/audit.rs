@@ -39,6 +39,14 @@ pub enum AuditEvent {
     MfaReset,
     DeviceResynced,
     DeviceRenamed,
+    GroupCreated,
+    GroupDeleted,
+    GroupMemberAdded,
+    GroupMemberRemoved,
+    PolicyPut,
+    PolicyDeleted,
+    PolicyAttached,
+    PolicyDetached,
     /// The events of one address beyond its budget for a minute.
     AnonymousEventsCounted,
 }
@@ -63,6 +71,14 @@ impl AuditEvent {
             AuditEvent::MfaReset => "mfa_reset",
             AuditEvent::DeviceResynced => "device_resynced",
             AuditEvent::DeviceRenamed => "device_renamed",
+            AuditEvent::GroupCreated => "group_created",
+            AuditEvent::GroupDeleted => "group_deleted",
+            AuditEvent::GroupMemberAdded => "group_member_added",
+            AuditEvent::GroupMemberRemoved => "group_member_removed",
+            AuditEvent::PolicyPut => "policy_put",
+            AuditEvent::PolicyDeleted => "policy_deleted",
+            AuditEvent::PolicyAttached => "policy_attached",
+            AuditEvent::PolicyDetached => "policy_detached",
             AuditEvent::AnonymousEventsCounted => "anonymous_events_counted",
         }
     }

@@ -1,6 +1,7 @@
 //! Every way a domain operation can be refused. The web layer maps each variant
 //! to one API error code and status in one place (`web::error`).
 
+use crate::model::access::AccessLimit;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,9 @@ pub enum AuthError {
     /// A state-changing request sent by another site (CSRF).
     #[error("{0}")]
     CrossOriginRequest(String),
+    /// A group, policy or attachment beyond its bound.
+    #[error(transparent)]
+    AccessLimit(#[from] AccessLimit),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
     #[error(transparent)]
@@ -58,6 +62,7 @@ impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::UsernameTaken => AuthError::UsernameTaken,
+            StoreError::AccessLimit(limit) => AuthError::AccessLimit(limit),
             StoreError::Unavailable => AuthError::Unavailable,
             StoreError::Unexpected(e) => AuthError::Unexpected(e),
         }

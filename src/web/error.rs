@@ -6,6 +6,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::access::management::AccessError;
 use crate::auth::AuthError;
 
 /// An API error answer: `{"error": code, "message": text}`.
@@ -103,6 +104,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CannotDisableSelf => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CrossOriginRequest(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        AuthError::AccessLimit(_) => (StatusCode::CONFLICT, "limit_exceeded"),
         AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
@@ -132,6 +134,19 @@ impl From<AuthError> for ApiError {
             code,
             message: public_message(&error),
             retry_after_secs,
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::InvalidPolicy(invalid) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_policy",
+                invalid.to_string(),
+            ),
+            AccessError::Auth(error) => error.into(),
         }
     }
 }

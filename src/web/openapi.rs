@@ -8,7 +8,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, devices, health, login, me, metrics, protection, resync, security_keys};
+use super::{
+    access_admin, admin, devices, health, login, me, metrics, protection, resync, security_keys,
+};
 
 /// `{"error": code, "message": text}`, the shape of every API error.
 #[derive(ToSchema)]
@@ -77,6 +79,8 @@ pub struct DeviceStatus {
 pub struct MeAnswer {
     username: String,
     admin: bool,
+    /// The groups the user belongs to, by name.
+    groups: Vec<String>,
     devices: Vec<me::DeviceView>,
 }
 
@@ -98,6 +102,18 @@ pub struct UserList {
 pub struct AuditEvents {
     /// Newest first.
     events: Vec<admin::EventView>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GroupList {
+    groups: Vec<access_admin::GroupView>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PolicyList {
+    policies: Vec<access_admin::PolicyView>,
 }
 
 /// The session cookie, as OpenAPI names a cookie credential.
@@ -153,6 +169,18 @@ impl Modify for SessionCookie {
         admin::reset_second_factors,
         admin::credential_report,
         admin::audit,
+        access_admin::list_groups,
+        access_admin::put_group,
+        access_admin::delete_group,
+        access_admin::add_member,
+        access_admin::remove_member,
+        access_admin::attach_to_group,
+        access_admin::detach_from_group,
+        access_admin::attach_to_user,
+        access_admin::detach_from_user,
+        access_admin::list_policies,
+        access_admin::put_policy,
+        access_admin::delete_policy,
     ),
     modifiers(&SessionCookie),
     tags(

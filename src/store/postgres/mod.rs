@@ -4,6 +4,7 @@
 //! instances (a code used once, a limit never overrun) kept by row locks,
 //! advisory locks or single statements inside the database.
 
+mod access;
 mod admin;
 mod audit;
 mod devices;
@@ -40,6 +41,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/postgres/0003_sealed_recovery_key.sql"),
+    ),
+    // 4 is reserved for account sessions, landing beside this.
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_access.sql"),
     ),
 ];
 

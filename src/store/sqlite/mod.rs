@@ -11,6 +11,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+mod access;
 mod admin;
 mod audit;
 mod devices;
@@ -43,6 +44,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../../migrations/sqlite/0006_sealed_recovery_key.sql"
     )),
+    // 0007 is reserved for account sessions, landing beside this.
+    M::up(include_str!("../../../migrations/sqlite/0008_access.sql")),
 ];
 
 #[derive(Clone)]
