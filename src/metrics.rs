@@ -48,7 +48,13 @@ pub enum SignInOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyDecision {
     Allow,
+    /// No valid session: 401 to the sign-in page.
     Deny,
+    /// Signed in, but a policy refuses (or nothing allows under `deny`): 403.
+    Forbidden,
+    /// Signed in, allowed after a fresher or phishing-resistant factor: 401
+    /// to the step-up page.
+    StepUp,
     Error,
 }
 
@@ -166,6 +172,8 @@ impl Metrics {
         let decision = match decision {
             VerifyDecision::Allow => "allow",
             VerifyDecision::Deny => "deny",
+            VerifyDecision::Forbidden => "forbidden",
+            VerifyDecision::StepUp => "step_up",
             VerifyDecision::Error => "error",
         };
         let labels = DecisionLabels { decision };

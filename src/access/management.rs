@@ -102,24 +102,6 @@ impl Auth {
         Ok(self.store.access_rows().await?.policies)
     }
 
-    /// The groups a user belongs to, by name.
-    pub async fn groups_of(&self, username: &str) -> AccessResult<Vec<String>> {
-        Ok(self
-            .store
-            .access_rows()
-            .await?
-            .groups
-            .into_iter()
-            .filter(|group| {
-                group
-                    .members
-                    .iter()
-                    .any(|m| m.eq_ignore_ascii_case(username))
-            })
-            .map(|group| group.name)
-            .collect())
-    }
-
     /// Creates a group; `true` when it is new (an existing one is left as is).
     pub async fn create_group(
         &self,
@@ -130,6 +112,7 @@ impl Auth {
         self.require_recent_second_factor_of(by)?;
         check_name(NameOf::Group, name)?;
         let created = self.store.put_group(name).await?;
+        self.access_changed();
         if created {
             let detail = format!("by={}; group={name}", by.name());
             self.audit(AuditEvent::GroupCreated, None, client, &detail)
@@ -144,6 +127,7 @@ impl Auth {
         if !self.store.delete_group(name).await? {
             return Err(AuthError::NotFound("group").into());
         }
+        self.access_changed();
         let detail = format!("by={}; group={name}", by.name());
         self.audit(AuditEvent::GroupDeleted, None, client, &detail)
             .await;
@@ -160,6 +144,7 @@ impl Auth {
     ) -> AccessResult<()> {
         self.require_recent_second_factor_of(by)?;
         found(self.store.add_member(group, username).await?)?;
+        self.access_changed();
         let detail = format!("by={}; group={group}", by.name());
         self.audit(
             AuditEvent::GroupMemberAdded,
@@ -181,6 +166,7 @@ impl Auth {
     ) -> AccessResult<()> {
         self.require_recent_second_factor_of(by)?;
         found(self.store.remove_member(group, username).await?)?;
+        self.access_changed();
         let detail = format!("by={}; group={group}", by.name());
         self.audit(
             AuditEvent::GroupMemberRemoved,
@@ -208,6 +194,7 @@ impl Auth {
             .store
             .put_policy(name, document, self.clock.now())
             .await?;
+        self.access_changed();
         let detail = format!(
             "by={}; policy={name}; {}",
             by.name(),
@@ -224,6 +211,7 @@ impl Auth {
         if !self.store.delete_policy(name).await? {
             return Err(AuthError::NotFound("policy").into());
         }
+        self.access_changed();
         let detail = format!("by={}; policy={name}", by.name());
         self.audit(AuditEvent::PolicyDeleted, None, client, &detail)
             .await;
@@ -240,6 +228,7 @@ impl Auth {
     ) -> AccessResult<()> {
         self.require_recent_second_factor_of(by)?;
         found(self.store.attach_policy(policy, to).await?)?;
+        self.access_changed();
         self.audit_attachment(AuditEvent::PolicyAttached, by, policy, to, client)
             .await;
         Ok(())
@@ -255,6 +244,7 @@ impl Auth {
     ) -> AccessResult<()> {
         self.require_recent_second_factor_of(by)?;
         found(self.store.detach_policy(policy, to).await?)?;
+        self.access_changed();
         self.audit_attachment(AuditEvent::PolicyDetached, by, policy, to, client)
             .await;
         Ok(())

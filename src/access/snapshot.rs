@@ -45,8 +45,9 @@ pub struct Asker<'a> {
 
 #[derive(Debug, Clone, Copy)]
 pub struct SecondFactor<'a> {
-    /// `totp`, `security_key`, `passkey` or `recovery_code`.
-    pub method: &'a str,
+    /// `totp`, `security_key`, `passkey` or `recovery_code`; `None` when
+    /// the credential does not record it (`twofold:MfaMethod` is then absent).
+    pub method: Option<&'a str>,
     /// Seconds since it was passed.
     pub age_secs: i64,
 }
@@ -277,13 +278,14 @@ impl Snapshot {
         // `PhishingResistant false` must hold for it too.
         let mut phishing_resistant = false;
         if let Some(factor) = asker.second_factor {
-            phishing_resistant = matches!(factor.method, "security_key" | "passkey");
-            context
-                .set(
-                    ConditionKey::MultiFactorAuthAge,
-                    factor.age_secs.max(0).to_string(),
-                )
-                .set(ConditionKey::MfaMethod, factor.method);
+            phishing_resistant = matches!(factor.method, Some("security_key" | "passkey"));
+            context.set(
+                ConditionKey::MultiFactorAuthAge,
+                factor.age_secs.max(0).to_string(),
+            );
+            if let Some(method) = factor.method {
+                context.set(ConditionKey::MfaMethod, method);
+            }
         }
         context.set(
             ConditionKey::PhishingResistant,
@@ -481,7 +483,7 @@ mod tests {
         Asker {
             username,
             admin: false,
-            second_factor: Some(SecondFactor { method, age_secs: age }),
+            second_factor: Some(SecondFactor { method: Some(method), age_secs: age }),
             source_ip: Some("10.0.0.1"),
             credential_type: "session",
         }

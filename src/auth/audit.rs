@@ -47,6 +47,8 @@ pub enum AuditEvent {
     PolicyDeleted,
     PolicyAttached,
     PolicyDetached,
+    /// Forward-auth refused a signed-in person (at most once a minute per user and URL).
+    AccessDenied,
     /// The events of one address beyond its budget for a minute.
     AnonymousEventsCounted,
 }
@@ -79,6 +81,7 @@ impl AuditEvent {
             AuditEvent::PolicyDeleted => "policy_deleted",
             AuditEvent::PolicyAttached => "policy_attached",
             AuditEvent::PolicyDetached => "policy_detached",
+            AuditEvent::AccessDenied => "access_denied",
             AuditEvent::AnonymousEventsCounted => "anonymous_events_counted",
         }
     }

@@ -5,6 +5,7 @@
 pub mod admin;
 mod attempts_in_flight;
 pub mod audit;
+pub mod authorization;
 pub mod clock;
 pub mod devices;
 mod error;
@@ -101,6 +102,10 @@ pub struct Auth {
     pub(crate) metrics: Metrics,
     /// Throttled attempts being judged right now (in this process).
     pub(crate) in_flight: Arc<attempts_in_flight::AttemptsInFlight>,
+    /// Compiled policies, refreshed when the store's access version moves.
+    pub(crate) access: crate::access::Authorizer,
+    /// Forward-auth denials recently audited (one a minute per user and URL).
+    pub(crate) denials: authorization::DenialLog,
 }
 
 impl Auth {
@@ -119,6 +124,8 @@ impl Auth {
             secrets,
             metrics: Metrics::default(),
             in_flight: Arc::default(),
+            access: Default::default(),
+            denials: Default::default(),
         })
     }
 

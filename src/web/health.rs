@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::error::{ApiError, ApiResult};
-use super::request::session_token;
+use super::request::{client, session_token};
 use super::return_to;
 use crate::auth::{Auth, AuthError};
 use crate::metrics::VerifyDecision;
@@ -42,13 +42,9 @@ pub async fn healthz(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
 pub async fn verify(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
     let (decision, response) = match auth.signed_in(session_token(&req).as_ref()).await {
-        Ok(account) => (
-            VerifyDecision::Allow,
-            HttpResponse::Ok()
-                .insert_header(("Remote-User", account.user.username.as_str()))
-                .insert_header(("Remote-Admin", account.user.admin.to_string()))
-                .finish(),
-        ),
+        Ok(account) => {
+            super::forward_auth::answer(&auth, &account, "session", &client(&req), &req).await
+        }
         Err(AuthError::Unauthenticated) => (VerifyDecision::Deny, sign_in_needed(&auth, &req)),
         Err(other) => (
             VerifyDecision::Error,

@@ -8,6 +8,8 @@ mod admin_pages;
 pub mod body_deadline;
 pub mod cookies;
 pub mod error;
+mod forward_auth;
+mod forwarded;
 mod health;
 mod login;
 mod me;
@@ -161,5 +163,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(security_keys::page_routes)
     .configure(admin_pages::routes)
     .configure(security_pages::routes)
-    .configure(devices::page_routes);
+    .configure(devices::page_routes)
+    .configure(forward_auth::routes);
 }

@@ -12,6 +12,7 @@ use super::metrics::counted;
 use super::pages::{page, refusal, see_other, signed_in_redirect};
 use super::request::{client, pending_token, session_token};
 use super::{cookies, return_to};
+use crate::access::StepUp;
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
 use crate::auth::{Account, Auth, AuthError};
@@ -43,6 +44,9 @@ struct RecoveryLoginView {
 #[template(path = "reauthenticate.html")]
 struct ReauthenticateView {
     next: String,
+    /// Forward-auth asked for a security key (`require=security_key`):
+    /// only a security key is offered.
+    key_required: bool,
     recovery_codes_left: u32,
     error: Option<String>,
     /// The methods the user holds: the page offers those.
@@ -88,6 +92,9 @@ struct CodeForm {
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    /// From forward-auth: the app address to return to, and what it needs.
+    rd: Option<String>,
+    require: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +102,7 @@ struct ReauthenticateForm {
     code: Option<String>,
     recovery_code: Option<String>,
     next: Option<String>,
+    rd: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +117,13 @@ struct PasswordForm {
 fn local_path(auth: &Auth, next: Option<&str>) -> String {
     next.and_then(|next| return_to::own_page(auth.settings(), next))
         .unwrap_or_else(|| "/account".to_owned())
+}
+
+/// Where a step-up returns: forward-auth's `rd` (an app on a configured
+/// domain, judged as a browser resolves it), else `next` on this origin.
+fn step_up_return(auth: &Auth, rd: Option<&str>, next: Option<&str>) -> String {
+    rd.and_then(|rd| return_to::allowed(auth.settings(), rd))
+        .unwrap_or_else(|| local_path(auth, next))
 }
 
 /// The step-up page, coming back to `next` afterwards.
@@ -171,11 +186,16 @@ async fn reauthenticate_page(
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
-    let next = local_path(&auth, query.next.as_deref());
-    page(
-        StatusCode::OK,
-        &reauthenticate_view(&auth, &account, next, None, false).await,
-    )
+    let next = step_up_return(&auth, query.rd.as_deref(), query.next.as_deref());
+    let key_required =
+        query.require.as_deref().and_then(StepUp::parse) == Some(StepUp::SecurityKey);
+    let mut view = reauthenticate_view(&auth, &account, next, None, false).await;
+    if key_required {
+        view.key_required = true;
+        view.totp = false;
+        view.recovery_codes_left = 0;
+    }
+    page(StatusCode::OK, &view)
 }
 
 /// The step-up page, offering the second factors the user holds.
@@ -190,6 +210,7 @@ async fn reauthenticate_view(
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
     ReauthenticateView {
         next,
+        key_required: false,
         recovery_codes_left,
         error,
         // With nothing known, the code form is the one to show.
@@ -208,7 +229,7 @@ async fn reauthenticate_submit(
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
-    let next = local_path(&auth, form.next.as_deref());
+    let next = step_up_return(&auth, form.rd.as_deref(), form.next.as_deref());
     let given = |field: &Option<String>| {
         field
             .as_deref()
