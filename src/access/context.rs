@@ -202,9 +202,77 @@ impl Context {
     }
 }
 
+/// Most values one key may be given in a simulated context.
+pub const MAX_GIVEN_VALUES: usize = 100;
+
+impl Context {
+    /// The condition keys a person gives the simulator, as JSON: each key
+    /// a contract key name, each value a string, boolean or number, or a
+    /// list of them (`twofold:groups`). Anything else is refused, naming it.
+    pub fn from_given(given: &serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        use serde_json::Value;
+        let mut context = Context::new();
+        for (name, value) in given {
+            let key = ConditionKey::from_name(name)
+                .ok_or_else(|| format!("context: {name:?} is not a condition key"))?;
+            let one = |value: &Value| match value {
+                Value::String(text) => Ok(text.clone()),
+                Value::Bool(b) => Ok(b.to_string()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(format!(
+                    "context.{name}: expected a string, boolean or number, or a list of them"
+                )),
+            };
+            let values = match value {
+                Value::Array(items) if items.len() > MAX_GIVEN_VALUES => {
+                    return Err(format!("context.{name}: at most {MAX_GIVEN_VALUES} values"));
+                }
+                Value::Array(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+                other => vec![one(other)?],
+            };
+            context.set_all(key, values);
+        }
+        Ok(context)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_context_reads_contract_keys_and_refuses_the_rest() {
+        let given = |json: &str| {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            Context::from_given(value.as_object().unwrap())
+        };
+        let context = given(
+            r#"{"twofold:MfaMethod": "totp", "twofold:groups": ["ops", "dev"],
+            "twofold:PhishingResistant": false, "twofold:MultiFactorAuthAge": 30}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            context.get(ConditionKey::MfaMethod).unwrap()[0].text(),
+            "totp"
+        );
+        assert_eq!(context.get(ConditionKey::Groups).unwrap().len(), 2);
+        assert_eq!(
+            context.get(ConditionKey::PhishingResistant).unwrap()[0].boolean(),
+            Some(false)
+        );
+        assert_eq!(
+            context.get(ConditionKey::MultiFactorAuthAge).unwrap()[0].number(),
+            Some(30.0)
+        );
+        assert_eq!(context.get(ConditionKey::SourceIp), None);
+        assert!(
+            given(r#"{"aws:username": "x"}"#)
+                .unwrap_err()
+                .contains("aws:username")
+        );
+        assert!(given(r#"{"twofold:username": {"a": 1}}"#).is_err());
+        assert!(given(r#"{"twofold:groups": [null]}"#).is_err());
+    }
 
     #[test]
     fn key_names_are_read_in_any_case_and_unknown_ones_are_refused() {

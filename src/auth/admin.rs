@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::audit::AuditEvent;
 use super::clock::Timestamp;
 use super::session::Token;
-use super::{Auth, AuthError, AuthResult, Client};
+use super::{Account, Auth, AuthError, AuthResult, Client};
 use crate::store::{AuditRecord, SecondFactorsRemoved, UserId, UserOverview, UserRecord};
 
 /// Audit events returned when the caller names no limit.
@@ -33,6 +33,9 @@ enum ActorKind {
         username: String,
         /// When this admin's session last passed a second factor.
         second_factor_at: Timestamp,
+        /// Not `admin: true`: acting through a policy that allowed this one
+        /// endpoint's action (delegated administration).
+        delegated: bool,
     },
     HostOperator,
 }
@@ -55,6 +58,40 @@ impl Actor {
 
     fn is_user(&self, user: &UserRecord) -> bool {
         matches!(&self.kind, ActorKind::Admin { user_id, .. } if *user_id == user.id)
+    }
+
+    /// A signed-in user acting through a policy, not as `admin: true`.
+    pub fn is_delegated(&self) -> bool {
+        matches!(
+            &self.kind,
+            ActorKind::Admin {
+                delegated: true,
+                ..
+            }
+        )
+    }
+
+    /// A signed-in user acting on an admin endpoint whose `twofold:*` action
+    /// a policy allowed them (the caller checked it: `Auth::permit`).
+    pub(crate) fn delegated(account: &Account) -> Self {
+        Self {
+            kind: ActorKind::Admin {
+                user_id: account.user.id,
+                username: account.user.username.clone(),
+                second_factor_at: account.session.second_factor_at,
+                delegated: !account.user.admin,
+            },
+        }
+    }
+
+    /// Delegated administration stops at administrators: only `admin: true`
+    /// makes, disables, enables or resets an administrator, so a policy
+    /// granting a helpdesk `ResetMfa` can't be used to take over an admin.
+    fn may_act_on(&self, user: &UserRecord) -> AuthResult<()> {
+        if user.admin && self.is_delegated() {
+            return Err(AuthError::Forbidden);
+        }
+        Ok(())
     }
 }
 
@@ -112,6 +149,7 @@ impl Auth {
                 user_id: account.user.id,
                 username: account.user.username,
                 second_factor_at: account.session.second_factor_at,
+                delegated: false,
             },
         })
     }
@@ -152,6 +190,9 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<UserSummary> {
         self.require_recent_second_factor_of(by)?;
+        if admin && by.is_delegated() {
+            return Err(AuthError::Forbidden);
+        }
         let acting = match by.kind {
             ActorKind::Admin { .. } => Some(by.name()),
             ActorKind::HostOperator => None,
@@ -181,6 +222,7 @@ impl Auth {
     ) -> AuthResult<()> {
         self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
+        by.may_act_on(&user)?;
         if by.is_user(&user) {
             return Err(AuthError::CannotDisableSelf);
         }
@@ -201,6 +243,7 @@ impl Auth {
     pub async fn enable_user(&self, by: &Actor, username: &str, client: &Client) -> AuthResult<()> {
         self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
+        by.may_act_on(&user)?;
         if self.store.set_disabled(user.id, false).await? {
             let detail = format!("by={}", by.name());
             self.audit(
@@ -225,6 +268,7 @@ impl Auth {
     ) -> AuthResult<SecondFactorsRemoved> {
         self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
+        by.may_act_on(&user)?;
         let removed = self.store.remove_second_factors(user.id).await?;
         let detail = format!(
             "by={}; removed {} second factors and {} recovery codes; sessions ended",

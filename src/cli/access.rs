@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use super::print_table;
 use crate::access::document::MAX_DOCUMENT_BYTES;
 use crate::access::management::{AccessError, policy_text};
+use crate::access::{Context as Conditions, Simulated};
 use crate::auth::admin::Actor;
 use crate::auth::clock::iso8601;
 use crate::auth::{Auth, Client};
@@ -53,6 +54,18 @@ pub enum PolicyCommand {
         name: String,
         #[command(flatten)]
         to: Target,
+    },
+    /// How ACTION on RESOURCE would be decided for USER, and which statements
+    /// matched (exit status 0 when allowed, 1 when denied).
+    Simulate {
+        user: String,
+        /// `http:GET`, `twofold:ResetMfa`, ...
+        action: String,
+        /// `https://app.example.com/path`, `twofold:user/alice`, `*`, ...
+        resource: String,
+        /// Condition keys as a JSON object, e.g. '{"twofold:MfaMethod": "totp"}'.
+        #[arg(long, value_name = "JSON")]
+        context: Option<String>,
     },
 }
 
@@ -179,6 +192,59 @@ pub async fn policy_command(auth: &Auth, command: PolicyCommand) -> anyhow::Resu
             auth.detach_policy(&by, &name, &to, &client).await?;
             eprintln!("detached policy {name} from {}", describe(&to));
         }
+        PolicyCommand::Simulate {
+            user,
+            action,
+            resource,
+            context,
+        } => simulate(auth, &user, &action, &resource, context.as_deref()).await?,
+    }
+    Ok(())
+}
+
+/// Prints the decision and the matching statements; a denial is an error
+/// (exit status 1) after printing them.
+async fn simulate(
+    auth: &Auth,
+    user: &str,
+    action: &str,
+    resource: &str,
+    context: Option<&str>,
+) -> anyhow::Result<()> {
+    let context = match context {
+        Some(json) => {
+            let value: serde_json::Value =
+                serde_json::from_str(json).context("--context is not JSON")?;
+            let given = value
+                .as_object()
+                .context("--context must be a JSON object of condition keys")?;
+            Conditions::from_given(given).map_err(|message| anyhow::anyhow!(message))?
+        }
+        None => Conditions::new(),
+    };
+    let simulation = auth.simulate(user, action, resource, &context).await?;
+    let how = if simulation.by_admin {
+        " (admin: true allows every twofold: action)"
+    } else if simulation.by_default {
+        " (by default: no statement matched)"
+    } else {
+        ""
+    };
+    println!("decision: {}{how}", simulation.decision.as_str());
+    let rows = simulation
+        .matched
+        .iter()
+        .map(|m| {
+            vec![
+                m.effect.as_str().to_owned(),
+                m.policy.clone(),
+                m.sid.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print_table(&["EFFECT", "POLICY", "SID"], rows);
+    if simulation.decision != Simulated::Allow {
+        anyhow::bail!("{action} on {resource} is denied for {user}");
     }
     Ok(())
 }

@@ -1,9 +1,13 @@
 //! The administration endpoints of the JSON API (`/api/v1/admin/...`). One
-//! middleware admits only a signed-in administrator (401 without a session,
-//! 403 `forbidden` for anyone else) before any handler or body is looked at.
+//! middleware admits a signed-in administrator, or a signed-in user whom a
+//! policy allows the endpoint's `twofold:<Action>` on its resource (401
+//! without a session, 403 `forbidden` for anyone else), before any handler
+//! or body is looked at.
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use std::collections::HashMap;
+
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -14,9 +18,10 @@ use serde_json::json;
 use super::error::{ApiError, ApiResult};
 use super::request::{JsonBody, client, session_token};
 use super::{ApiRoute, not_found, register_api_routes};
-use crate::auth::Auth;
+use crate::access::admin_actions::{self, ADMIN_ENDPOINTS, AdminAction};
 use crate::auth::admin::{Actor, UserSummary, audit_limit};
 use crate::auth::clock::iso8601;
+use crate::auth::{Account, Auth, AuthError};
 use crate::store::AuditRecord;
 use actix_web::http::Method;
 
@@ -41,6 +46,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     ]
     .into_iter()
     .chain(super::access_admin::api_routes())
+    .chain(super::simulate::api_routes())
     .collect()
 }
 
@@ -63,12 +69,49 @@ async fn require_administrator(
             "the service is not configured",
         ));
     };
-    let actor = auth
-        .administrator(session_token(req.request()).as_ref())
+    let account = auth
+        .signed_in(session_token(req.request()).as_ref())
         .await
         .map_err(ApiError::from)?;
-    req.extensions_mut().insert(actor);
+    if !account.user.admin {
+        let (action, resource) =
+            endpoint_permission(&req).ok_or(ApiError::from(AuthError::Forbidden))?;
+        // A resource named in the body (creating a user) is checked by the handler.
+        if let Some(resource) = resource {
+            auth.permit(
+                &account,
+                "session",
+                action,
+                &resource,
+                &client(req.request()),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        }
+    }
+    req.extensions_mut().insert(Actor::delegated(&account));
+    req.extensions_mut().insert(account);
     next.call(req).await
+}
+
+/// The `twofold:<Action>` of the endpoint a request is for and the resource
+/// it acts on (`None` when the body names it), from `ADMIN_ENDPOINTS`, its
+/// path parameters decoded as the handler's `web::Path` decodes them. `None`
+/// for an endpoint not in the table: administrators only.
+fn endpoint_permission(req: &ServiceRequest) -> Option<(AdminAction, Option<String>)> {
+    ADMIN_ENDPOINTS.iter().find_map(|endpoint| {
+        if req.method().as_str() != endpoint.method {
+            return None;
+        }
+        let mut path = req.match_info().clone();
+        if !ResourceDef::new(endpoint.path).capture_match_info(&mut path) {
+            return None;
+        }
+        let parameters: HashMap<String, String> =
+            serde::Deserialize::deserialize(actix_router::PathDeserializer::new(&path)).ok()?;
+        let resource = endpoint.resource.name(|key| parameters.get(key).cloned());
+        Some((endpoint.action, resource))
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -166,9 +209,19 @@ async fn list_users(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResult
 async fn create_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
+    account: web::ReqData<Account>,
     req: HttpRequest,
     JsonBody(body): JsonBody<NewUserRequest>,
 ) -> ApiResult<HttpResponse> {
+    let resource = admin_actions::resource("user", &body.username);
+    auth.permit(
+        &account,
+        "session",
+        AdminAction::CreateUser,
+        &resource,
+        &client(&req),
+    )
+    .await?;
     let user = auth
         .add_user(
             &by,

@@ -24,6 +24,7 @@ pub mod connections;
 pub mod hardening;
 mod protection;
 mod security_pages;
+mod simulate;
 // Pages people use (issue 7).
 mod devices;
 // Operations: HTTPS, metrics, the OpenAPI document.

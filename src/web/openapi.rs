@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
     access_admin, admin, devices, health, login, me, metrics, protection, resync, security_keys,
+    simulate,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -181,6 +182,7 @@ impl Modify for SessionCookie {
         access_admin::list_policies,
         access_admin::put_policy,
         access_admin::delete_policy,
+        simulate::simulate,
     ),
     modifiers(&SessionCookie),
     tags(
