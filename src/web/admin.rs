@@ -5,12 +5,11 @@
 //! or body is looked at.
 
 use actix_web::body::MessageBody;
-use std::collections::HashMap;
-
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -96,8 +95,8 @@ async fn require_administrator(
 
 /// The `twofold:<Action>` of the endpoint a request is for and the resource
 /// it acts on (`None` when the body names it), from `ADMIN_ENDPOINTS`, its
-/// path parameters decoded as the handler's `web::Path` decodes them. `None`
-/// for an endpoint not in the table: administrators only.
+/// path parameters percent-decoded as the handler's `web::Path` decodes
+/// them. `None` for an endpoint not in the table: administrators only.
 fn endpoint_permission(req: &ServiceRequest) -> Option<(AdminAction, Option<String>)> {
     ADMIN_ENDPOINTS.iter().find_map(|endpoint| {
         if req.method().as_str() != endpoint.method {
@@ -107,9 +106,10 @@ fn endpoint_permission(req: &ServiceRequest) -> Option<(AdminAction, Option<Stri
         if !ResourceDef::new(endpoint.path).capture_match_info(&mut path) {
             return None;
         }
-        let parameters: HashMap<String, String> =
-            serde::Deserialize::deserialize(actix_router::PathDeserializer::new(&path)).ok()?;
-        let resource = endpoint.resource.name(|key| parameters.get(key).cloned());
+        let resource = endpoint.resource.name(|key| {
+            path.get(key)
+                .map(|raw| percent_decode_str(raw).decode_utf8_lossy().into_owned())
+        });
         Some((endpoint.action, resource))
     })
 }
@@ -363,4 +363,25 @@ async fn audit(
         .map(Into::into)
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "events": events })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new admin endpoint must be given its action deliberately (without
+    /// one it is for `admin: true` users only, which is safe but easy to miss).
+    #[test]
+    fn every_admin_endpoint_has_its_action() {
+        for route in api_routes() {
+            assert!(
+                ADMIN_ENDPOINTS
+                    .iter()
+                    .any(|e| e.method == route.method.as_str() && e.path == route.path),
+                "{} {} is missing from access::admin_actions::ADMIN_ENDPOINTS",
+                route.method,
+                route.path
+            );
+        }
+    }
 }
