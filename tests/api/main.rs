@@ -1,6 +1,7 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file per
 //! test, real TOTP codes computed from the secrets the API hands out.
 
+mod access_admin;
 mod admin;
 mod admin_cli;
 mod admin_pages;
