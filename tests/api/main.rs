@@ -2,6 +2,7 @@
 //! test, real TOTP codes computed from the secrets the API hands out.
 
 mod access_admin;
+mod access_cli;
 mod admin;
 mod admin_cli;
 mod admin_pages;
