@@ -30,7 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/users/{username}/reset", web::get().to(reset_page))
             .route("/users/{username}/reset", web::post().to(reset_user))
             .route("/credential-report.csv", web::get().to(credential_report))
-            .route("/audit", web::get().to(audit_page)),
+            .route("/audit", web::get().to(audit_page))
+            .configure(super::access_pages::routes),
     );
 }
 

@@ -3,6 +3,7 @@
 //! grouped by URL; handlers stay thin.
 
 mod access_admin;
+mod access_pages;
 mod admin;
 mod admin_pages;
 pub mod body_deadline;
