@@ -41,6 +41,7 @@ mod several_instances;
 mod export_import;
 // Pages in a real browser (issue 7).
 mod browser;
+mod browser_access;
 mod browser_account;
 mod browser_admin;
 mod browser_security_keys;
