@@ -12,7 +12,7 @@ async fn an_administrator_writes_a_policy_fixes_its_error_and_attaches_it_to_a_g
     let app = spawn_app().await;
     let (root, secret, _) = app.signed_in_admin_with_totp("root").await;
     app.create_user("alice", false).await;
-    let mut browser = Browser::launch(&app, "access", LAPTOP).await;
+    let browser = Browser::launch(&app, "access", LAPTOP).await;
     browser.sign_in_with_app(&app, "root", &secret).await;
 
     browser.open("/admin").await;
