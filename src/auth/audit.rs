@@ -26,6 +26,9 @@ pub enum AuditEvent {
     MfaReset,
     DeviceResynced,
     DeviceRenamed,
+    SessionRevoked,
+    BrowserRemembered,
+    RememberedBrowserRevoked,
 }
 
 impl AuditEvent {
@@ -48,6 +51,9 @@ impl AuditEvent {
             AuditEvent::MfaReset => "mfa_reset",
             AuditEvent::DeviceResynced => "device_resynced",
             AuditEvent::DeviceRenamed => "device_renamed",
+            AuditEvent::SessionRevoked => "session_revoked",
+            AuditEvent::BrowserRemembered => "browser_remembered",
+            AuditEvent::RememberedBrowserRevoked => "remembered_browser_revoked",
         }
     }
 }

@@ -5,7 +5,7 @@
 use base64::Engine;
 
 use super::audit::AuditEvent;
-use super::login::SignedIn;
+use super::login::{GivenFactor, Method, SignedIn};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::store::{DeviceKind, DeviceRecord};
@@ -173,7 +173,11 @@ impl Auth {
         let signed_in = match enroller {
             Enroller::SignedIn(_) => None,
             Enroller::FirstFactor { user, pending } => {
-                Some(self.complete_login(pending, user, client, &detail).await?)
+                let factor = GivenFactor::once(Method::Totp);
+                Some(
+                    self.complete_login(pending, user, client, factor, &detail)
+                        .await?,
+                )
             }
         };
         Ok(Confirmed {

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
-use super::session::Token;
+use super::session::{MAX_SESSIONS_PER_USER, Token};
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
 
@@ -32,6 +32,16 @@ pub enum Method {
     RecoveryCode,
 }
 
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::SecurityKey => "security_key",
+            Method::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
 /// What the password step tells the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PasswordOutcome {
@@ -46,6 +56,14 @@ pub struct PasswordPassed {
     pub outcome: PasswordOutcome,
 }
 
+/// Where a right password leads: to a second factor (or enrolment), or
+/// straight to a session when the browser was remembered for this user.
+#[derive(Debug)]
+pub enum FirstStep {
+    Pending(PasswordPassed),
+    SignedIn(SignedIn),
+}
+
 /// A new session: the token goes into the session cookie.
 #[derive(Debug)]
 pub struct SignedIn {
@@ -53,6 +71,27 @@ pub struct SignedIn {
     pub username: String,
     /// A new known-client token for the browser, when it held none.
     pub known_client: Option<Token>,
+    /// A new remembered-browser token, when the person asked for one (and
+    /// its lifetime in seconds, for the cookie).
+    pub remembered_browser: Option<Token>,
+}
+
+/// The second factor that completed a sign-in, and whether the person asked
+/// for this browser to be remembered.
+#[derive(Debug, Clone, Copy)]
+pub struct GivenFactor {
+    pub method: Method,
+    pub remember_browser: bool,
+}
+
+impl GivenFactor {
+    /// A factor given without asking to be remembered.
+    pub fn once(method: Method) -> Self {
+        Self {
+            method,
+            remember_browser: false,
+        }
+    }
 }
 
 impl LoginState {
@@ -89,14 +128,15 @@ pub fn methods_for(devices: &[DeviceRecord], recovery_codes_left: u32) -> Vec<Me
 }
 
 impl Auth {
-    /// The first step: checks the password and opens a pending login.
+    /// The first step: checks the password and opens a pending login, or a
+    /// session when the browser is remembered for this user.
     #[tracing::instrument(skip(self, password, client), fields(ip = client.ip_str()))]
     pub async fn login_password(
         &self,
         username: &str,
         password: &SecretString,
         client: &Client,
-    ) -> AuthResult<PasswordPassed> {
+    ) -> AuthResult<FirstStep> {
         let user = self.store.user_by_name(username).await?;
         let ticket = self
             .charge_password_attempt(username, user.as_ref(), client)
@@ -131,6 +171,11 @@ impl Auth {
         let now = self.clock.now();
         let devices = self.store.devices_of(user.id).await?;
         let methods = methods_for(&devices, self.recovery_codes_left(user.id).await?);
+        if !methods.is_empty()
+            && let Some(signed_in) = self.sign_in_remembered(&user, client).await?
+        {
+            return Ok(FirstStep::SignedIn(signed_in));
+        }
         let token = Token::generate();
         // The password's last use, the pending login and its audit event are
         // written in one transaction: one disk sync per sign-in step.
@@ -154,7 +199,7 @@ impl Auth {
         } else {
             PasswordOutcome::SecondFactorRequired(methods)
         };
-        Ok(PasswordPassed { token, outcome })
+        Ok(FirstStep::Pending(PasswordPassed { token, outcome }))
     }
 
     async fn rehash(&self, user: &UserRecord, password: &SecretString) -> AuthResult<()> {
@@ -181,6 +226,7 @@ impl Auth {
         &self,
         pending_token: Option<&Token>,
         code: &str,
+        remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
@@ -193,7 +239,12 @@ impl Auth {
             Some(device) => {
                 self.refund_attempt(ticket, None).await;
                 let detail = format!("method=totp device={}", device.name);
-                self.complete_login(&pending, &user, client, &detail).await
+                let factor = GivenFactor {
+                    method: Method::Totp,
+                    remember_browser,
+                };
+                self.complete_login(&pending, &user, client, factor, &detail)
+                    .await
             }
             None => {
                 self.second_factor_failed(&pending, &user, client, "method=totp")
@@ -237,25 +288,48 @@ impl Auth {
     }
 
     /// The pending login becomes a session: a brand-new token, never the
-    /// pending one.
+    /// pending one. The browser is remembered when the person asked and the
+    /// operator allows it.
     pub(crate) async fn complete_login(
         &self,
         pending: &PendingRecord,
         user: &UserRecord,
         client: &Client,
+        factor: GivenFactor,
         detail: &str,
     ) -> AuthResult<SignedIn> {
         let token = Token::generate();
+        let now = self.clock.now();
+        let method = factor.method.as_str();
         let session = self
             .lifetime()
-            .new_session(&token, user.id, self.clock.now());
+            .new_session(&token, user.id, now, method, now, client);
         if !self
             .store
-            .promote_pending(pending.token_hash, session)
+            .promote_pending(pending.token_hash, session, MAX_SESSIONS_PER_USER)
             .await?
         {
             return Err(AuthError::Unauthenticated);
         }
+        let remembered_browser = if factor.remember_browser {
+            self.remember_browser(user, factor.method, client).await?
+        } else {
+            None
+        };
+        let mut signed_in = self.signed_in_as(user, token, client, detail).await?;
+        signed_in.remembered_browser = remembered_browser;
+        Ok(signed_in)
+    }
+
+    /// What every completed sign-in shares once its session exists: the time
+    /// recorded, the audit event, the known-client token.
+    pub(crate) async fn signed_in_as(
+        &self,
+        user: &UserRecord,
+        token: Token,
+        client: &Client,
+        detail: &str,
+    ) -> AuthResult<SignedIn> {
         if let Err(e) = self.store.record_sign_in(user.id, self.clock.now()).await {
             tracing::warn!(error = %e, "could not record the time of a sign-in");
         }
@@ -271,6 +345,7 @@ impl Auth {
             token,
             username: user.username.clone(),
             known_client,
+            remembered_browser: None,
         })
     }
 
@@ -326,12 +401,16 @@ mod tests {
 
     fn session(expires_at: Timestamp) -> SessionRecord {
         SessionRecord {
+            id: "s".into(),
             token_hash: [2; 32],
             user_id: 7,
             created_at: 0,
             last_seen_at: 0,
             expires_at,
             second_factor_at: 0,
+            method: "totp".into(),
+            ip: None,
+            user_agent: None,
         }
     }
 

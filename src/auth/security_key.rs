@@ -14,7 +14,7 @@ use webauthn_rs::prelude::{
 
 use super::audit::AuditEvent;
 use super::devices::device_name;
-use super::login::SignedIn;
+use super::login::{GivenFactor, Method, SignedIn};
 use super::session::Token;
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::config::Settings;
@@ -284,7 +284,11 @@ impl Auth {
             Enroller::SignedIn(_) => None,
             Enroller::FirstFactor { user, pending } => {
                 let detail = format!("method=security_key device={name}");
-                Some(self.complete_login(pending, user, client, &detail).await?)
+                let factor = GivenFactor::once(Method::SecurityKey);
+                Some(
+                    self.complete_login(pending, user, client, factor, &detail)
+                        .await?,
+                )
             }
         };
         Ok(RegisteredKey {
@@ -356,6 +360,7 @@ impl Auth {
         &self,
         pending_token: Option<&Token>,
         credential: &PublicKeyCredential,
+        remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
@@ -366,7 +371,12 @@ impl Auth {
         {
             Ok(device) => {
                 let detail = format!("method=security_key device={}", device.name);
-                self.complete_login(&pending, &user, client, &detail).await
+                let factor = GivenFactor {
+                    method: Method::SecurityKey,
+                    remember_browser,
+                };
+                self.complete_login(&pending, &user, client, factor, &detail)
+                    .await
             }
             Err(refusal) => {
                 let detail = format!("method=security_key refused: {refusal}");

@@ -39,6 +39,7 @@ impl AdminStore for SqliteStore {
             if disabled {
                 tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
                 tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+                tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
             }
             tx.commit()?;
             Ok(changed == 1)
@@ -61,6 +62,7 @@ impl AdminStore for SqliteStore {
             tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
             tx.commit()?;
             Ok(SecondFactorsRemoved {
                 devices: devices as u32,

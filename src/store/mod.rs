@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod devices;
 mod recovery;
+mod remembered_browsers;
 mod security;
 mod security_keys;
 mod sessions;
@@ -16,6 +17,7 @@ mod users;
 use async_trait::async_trait;
 
 pub use recovery::{CodeHash, RecoveryStore};
+pub use remembered_browsers::{RememberedBrowserRecord, RememberedBrowserStore};
 pub use security::{SealSeed, SealingBootstrap, SecurityStore};
 pub use security_keys::{CeremonyPurpose, CeremonyRecord, SecurityKeyStore};
 pub use sqlite::SqliteStore;
@@ -101,12 +103,18 @@ pub struct PendingRecord {
 
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
+    /// The opaque handle people and admins name the session by.
+    pub id: String,
     pub token_hash: TokenHash,
     pub user_id: UserId,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub second_factor_at: Timestamp,
+    /// The second factor that opened it (`totp`, `security_key`, `recovery_code`).
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,12 +186,27 @@ pub trait SessionStore {
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32>;
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()>;
     /// Ends a pending login and starts its session in one transaction; false
-    /// when the pending login was already used or removed.
+    /// when the pending login was already used or removed. The user's oldest
+    /// sessions beyond `keep_at_most` end in the same transaction.
     async fn promote_pending(
         &self,
         pending: TokenHash,
         session: SessionRecord,
+        keep_at_most: u32,
     ) -> StoreResult<bool>;
+    /// Starts a session without a pending login (a remembered browser gave
+    /// the second factor), capped as `promote_pending`.
+    async fn insert_session(&self, session: SessionRecord, keep_at_most: u32) -> StoreResult<()>;
+    /// The user's sessions, newest first.
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends one session of the user by its handle; false when the user has none by that id.
+    async fn delete_session_by_id(&self, user: UserId, id: &str) -> StoreResult<bool>;
+    /// Ends every session of the user but `keep` (if any); returns how many ended.
+    async fn delete_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64>;
     async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>>;
     /// A session and its user in one read: the hot path of `/api/v1/verify`.
     async fn session_with_user(
@@ -194,8 +217,8 @@ pub trait SessionStore {
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()>;
     /// Ends every session and pending login of a user.
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
-    /// Housekeeping: removes sessions, pending logins and WebAuthn ceremonies
-    /// past their expiry.
+    /// Housekeeping: removes sessions, pending logins, WebAuthn ceremonies and
+    /// remembered browsers past their expiry.
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64>;
 }
 
@@ -228,11 +251,12 @@ pub struct SecondFactorsRemoved {
 pub trait AdminStore {
     /// Every user with their second-factor counts, by name.
     async fn user_overviews(&self) -> StoreResult<Vec<UserOverview>>;
-    /// Sets the flag; disabling also ends every session and pending login of
-    /// the user in the same transaction. Returns whether the flag changed.
+    /// Sets the flag; disabling also ends every session, pending login and
+    /// remembered browser of the user in the same transaction. Returns whether the flag changed.
     async fn set_disabled(&self, user: UserId, disabled: bool) -> StoreResult<bool>;
     /// The lost-device reset, in one transaction: every device (confirmed or
-    /// not), every recovery code, every session and pending login of the user.
+    /// not), every recovery code, every session, pending login and remembered
+    /// browser of the user.
     async fn remove_second_factors(&self, user: UserId) -> StoreResult<SecondFactorsRemoved>;
     /// A completed sign-in (both factors).
     async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
@@ -249,6 +273,7 @@ pub trait Store:
     + AdminStore
     + ThrottleStore
     + RecoveryStore
+    + RememberedBrowserStore
     + SecurityStore
     + Send
     + Sync

@@ -11,8 +11,8 @@ use crate::auth::clock::Timestamp;
 
 #[async_trait]
 pub trait SecurityStore {
-    /// Stores a new password hash and ends every session and pending login of
-    /// the user except the session `keep`.
+    /// Stores a new password hash and ends every session, pending login and
+    /// remembered browser of the user except the session `keep`.
     async fn change_password(
         &self,
         user: UserId,
@@ -66,6 +66,7 @@ impl SecurityStore for SqliteStore {
                 params![user, keep],
             )?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
             tx.commit()
         })
         .await

@@ -22,6 +22,11 @@ fn pending_from_row(row: &Row<'_>) -> rusqlite::Result<PendingRecord> {
     })
 }
 
+/// The columns `session_from_row` reads, in order.
+const SESSION_COLUMNS: &str = "token_hash, user_id, created_at, last_seen_at, expires_at,
+    second_factor_at, id, method, ip, user_agent";
+const SESSION_COLUMN_COUNT: usize = 10;
+
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
         token_hash: row.get(0)?,
@@ -30,7 +35,45 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         last_seen_at: row.get(3)?,
         expires_at: row.get(4)?,
         second_factor_at: row.get(5)?,
+        id: row.get(6)?,
+        method: row.get(7)?,
+        ip: row.get(8)?,
+        user_agent: row.get(9)?,
     })
+}
+
+/// Inserts a session and ends the user's oldest ones beyond `keep_at_most`,
+/// inside the caller's transaction.
+pub(super) fn insert_session(
+    tx: &rusqlite::Transaction<'_>,
+    session: &SessionRecord,
+    keep_at_most: u32,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO sessions
+            (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at,
+             id, method, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            session.token_hash,
+            session.user_id,
+            session.created_at,
+            session.last_seen_at,
+            session.expires_at,
+            session.second_factor_at,
+            session.id,
+            session.method,
+            session.ip,
+            session.user_agent
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND token_hash NOT IN
+            (SELECT token_hash FROM sessions WHERE user_id = ?1
+              ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+        params![session.user_id, keep_at_most],
+    )?;
+    Ok(())
 }
 
 fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Result<()> {
@@ -49,10 +92,6 @@ fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Resul
     )
     .map(drop)
 }
-
-const INSERT_SESSION: &str = "INSERT INTO sessions
-    (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -120,6 +159,7 @@ impl SessionStore for SqliteStore {
         &self,
         pending: TokenHash,
         session: SessionRecord,
+        keep_at_most: u32,
     ) -> StoreResult<bool> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
@@ -130,29 +170,66 @@ impl SessionStore for SqliteStore {
             if removed != 1 {
                 return Ok(false);
             }
-            tx.execute(
-                INSERT_SESSION,
-                params![
-                    session.token_hash,
-                    session.user_id,
-                    session.created_at,
-                    session.last_seen_at,
-                    session.expires_at,
-                    session.second_factor_at
-                ],
-            )?;
+            insert_session(&tx, &session, keep_at_most)?;
             tx.commit()?;
             Ok(true)
         })
         .await
     }
 
+    async fn insert_session(&self, session: SessionRecord, keep_at_most: u32) -> StoreResult<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            insert_session(&tx, &session, keep_at_most)?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<SessionRecord>> {
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1
+                  ORDER BY created_at DESC, rowid DESC"
+            ))?
+            .query_map([user], session_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_session_by_id(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2",
+                params![user, id],
+            )
+            .map(|removed| removed == 1)
+        })
+        .await
+    }
+
+    async fn delete_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64> {
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2",
+                params![user, keep],
+            )
+            .map(|removed| removed as u64)
+        })
+        .await
+    }
+
     async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>> {
         self.call(move |conn| {
-            conn.prepare_cached(
-                "SELECT token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at
-                   FROM sessions WHERE token_hash = ?1",
-            )?
+            conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
+            ))?
             .query_row([token_hash], session_from_row)
             .optional()
         })
@@ -166,14 +243,17 @@ impl SessionStore for SqliteStore {
         self.call(move |conn| {
             conn.prepare_cached(
                 "SELECT s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
-                        s.second_factor_at,
+                        s.second_factor_at, s.id, s.method, s.ip, s.user_agent,
                         u.id, u.username, u.password_hash, u.admin, u.disabled, u.created_at,
                         u.password_changed_at, u.password_last_used_at
                    FROM sessions s JOIN users u ON u.id = s.user_id
                   WHERE s.token_hash = ?1",
             )?
             .query_row([token_hash], |row| {
-                Ok((session_from_row(row)?, user_from_row_at(row, 6)?))
+                Ok((
+                    session_from_row(row)?,
+                    user_from_row_at(row, SESSION_COLUMN_COUNT)?,
+                ))
             })
             .optional()
         })
@@ -221,8 +301,12 @@ impl SessionStore for SqliteStore {
                 "DELETE FROM webauthn_ceremonies WHERE expires_at <= ?1",
                 [now],
             )?;
+            let remembered = tx.execute(
+                "DELETE FROM remembered_browsers WHERE expires_at <= ?1",
+                [now],
+            )?;
             tx.commit()?;
-            Ok((sessions + pending + ceremonies) as u64)
+            Ok((sessions + pending + ceremonies + remembered) as u64)
         })
         .await
     }

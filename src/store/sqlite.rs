@@ -19,6 +19,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0002_security_keys.sql")),
     M::up(include_str!("../../migrations/0003_protection.sql")),
     M::up(include_str!("../../migrations/0004_admin.sql")),
+    M::up(include_str!("../../migrations/0005_sessions.sql")),
 ];
 
 #[derive(Clone)]

@@ -40,6 +40,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 vec![web::delete().to(reset_second_factors)],
             ))
             .service(api_resource(
+                "/users/{username}/sessions",
+                vec![
+                    web::get().to(super::sessions::of_user),
+                    web::delete().to(super::sessions::end_of_user),
+                ],
+            ))
+            .service(api_resource(
+                "/users/{username}/sessions/{id}",
+                vec![web::delete().to(super::sessions::end_one_of_user)],
+            ))
+            .service(api_resource(
                 "/credential-report",
                 vec![web::get().to(credential_report)],
             ))

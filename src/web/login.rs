@@ -10,7 +10,7 @@ use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::error::ApiResult;
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::Auth;
-use crate::auth::login::{PasswordOutcome, SignedIn};
+use crate::auth::login::{FirstStep, PasswordOutcome, SignedIn};
 
 #[derive(Deserialize)]
 pub struct LoginRequest {
@@ -21,6 +21,10 @@ pub struct LoginRequest {
 #[derive(Deserialize)]
 pub struct CodeRequest {
     code: String,
+    /// Extension: skip the second factor on this client for
+    /// `session.remember_browser_days` (ignored when that is 0).
+    #[serde(default)]
+    remember_browser: bool,
 }
 
 #[tracing::instrument(skip_all)]
@@ -29,9 +33,14 @@ pub async fn password(
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let passed = auth
+    let passed = match auth
         .login_password(&body.username, &body.password, &client(&req))
-        .await?;
+        .await?
+    {
+        // A remembered browser: signed in with the password alone.
+        FirstStep::SignedIn(signed_in) => return Ok(authenticated(&auth, &signed_in)),
+        FirstStep::Pending(passed) => passed,
+    };
     let answer = match passed.outcome {
         PasswordOutcome::SecondFactorRequired(methods) => {
             json!({"status": "second_factor_required", "methods": methods})
@@ -50,7 +59,12 @@ pub async fn totp(
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &body.code, &client(&req))
+        .login_totp(
+            pending_token(&req).as_ref(),
+            &body.code,
+            body.remember_browser,
+            &client(&req),
+        )
         .await?;
     Ok(authenticated(&auth, &signed_in))
 }

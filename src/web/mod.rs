@@ -21,6 +21,10 @@ mod protection;
 mod security_pages;
 // Pages people use (issue 7).
 mod devices;
+// Sessions people see and end.
+mod session_rows;
+mod sessions;
+mod user_agent;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header::{self, HeaderValue};
@@ -65,6 +69,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(api_resource("/logout", vec![web::post().to(login::logout)]))
             .service(api_resource("/verify", vec![web::get().to(health::verify)]))
             .service(api_resource("/me", vec![web::get().to(me::me)]))
+            .service(api_resource(
+                "/me/sessions",
+                vec![
+                    web::get().to(sessions::mine),
+                    web::delete().to(sessions::end_my_others),
+                ],
+            ))
+            .service(api_resource(
+                "/me/sessions/{id}",
+                vec![web::delete().to(sessions::end_mine)],
+            ))
+            .service(api_resource(
+                "/me/remembered-browsers/{id}",
+                vec![web::delete().to(sessions::forget_remembered_browser)],
+            ))
             .service(api_resource(
                 "/me/totp",
                 vec![web::post().to(me::start_totp)],

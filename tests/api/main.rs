@@ -38,3 +38,5 @@ mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
+// Sessions people see and end, remembered browsers.
+mod session_list;

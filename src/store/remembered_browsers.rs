@@ -1,0 +1,198 @@
+//! Remembered browsers: a browser a person let skip the second factor for a
+//! while. Only the token's SHA-256 is kept, with the factor it stands for.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{SessionRecord, SqliteStore, StoreResult, TokenHash, UserId};
+use crate::auth::clock::Timestamp;
+
+#[derive(Debug, Clone)]
+pub struct RememberedBrowserRecord {
+    /// The opaque handle people name it by (never the token or its hash).
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    /// The second factor that was remembered, and when it was given.
+    pub method: String,
+    pub second_factor_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[async_trait]
+pub trait RememberedBrowserStore {
+    /// Remembers a browser; the user's oldest ones beyond `keep_at_most` are
+    /// forgotten in the same transaction.
+    async fn insert_remembered_browser(
+        &self,
+        browser: RememberedBrowserRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<()>;
+    async fn remembered_browser(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<RememberedBrowserRecord>>;
+    /// The user's remembered browsers, newest first.
+    async fn remembered_browsers_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<RememberedBrowserRecord>>;
+    /// Forgets one by its handle; false when the user has none by that id.
+    async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool>;
+    /// Forgets every remembered browser of the user but `keep`; returns how many.
+    async fn delete_remembered_browsers_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64>;
+    /// A remembered browser opens a session: in one transaction the session
+    /// starts (capped as `SessionStore::promote_pending`) and the browser's
+    /// last use is recorded. False when the browser was forgotten meanwhile.
+    async fn open_remembered_session(
+        &self,
+        browser: TokenHash,
+        session: SessionRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<bool>;
+}
+
+const COLUMNS: &str = "id, token_hash, user_id, created_at, expires_at, last_used_at, method,
+    second_factor_at, ip, user_agent";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<RememberedBrowserRecord> {
+    Ok(RememberedBrowserRecord {
+        id: row.get(0)?,
+        token_hash: row.get(1)?,
+        user_id: row.get(2)?,
+        created_at: row.get(3)?,
+        expires_at: row.get(4)?,
+        last_used_at: row.get(5)?,
+        method: row.get(6)?,
+        second_factor_at: row.get(7)?,
+        ip: row.get(8)?,
+        user_agent: row.get(9)?,
+    })
+}
+
+#[async_trait]
+impl RememberedBrowserStore for SqliteStore {
+    async fn insert_remembered_browser(
+        &self,
+        browser: RememberedBrowserRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO remembered_browsers ({COLUMNS})
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
+                params![
+                    browser.id,
+                    browser.token_hash,
+                    browser.user_id,
+                    browser.created_at,
+                    browser.expires_at,
+                    browser.last_used_at,
+                    browser.method,
+                    browser.second_factor_at,
+                    browser.ip,
+                    browser.user_agent
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM remembered_browsers WHERE user_id = ?1 AND id NOT IN
+                    (SELECT id FROM remembered_browsers WHERE user_id = ?1
+                      ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+                params![browser.user_id, keep_at_most],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn remembered_browser(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<RememberedBrowserRecord>> {
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM remembered_browsers WHERE token_hash = ?1"),
+                [token_hash],
+                from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn remembered_browsers_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<RememberedBrowserRecord>> {
+        self.call(move |conn| {
+            conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM remembered_browsers WHERE user_id = ?1
+                  ORDER BY created_at DESC, rowid DESC"
+            ))?
+            .query_map([user], from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM remembered_browsers WHERE user_id = ?1 AND id = ?2",
+                params![user, id],
+            )
+            .map(|removed| removed == 1)
+        })
+        .await
+    }
+
+    async fn delete_remembered_browsers_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64> {
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM remembered_browsers WHERE user_id = ?1 AND token_hash IS NOT ?2",
+                params![user, keep],
+            )
+            .map(|removed| removed as u64)
+        })
+        .await
+    }
+
+    async fn open_remembered_session(
+        &self,
+        browser: TokenHash,
+        session: SessionRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<bool> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let used = tx.execute(
+                "UPDATE remembered_browsers SET last_used_at = ?3
+                  WHERE token_hash = ?1 AND user_id = ?2",
+                params![browser, session.user_id, session.created_at],
+            )?;
+            if used != 1 {
+                return Ok(false);
+            }
+            super::sessions::insert_session(&tx, &session, keep_at_most)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+}

@@ -1,0 +1,162 @@
+//! Sessions in the JSON API: a user's own (`/api/v1/me/sessions`, with the
+//! remembered browsers beside them) and, for admins, anyone's
+//! (`/api/v1/admin/users/{username}/sessions`).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::json;
+
+use super::error::ApiResult;
+use super::request::{client, session_token};
+use crate::auth::Auth;
+use crate::auth::admin::Actor;
+use crate::auth::clock::iso8601;
+use crate::store::{RememberedBrowserRecord, SessionRecord, TokenHash};
+
+#[derive(Serialize)]
+pub struct SessionView {
+    id: String,
+    current: bool,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    method: String,
+}
+
+impl SessionView {
+    fn new(session: &SessionRecord, current: Option<TokenHash>) -> Self {
+        Self {
+            id: session.id.clone(),
+            current: current == Some(session.token_hash),
+            created_at: iso8601(session.created_at),
+            last_seen_at: iso8601(session.last_seen_at),
+            expires_at: iso8601(session.expires_at),
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            method: session.method.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct RememberedBrowserView {
+    id: String,
+    current: bool,
+    created_at: String,
+    last_used_at: Option<String>,
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    method: String,
+}
+
+impl RememberedBrowserView {
+    fn new(browser: &RememberedBrowserRecord, current: Option<TokenHash>) -> Self {
+        Self {
+            id: browser.id.clone(),
+            current: current == Some(browser.token_hash),
+            created_at: iso8601(browser.created_at),
+            last_used_at: browser.last_used_at.map(iso8601),
+            expires_at: iso8601(browser.expires_at),
+            ip: browser.ip.clone(),
+            user_agent: browser.user_agent.clone(),
+            method: browser.method.clone(),
+        }
+    }
+}
+
+fn sessions_json(
+    sessions: &[SessionRecord],
+    current_session: Option<TokenHash>,
+    browsers: &[RememberedBrowserRecord],
+    current_browser: Option<TokenHash>,
+) -> serde_json::Value {
+    let sessions: Vec<SessionView> = sessions
+        .iter()
+        .map(|s| SessionView::new(s, current_session))
+        .collect();
+    let browsers: Vec<RememberedBrowserView> = browsers
+        .iter()
+        .map(|b| RememberedBrowserView::new(b, current_browser))
+        .collect();
+    json!({"sessions": sessions, "remembered_browsers": browsers})
+}
+
+pub async fn mine(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let account = auth.signed_in(session_token(&req).as_ref()).await?;
+    let sessions = auth.sessions(&account).await?;
+    let browsers = auth.remembered_browsers(&account).await?;
+    let this_browser = client(&req).remembered_browser.map(|t| t.hash());
+    Ok(HttpResponse::Ok().json(sessions_json(
+        &sessions,
+        Some(account.session.token_hash),
+        &browsers,
+        this_browser,
+    )))
+}
+
+pub async fn end_mine(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let account = auth.signed_in(session_token(&req).as_ref()).await?;
+    auth.end_session(&account, &id, &client(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn end_my_others(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let account = auth.signed_in(session_token(&req).as_ref()).await?;
+    auth.end_other_sessions(&account, &client(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn forget_remembered_browser(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let account = auth.signed_in(session_token(&req).as_ref()).await?;
+    auth.forget_remembered_browser(&account, &id, &client(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn of_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    username: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let listed = auth.user_sessions(&by, &username).await?;
+    Ok(HttpResponse::Ok().json(sessions_json(
+        &listed.sessions,
+        listed.current,
+        &listed.remembered_browsers,
+        None,
+    )))
+}
+
+pub async fn end_of_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    auth.end_user_sessions(&by, &username, &client(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn end_one_of_user(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (username, id) = path.into_inner();
+    auth.end_user_session(&by, &username, &id, &client(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
