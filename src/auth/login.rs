@@ -236,7 +236,7 @@ impl Auth {
         // buy fresh guesses.
         let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
         match self.accept_totp_code(&devices, code).await? {
-            Some(device) => {
+            Ok(device) => {
                 self.refund_attempt(ticket, None).await;
                 let detail = format!("method=totp device={}", device.name);
                 let factor = GivenFactor {
@@ -246,10 +246,14 @@ impl Auth {
                 self.complete_login(&pending, &user, client, factor, &detail)
                     .await
             }
-            None => {
-                self.second_factor_failed(&pending, &user, client, "method=totp")
+            Err(refusal) => {
+                let detail = match refusal {
+                    AuthError::CodeJustUsed => "method=totp; code just used",
+                    _ => "method=totp",
+                };
+                self.second_factor_failed(&pending, &user, client, detail)
                     .await;
-                Err(AuthError::InvalidCode)
+                Err(refusal)
             }
         }
     }

@@ -43,13 +43,14 @@ impl SecondFactorProof<'_> {
 
 impl Auth {
     /// Checks `code` against the confirmed TOTP devices and records the time
-    /// step as used (a code works once). The device it matched, if any.
+    /// step as used (a code works once). The device it matched, or why not.
     pub(crate) async fn accept_totp_code(
         &self,
         devices: &[DeviceRecord],
         code: &str,
-    ) -> AuthResult<Option<DeviceRecord>> {
+    ) -> AuthResult<Result<DeviceRecord, AuthError>> {
         let now = self.clock.now();
+        let mut just_used = false;
         for device in devices {
             if device.kind != DeviceKind::Totp || !device.confirmed {
                 continue;
@@ -64,16 +65,33 @@ impl Auth {
                 device.totp_offset_steps,
                 device.totp_last_step,
             );
-            if let Some(step) = matched
-                && self
-                    .store
-                    .accept_totp_step(&device.id, step, now, false, None)
-                    .await?
-            {
-                return Ok(Some(device.clone()));
+            match matched {
+                Some(step)
+                    if self
+                        .store
+                        .accept_totp_step(&device.id, step, now, false, None)
+                        .await? =>
+                {
+                    return Ok(Ok(device.clone()));
+                }
+                // Another request took this step a moment ago.
+                Some(_) => just_used = true,
+                None => {
+                    just_used |= totp::was_just_used(
+                        &seed,
+                        code,
+                        now,
+                        device.totp_offset_steps,
+                        device.totp_last_step,
+                    );
+                }
             }
         }
-        Ok(None)
+        Ok(Err(if just_used {
+            AuthError::CodeJustUsed
+        } else {
+            AuthError::InvalidCode
+        }))
     }
 
     /// Passes a second factor again within a session: on success the
@@ -100,13 +118,17 @@ impl Auth {
             charges.extend(self.totp_device_charges(&devices));
         }
         let ticket = self.charge_attempt(charges, &user.username, client).await?;
+        // A refusal more precise than the proof's usual one (a code just used).
+        let mut refusal = None;
         // Ok(the device that answered, if any), or Err(why it was refused, if known).
         let outcome: Result<Option<String>, Option<String>> = match proof {
-            SecondFactorProof::Totp(code) => self
-                .accept_totp_code(&devices, code)
-                .await?
-                .map(|device| Some(device.name))
-                .ok_or(None),
+            SecondFactorProof::Totp(code) => match self.accept_totp_code(&devices, code).await? {
+                Ok(device) => Ok(Some(device.name)),
+                Err(error) => {
+                    refusal = Some(error);
+                    Err(None)
+                }
+            },
             SecondFactorProof::RecoveryCode(code) => {
                 if self
                     .use_recovery_code(user.id, &user.username, code, client)
@@ -141,7 +163,7 @@ impl Auth {
                     &detail,
                 )
                 .await;
-                return Err(proof.refusal());
+                return Err(refusal.unwrap_or_else(|| proof.refusal()));
             }
         }
         self.refund_attempt(ticket, None).await;

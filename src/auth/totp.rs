@@ -116,6 +116,31 @@ pub fn verify(
         })
 }
 
+/// Whether `code` is right but for a step already used (at or before
+/// `last_step`, within the window around `now`): the person typed the code
+/// that just signed them in, and must wait for the next one.
+pub fn was_just_used(
+    seed: &Seed,
+    code: &str,
+    now: Timestamp,
+    offset_steps: i64,
+    last_step: Option<i64>,
+) -> bool {
+    let (Some(code), Some(last)) = (normalise(code), last_step) else {
+        return false;
+    };
+    let centre = step_at(now) + offset_steps;
+    let totp = seed.totp();
+    (centre - SKEW_STEPS..=centre + SKEW_STEPS)
+        .filter(|step| *step <= last && *step >= 0)
+        .any(|step| {
+            same_code(
+                &totp.generate(step as u64 * STEP_SECS as u64).to_string(),
+                &code,
+            )
+        })
+}
+
 /// Finds a step `s` within `window_steps` of `now` where `code` is the code of
 /// `s` and `next_code` the code of `s + 1`: how a hardware token is confirmed,
 /// and how a drifted token is found again. Returns `s + 1`, the last step used.
@@ -240,6 +265,20 @@ mod tests {
         for code in ["", "12345", "1234567", "abcdef", "12345x"] {
             assert_eq!(verify(&seed, code, 1_234_567_890, 0, None), None);
         }
+    }
+
+    #[test]
+    fn a_code_used_a_moment_ago_is_told_apart_from_a_wrong_one() {
+        let seed = Seed::from_bytes(RFC_SEED.to_vec());
+        let now = 1_234_567_890;
+        let code = seed.code_at_step(step_at(now));
+        let used = verify(&seed, &code, now, 0, None).unwrap();
+        assert_eq!(verify(&seed, &code, now, 0, Some(used)), None);
+        assert!(was_just_used(&seed, &code, now, 0, Some(used)));
+        assert!(!was_just_used(&seed, &code, now, 0, None));
+        assert!(!was_just_used(&seed, "000000", now, 0, Some(used)) || code == "000000");
+        let next = seed.code_at_step(step_at(now) + 1);
+        assert!(!was_just_used(&seed, &next, now, 0, Some(used)));
     }
 
     #[test]

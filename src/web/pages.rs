@@ -577,8 +577,10 @@ async fn remove_device(
     };
     match auth.remove_device(&account, &id, &client(&req)).await {
         Ok(()) => see_other("/account?notice=removed"),
+        // Back to this device's removal page, to press "Remove" once more.
         Err(AuthError::ReauthenticationRequired) => {
-            super::security_pages::reauthenticate_redirect("/account")
+            let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            super::security_pages::reauthenticate_redirect(&format!("/account/devices/{id}/remove"))
         }
         Err(error) => account_error_page(&auth, &req, &error).await,
     }

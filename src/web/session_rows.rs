@@ -60,8 +60,11 @@ pub fn session_rows(
     current: Option<TokenHash>,
     now: Timestamp,
 ) -> Vec<SessionRow> {
-    sessions
-        .iter()
+    // This browser first, then the others newest first (as stored).
+    let (this, others): (Vec<&SessionRecord>, Vec<&SessionRecord>) =
+        sessions.iter().partition(|s| current == Some(s.token_hash));
+    this.into_iter()
+        .chain(others)
         .map(|s| {
             let current = current == Some(s.token_hash);
             let browser = summarise(s.user_agent.as_deref());

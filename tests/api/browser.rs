@@ -370,6 +370,21 @@ impl Browser {
         self.cdp("Input.insertText", json!({"text": text})).await;
     }
 
+    /// Ticks the checkbox whose label starts with `label`, by clicking it.
+    pub async fn tick(&self, label: &str) {
+        let checkbox = format!(
+            "Array.from(document.querySelectorAll('label')).filter(l => \
+               l.innerText.trim().startsWith({label:?}) && l.control && __visible(l.control))\
+               .map(l => l.control)"
+        );
+        self.click_at(&checkbox, &format!("the checkbox labelled {label:?}"))
+            .await;
+        let ticked = self
+            .eval(&format!("{HELPERS}; ({checkbox})[0].checked"))
+            .await;
+        assert_eq!(ticked, Ok(json!(true)), "the box {label:?} is not ticked");
+    }
+
     /// Clicks the button or link whose words (or accessible name) are
     /// `words`, and waits for the page it leads to.
     pub async fn click(&self, words: &str) {

@@ -39,4 +39,6 @@ mod device_names;
 // The security review (attacks replayed over HTTP).
 mod attacks;
 // Sessions people see and end, remembered browsers.
+mod browser_rough_edges;
+mod browser_sessions;
 mod session_list;
