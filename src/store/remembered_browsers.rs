@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::sessions::{delete_all_but, delete_by_handle, keep_newest};
 use super::{SessionRecord, SqliteStore, StoreResult, TokenHash, UserId};
 use crate::auth::clock::Timestamp;
 
@@ -60,6 +61,7 @@ pub trait RememberedBrowserStore {
     ) -> StoreResult<bool>;
 }
 
+const TABLE: &str = "remembered_browsers";
 const COLUMNS: &str = "id, token_hash, user_id, created_at, expires_at, last_used_at, method,
     second_factor_at, ip, user_agent";
 
@@ -105,12 +107,7 @@ impl RememberedBrowserStore for SqliteStore {
                     browser.user_agent
                 ],
             )?;
-            tx.execute(
-                "DELETE FROM remembered_browsers WHERE user_id = ?1 AND id NOT IN
-                    (SELECT id FROM remembered_browsers WHERE user_id = ?1
-                      ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
-                params![browser.user_id, keep_at_most],
-            )?;
+            keep_newest(&tx, TABLE, browser.user_id, keep_at_most)?;
             tx.commit()
         })
         .await
@@ -148,14 +145,8 @@ impl RememberedBrowserStore for SqliteStore {
 
     async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM remembered_browsers WHERE user_id = ?1 AND id = ?2",
-                params![user, id],
-            )
-            .map(|removed| removed == 1)
-        })
-        .await
+        self.call(move |conn| delete_by_handle(conn, TABLE, user, &id))
+            .await
     }
 
     async fn delete_remembered_browsers_except(
@@ -163,14 +154,8 @@ impl RememberedBrowserStore for SqliteStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64> {
-        self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM remembered_browsers WHERE user_id = ?1 AND token_hash IS NOT ?2",
-                params![user, keep],
-            )
-            .map(|removed| removed as u64)
-        })
-        .await
+        self.call(move |conn| delete_all_but(conn, TABLE, user, keep))
+            .await
     }
 
     async fn open_remembered_session(

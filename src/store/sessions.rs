@@ -42,6 +42,55 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
+/// Deletes the user's row named `id` from `table` (sessions or remembered
+/// browsers, both keyed by a handle); whether there was one.
+pub(super) fn delete_by_handle(
+    conn: &Connection,
+    table: &'static str,
+    user: UserId,
+    id: &str,
+) -> rusqlite::Result<bool> {
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE user_id = ?1 AND id = ?2"),
+        params![user, id],
+    )
+    .map(|removed| removed == 1)
+}
+
+/// Deletes every row of the user in `table` but the one whose token hash is
+/// `keep`; how many went.
+pub(super) fn delete_all_but(
+    conn: &Connection,
+    table: &'static str,
+    user: UserId,
+    keep: Option<TokenHash>,
+) -> rusqlite::Result<u64> {
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE user_id = ?1 AND token_hash IS NOT ?2"),
+        params![user, keep],
+    )
+    .map(|removed| removed as u64)
+}
+
+/// Keeps the user's newest `keep_at_most` rows of `table` (by creation),
+/// inside the caller's transaction.
+pub(super) fn keep_newest(
+    conn: &Connection,
+    table: &'static str,
+    user: UserId,
+    keep_at_most: u32,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!(
+            "DELETE FROM {table} WHERE user_id = ?1 AND rowid NOT IN
+                (SELECT rowid FROM {table} WHERE user_id = ?1
+                  ORDER BY created_at DESC, rowid DESC LIMIT ?2)"
+        ),
+        params![user, keep_at_most],
+    )
+    .map(drop)
+}
+
 /// Inserts a session and ends the user's oldest ones beyond `keep_at_most`,
 /// inside the caller's transaction.
 pub(super) fn insert_session(
@@ -67,13 +116,7 @@ pub(super) fn insert_session(
             session.user_agent
         ],
     )?;
-    tx.execute(
-        "DELETE FROM sessions WHERE user_id = ?1 AND token_hash NOT IN
-            (SELECT token_hash FROM sessions WHERE user_id = ?1
-              ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
-        params![session.user_id, keep_at_most],
-    )?;
-    Ok(())
+    keep_newest(tx, "sessions", session.user_id, keep_at_most)
 }
 
 fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Result<()> {
@@ -200,14 +243,8 @@ impl SessionStore for SqliteStore {
 
     async fn delete_session_by_id(&self, user: UserId, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2",
-                params![user, id],
-            )
-            .map(|removed| removed == 1)
-        })
-        .await
+        self.call(move |conn| delete_by_handle(conn, "sessions", user, &id))
+            .await
     }
 
     async fn delete_sessions_except(
@@ -215,14 +252,8 @@ impl SessionStore for SqliteStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64> {
-        self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2",
-                params![user, keep],
-            )
-            .map(|removed| removed as u64)
-        })
-        .await
+        self.call(move |conn| delete_all_but(conn, "sessions", user, keep))
+            .await
     }
 
     async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>> {

@@ -586,8 +586,11 @@ async fn remove_device(
     }
 }
 
-/// Signs a signed-in person in through `/login` when their session is gone.
-async fn signed_in_or_login(auth: &Auth, req: &HttpRequest) -> Result<Account, HttpResponse> {
+/// The signed-in person, or a redirect to `/login` when their session is gone.
+pub(super) async fn signed_in_or_login(
+    auth: &Auth,
+    req: &HttpRequest,
+) -> Result<Account, HttpResponse> {
     auth.signed_in(session_token(req).as_ref())
         .await
         .map_err(|_| see_other("/login"))

@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::cookies;
-use super::pages::{page, refusal, see_other, signed_in_redirect};
-use super::request::{client, pending_token, session_token};
+use super::pages::{page, refusal, see_other, signed_in_or_login, signed_in_redirect};
+use super::request::{client, pending_token};
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
 use crate::auth::{Account, Auth, AuthError};
@@ -161,12 +161,6 @@ pub(super) fn reauthenticate_redirect(next: &str) -> HttpResponse {
     see_other(&format!("/reauthenticate?{query}"))
 }
 
-async fn signed_in(auth: &Auth, req: &HttpRequest) -> Result<Account, HttpResponse> {
-    auth.signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
-}
-
 async fn recovery_login_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
     match auth.pending_login(pending_token(&req).as_ref()).await {
         Ok(pending) if pending.enrolment_only => see_other("/enrol"),
@@ -212,7 +206,7 @@ async fn reauthenticate_page(
     req: HttpRequest,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
@@ -250,7 +244,7 @@ async fn reauthenticate_submit(
     req: HttpRequest,
     form: web::Form<ReauthenticateForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
@@ -292,7 +286,7 @@ async fn reauthenticate_submit(
 }
 
 async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
@@ -315,7 +309,7 @@ async fn recovery_codes_page(
     req: HttpRequest,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
@@ -356,7 +350,7 @@ async fn password_page(
     req: HttpRequest,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
-    match signed_in(&auth, &req).await {
+    match signed_in_or_login(&auth, &req).await {
         Ok(account) if !auth.has_recent_second_factor(&account) => {
             reauthenticate_redirect("/account/password")
         }
@@ -373,7 +367,7 @@ async fn password_submit(
     req: HttpRequest,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };

@@ -540,6 +540,16 @@ impl Browser {
         self.click("Sign in").await;
     }
 
+    /// On the step-up page ("Confirm it's you"): types the app's next code
+    /// and confirms.
+    pub async fn confirms_its_you(&self, app: &TestApp, secret: &str) {
+        assert_eq!(self.path().await, "/reauthenticate");
+        app.next_time_step();
+        self.fill("Code from your authenticator app", &app.totp_code(secret))
+            .await;
+        self.click("Confirm").await;
+    }
+
     /// Clicks "Sign out" on the account page (opening it first if need be).
     pub async fn sign_out(&self) {
         if self.path().await != "/account" {

@@ -99,15 +99,7 @@ async fn devices_are_added_renamed_and_removed_from_the_account_page() {
     browser.click("Remove Work tablet").await;
     browser.sees("This is your only second factor").await;
     browser.click("Remove Work tablet").await;
-    assert_eq!(browser.path().await, "/reauthenticate");
-    app.next_time_step();
-    browser
-        .fill(
-            "Code from your authenticator app",
-            &app.totp_code(&tablet_secret),
-        )
-        .await;
-    browser.click("Confirm").await;
+    browser.confirms_its_you(&app, &tablet_secret).await;
     // Back on this device's removal page, which says to press once more.
     let path = browser.path().await;
     assert!(

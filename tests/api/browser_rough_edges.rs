@@ -77,12 +77,7 @@ async fn after_confirm_its_you_the_recovery_codes_are_one_press_away_and_then_ma
     browser.sign_in_with_app(&app, "mona", &secret).await;
     app.clock.advance(11 * 60);
     browser.click("Make recovery codes").await;
-    assert_eq!(browser.path().await, "/reauthenticate");
-    app.next_time_step();
-    browser
-        .fill("Code from your authenticator app", &app.totp_code(&secret))
-        .await;
-    browser.click("Confirm").await;
+    browser.confirms_its_you(&app, &secret).await;
     assert_eq!(browser.path().await, "/account/recovery-codes");
     browser
         .sees("You confirmed it's you. Press “Make recovery codes” to make them now.")
@@ -108,12 +103,7 @@ async fn after_confirm_its_you_the_password_form_says_what_to_do() {
     browser.sign_in_with_app(&app, "nina", &secret).await;
     app.clock.advance(11 * 60);
     browser.click("Change your password").await;
-    assert_eq!(browser.path().await, "/reauthenticate");
-    app.next_time_step();
-    browser
-        .fill("Code from your authenticator app", &app.totp_code(&secret))
-        .await;
-    browser.click("Confirm").await;
+    browser.confirms_its_you(&app, &secret).await;
     assert_eq!(browser.path().await, "/account/password");
     browser
         .sees("You confirmed it's you. Now type your passwords and press “Change password”.")
