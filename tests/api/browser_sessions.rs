@@ -123,3 +123,28 @@ async fn a_remembered_browser_skips_the_code_until_the_password_changes() {
         .await;
     assert_eq!(laptop.path().await, "/login/second-factor");
 }
+
+#[tokio::test]
+async fn a_security_key_sign_in_remembers_the_browser_when_asked() {
+    let app = spawn_app_with(|s| s.session.remember_browser_days = 7).await;
+    app.create_user("lars", false).await;
+    let browser = Browser::launch(&app, "remembered-key", PHONE).await;
+    browser.plug_in_security_key().await;
+    browser.sign_in_at("/login", "lars", PASSWORD).await;
+    browser.click("Add a security key").await;
+    browser.press("Add the key").await;
+    browser.arrives_at("/account").await;
+    browser.sign_out().await;
+
+    browser.sign_in_at("/login", "lars", PASSWORD).await;
+    browser
+        .tick("Don't ask for a second factor on this browser for 7 days")
+        .await;
+    browser.press("Use your security key").await;
+    browser.arrives_at("/account").await;
+    browser.sees("Browsers that skip the second factor").await;
+    browser.sign_out().await;
+
+    browser.sign_in_at("/login", "lars", PASSWORD).await;
+    assert_eq!(browser.path().await, "/account", "no key asked");
+}
