@@ -91,9 +91,20 @@ impl Auth {
             browser.second_factor_at,
             client,
         );
+        let password_event = self.audit_record(
+            AuditEvent::LoginPasswordOk,
+            Some(&user.username),
+            client,
+            "",
+        );
         if !self
             .store
-            .open_remembered_session(browser.token_hash, session, MAX_SESSIONS_PER_USER)
+            .open_remembered_session(
+                browser.token_hash,
+                session,
+                MAX_SESSIONS_PER_USER,
+                password_event,
+            )
             .await?
         {
             return Ok(None);

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::sessions::{delete_all_but, delete_by_handle, keep_newest};
-use super::{SessionRecord, SqliteStore, StoreResult, TokenHash, UserId};
+use super::{AuditRecord, SessionRecord, SqliteStore, StoreResult, TokenHash, UserId};
 use crate::auth::clock::Timestamp;
 
 #[derive(Debug, Clone)]
@@ -50,14 +50,17 @@ pub trait RememberedBrowserStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64>;
-    /// A remembered browser opens a session: in one transaction the session
-    /// starts (capped as `SessionStore::promote_pending`) and the browser's
-    /// last use is recorded. False when the browser was forgotten meanwhile.
+    /// A remembered browser opens a session after a right password: in one
+    /// transaction the password's use and the browser's are recorded, the
+    /// session starts (capped as `SessionStore::promote_pending`) and the
+    /// password's audit event is appended. False (nothing written) when the
+    /// browser was forgotten meanwhile.
     async fn open_remembered_session(
         &self,
         browser: TokenHash,
         session: SessionRecord,
         keep_at_most: u32,
+        password_event: AuditRecord,
     ) -> StoreResult<bool>;
 }
 
@@ -163,6 +166,7 @@ impl RememberedBrowserStore for SqliteStore {
         browser: TokenHash,
         session: SessionRecord,
         keep_at_most: u32,
+        password_event: AuditRecord,
     ) -> StoreResult<bool> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
@@ -174,7 +178,12 @@ impl RememberedBrowserStore for SqliteStore {
             if used != 1 {
                 return Ok(false);
             }
+            tx.execute(
+                "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
+                params![session.user_id, session.created_at],
+            )?;
             super::sessions::insert_session(&tx, &session, keep_at_most)?;
+            super::audit::append(&tx, &password_event)?;
             tx.commit()?;
             Ok(true)
         })

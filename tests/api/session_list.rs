@@ -321,6 +321,12 @@ async fn a_remembered_browser_signs_in_with_the_password_alone_and_others_still_
         trail.iter().any(|(e, _)| e == "browser_remembered"),
         "{trail:?}"
     );
+    // Newest first: the password, then the remembered factor, as one sign-in.
+    let signed_in = trail
+        .iter()
+        .position(|(e, d)| e == "login_second_factor_ok" && d.contains("remembered_browser="))
+        .expect("the remembered sign-in is audited");
+    assert_eq!(trail[signed_in + 1].0, "login_password_ok", "{trail:?}");
 }
 
 #[tokio::test]
