@@ -3,17 +3,17 @@
 //! enable / reset-mfa`, `audit`). Every command reads the same settings, so it
 //! acts on the database `serve` reads.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::auth::clock::{SystemClock, iso8601};
-use crate::auth::{Auth, Client};
+use crate::auth::{Auth, AuthError, Client};
 use crate::config::Settings;
 use crate::startup::{Application, build_auth};
 
@@ -77,21 +77,50 @@ pub enum UserCommand {
     ResetMfa { name: String },
 }
 
-/// Reads one line from standard input, without its line ending.
+impl Cli {
+    /// Parses the process's arguments; `serve --help` also shows the defaults
+    /// `serve` runs with and where every setting is described.
+    pub fn from_args() -> Self {
+        let command = Cli::command().mut_subcommand("serve", |serve| {
+            serve.after_help(serve_help(&Settings::default()))
+        });
+        let matches = command.get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// The end of `serve --help`: the defaults, and the example config.
+fn serve_help(defaults: &Settings) -> String {
+    format!(
+        "With no settings, serve listens on {listen}, serves the origin {origin} \
+         (the URL people open) and keeps its data in {storage}.\n\
+         Every setting, with its default and meaning, is in config/twofold.example.toml \
+         (in twofold's repository): copy it and pass it with --config FILE. \
+         Any setting can also be given as TWOFOLD_<SECTION>_<KEY>, \
+         e.g. TWOFOLD_SERVER_LISTEN=0.0.0.0:8080 TWOFOLD_SERVER_ORIGIN=https://auth.example.com",
+        listen = defaults.server.listen,
+        origin = defaults.server.origin,
+        storage = defaults.storage.path.display(),
+    )
+}
+
+/// Reads one line from standard input, without its line ending: a person
+/// typing it ends it with Enter.
 fn password_from_stdin() -> anyhow::Result<SecretString> {
-    let mut input = String::new();
+    let mut line = String::new();
     std::io::stdin()
+        .lock()
         .take(64 * 1024)
-        .read_to_string(&mut input)
+        .read_line(&mut line)
         .context("reading the password from standard input")?;
-    let line = input.lines().next().unwrap_or("");
-    Ok(SecretString::from(line.to_owned()))
+    let password = line.trim_end_matches(['\r', '\n']);
+    Ok(SecretString::from(password.to_owned()))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve(settings, cli.config.as_deref()).await,
         Command::User { command } => user_command(&host_auth(settings)?, command).await,
         Command::CredentialReport => {
             print!("{}", host_auth(settings)?.credential_report().await?);
@@ -103,14 +132,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log);
     let app = Application::build(settings).await?;
-    tracing::info!(
-        port = app.port(),
-        origin = app.origin(),
-        "twofold is listening"
-    );
+    app.announce(config).await?;
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -188,9 +213,18 @@ async fn user_command(auth: &Auth, command: UserCommand) -> anyhow::Result<()> {
 
 /// `twofold audit`: the trail as a table, newest first.
 async fn print_audit(auth: &Auth, user: Option<&str>, limit: u32) -> anyhow::Result<()> {
-    let events = auth
-        .audit_events(&Actor::host_operator(), user, limit)
-        .await?;
+    let by = Actor::host_operator();
+    if let Some(name) = user {
+        // Names compare as the store's NOCASE collation does (ASCII case).
+        let known = auth.users(&by).await?;
+        if !known
+            .iter()
+            .any(|u| u.username.eq_ignore_ascii_case(name.trim()))
+        {
+            return Err(AuthError::NotFound("user").into());
+        }
+    }
+    let events = auth.audit_events(&by, user, limit).await?;
     let rows = events
         .into_iter()
         .map(|e| {

@@ -197,8 +197,11 @@ impl Settings {
         }
         // TWOFOLD_SESSION_IDLE_TIMEOUT_SECS → session.idle_timeout_secs: only the
         // first underscore separates the section from the key.
-        let env = Env::prefixed("TWOFOLD_").map(|key| key.as_str().replacen('_', ".", 1).into());
-        let settings: Settings = figment.merge(env).extract()?;
+        let env = Env::prefixed(ENV_PREFIX).map(|key| key.as_str().replacen('_', ".", 1).into());
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|error| anyhow::anyhow!(describe_errors(error)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -237,6 +240,7 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             anyhow::bail!("log.format must be \"text\" or \"json\"");
         }
+        check_log_level(&self.log.level)?;
         self.validate_protection()?;
         Ok(())
     }
@@ -250,6 +254,110 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.server.origin.starts_with("https://")
     }
+}
+
+/// The environment variables that override settings start with this.
+pub const ENV_PREFIX: &str = "TWOFOLD_";
+
+/// `tracing`'s level names; `log.level` is one of them, or `module=level` pairs.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Refuses a filter that would silence the server by accident: `tracing`
+/// reads a lone word such as `verbose` as a module name, so nothing is logged.
+fn check_log_level(filter: &str) -> anyhow::Result<()> {
+    let refused = || {
+        anyhow::anyhow!(
+            "log.level must be one of {} or module=level pairs such as \
+             twofold=debug,actix_web=info; got {filter:?}",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    let directives: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err(refused());
+    }
+    for directive in directives {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LOG_LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+            return Err(refused());
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter).map_err(|_| refused())?;
+    Ok(())
+}
+
+/// Figment's errors as one line each, naming each key as the user wrote it:
+/// `server.orign in FILE` or the `TWOFOLD_` variable it came from.
+fn describe_errors(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|error| describe_error(&error))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn describe_error(error: &figment::Error) -> String {
+    use figment::error::Kind;
+    let mut path = error.path.clone();
+    let reason = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            format!("no such setting (known here: {})", expected.join(", "))
+        }
+        Kind::UnknownVariant(found, expected) => {
+            format!("{found:?} is not one of {}", expected.join(", "))
+        }
+        Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
+            format!("expected {}, found {found}", plain_type(expected))
+        }
+        other => other.to_string(),
+    };
+    // Figment quotes with backticks; the key names are quoted by place instead.
+    let reason = reason.replace('`', "");
+    let metadata = error.metadata.as_ref();
+    let from_environment = metadata.is_some_and(|m| m.name.contains("environment"));
+    if from_environment {
+        return format!("{}: {reason}", environment_variables(&path));
+    }
+    let key = path.join(".");
+    match metadata.and_then(|m| m.source.as_ref()) {
+        Some(figment::Source::File(file)) => format!("{key} in {}: {reason}", file.display()),
+        _ => format!("{key}: {reason}"),
+    }
+}
+
+/// Serde's name of an expected type, in words.
+fn plain_type(expected: &str) -> &str {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number of 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "a boolean" | "bool" => "true or false",
+        "a sequence" => "a list, e.g. [\"a\", \"b\"]",
+        other => other,
+    }
+}
+
+/// The variables set in the environment that name `path` (for an unknown
+/// section every variable under it), e.g. `TWOFOLD_SERVER_ORIGN`.
+fn environment_variables(path: &[String]) -> String {
+    let name = format!("{ENV_PREFIX}{}", path.join("_").to_ascii_uppercase());
+    let set: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, _)| key.into_string().ok())
+        .filter(|key| {
+            key.to_ascii_uppercase()
+                .strip_prefix(&name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+        })
+        .collect();
+    if set.is_empty() { name } else { set.join(", ") }
 }
 
 #[cfg(test)]
@@ -276,5 +384,21 @@ mod tests {
         let mut settings = Settings::default();
         settings.server.origin = "https://auth.example.com".into();
         settings.validate().unwrap();
+    }
+
+    #[test]
+    fn a_log_level_is_a_level_or_module_level_pairs() {
+        for good in [
+            "info",
+            "WARN",
+            "twofold=debug,actix_web=info",
+            "warn,twofold=trace",
+        ] {
+            check_log_level(good).unwrap();
+        }
+        for bad in ["verbose", "", "twofold", "twofold=loud", "info,chatty"] {
+            let reason = check_log_level(bad).unwrap_err().to_string();
+            assert!(reason.starts_with("log.level must be"), "{bad}: {reason}");
+        }
     }
 }

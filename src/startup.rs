@@ -1,7 +1,8 @@
 //! Builds the running server from settings: opens the store, binds the
 //! listener (port 0 in tests), and serves until stopped.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 
 use crate::auth::Auth;
+use crate::auth::admin::Actor;
 use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::secrets::SecretsKey;
 use crate::config::Settings;
@@ -21,8 +23,9 @@ use crate::web;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 pub struct Application {
-    port: u16,
+    address: SocketAddr,
     origin: String,
+    auth: actix_web::web::Data<Auth>,
     server: Server,
 }
 
@@ -45,7 +48,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding {}", settings.server.listen))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
+        let port = address.port();
         if let Some(base) = settings.server.origin.strip_suffix(":0") {
             settings.server.origin = format!("{base}:{port}");
         }
@@ -54,6 +58,7 @@ impl Application {
         let auth = actix_web::web::Data::new(build_auth(settings, clock)?);
 
         let sweeper = auth.clone();
+        let announcing_auth = auth.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(SWEEP_INTERVAL);
             loop {
@@ -84,21 +89,122 @@ impl Application {
             server = server.workers(workers);
         }
         Ok(Self {
-            port,
+            address,
             origin,
+            auth: announcing_auth,
             server: server.run(),
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
+    }
+
+    /// The address and port the server is bound to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     pub fn origin(&self) -> &str {
         &self.origin
     }
 
+    /// Tells the operator at start what they need: a warning when people on
+    /// other machines can reach twofold under a name its origin doesn't
+    /// match, how to create the first administrator of an empty database,
+    /// and, last, the bound address. `config` is `serve`'s `--config` file.
+    pub async fn announce(&self, config: Option<&Path>) -> anyhow::Result<()> {
+        let address = self.address;
+        let origin = self.origin();
+        if only_local_origin(address, origin) {
+            tracing::warn!(
+                "server.listen is {address}, reachable from other machines, but server.origin is \
+                 {origin}: sign-in cookies and security keys work only for people who open \
+                 {origin}; set server.origin (TWOFOLD_SERVER_ORIGIN) to the URL people use"
+            );
+        }
+        if self.auth.users(&Actor::host_operator()).await?.is_empty() {
+            let set_by_environment =
+                std::env::vars().any(|(key, _)| key.starts_with(crate::config::ENV_PREFIX));
+            let same_environment = if set_by_environment {
+                " with the same TWOFOLD_ variables"
+            } else {
+                ""
+            };
+            tracing::info!(
+                "no users yet: to create the first administrator, run `{}` in another \
+                 terminal{same_environment}, then type the password and Enter",
+                first_admin_command(config)
+            );
+        }
+        tracing::info!("twofold is listening on {address}; open {origin}");
+        Ok(())
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Whether the server is bound beyond loopback while its origin names this
+/// machine only (`localhost`): browsers elsewhere reach it by another name,
+/// so its cookies and security keys would not work for them.
+fn only_local_origin(address: SocketAddr, origin: &str) -> bool {
+    let local_name = url::Url::parse(origin)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .is_some_and(|host| host == "localhost" || host.ends_with(".localhost"));
+    !address.ip().is_loopback() && local_name
+}
+
+/// The exact command that creates the first administrator, with the program
+/// as it was started and the same `--config` file.
+fn first_admin_command(config: Option<&Path>) -> String {
+    let program = std::env::args().next().unwrap_or_else(|| "twofold".into());
+    let config = config.map_or_else(String::new, |file| {
+        format!(" --config {}", shell_word(&file.display().to_string()))
+    });
+    format!(
+        "{}{config} user add root --admin --password-stdin",
+        shell_word(&program)
+    )
+}
+
+/// A word as a POSIX shell reads it back: quoted unless it is plainly safe.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_non_loopback_listener_with_a_localhost_origin_is_warned_about() {
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let lan: SocketAddr = "192.168.1.5:8080".parse().unwrap();
+        assert!(only_local_origin(any, "http://localhost:8080"));
+        assert!(only_local_origin(lan, "http://LOCALHOST:8080"));
+        assert!(!only_local_origin(loopback, "http://localhost:8080"));
+        assert!(!only_local_origin(any, "https://auth.example.com"));
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(
+            shell_word("target/release/twofold"),
+            "target/release/twofold"
+        );
+        assert_eq!(shell_word("/tmp/my config.toml"), "'/tmp/my config.toml'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 }

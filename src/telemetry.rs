@@ -1,6 +1,8 @@
 //! Logging: `tracing` events to standard error, as text for people or JSON
 //! for collectors. Handlers skip secrets (`#[instrument(skip(..))]`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogSettings;
@@ -11,7 +13,9 @@ pub fn init(settings: &LogSettings) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into log files.
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if settings.format == "json" {
         builder.json().try_init()
     } else {

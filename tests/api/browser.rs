@@ -24,8 +24,11 @@ use tokio::sync::oneshot;
 
 use crate::helpers::TestApp;
 
-/// The browser the suite drives; `TWOFOLD_E2E_CHROMIUM` overrides it.
+/// The browser the suite drives; the variable `CHROMIUM_VARIABLE` overrides it.
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// Names another Chromium binary for the suite. It stays out of the
+/// `TWOFOLD_` namespace: every `twofold` command reads those as settings.
+pub const CHROMIUM_VARIABLE: &str = "E2E_CHROMIUM";
 /// How long a page may take to show what a journey waits for.
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -178,7 +181,7 @@ impl Browser {
     /// Starts Chromium (fresh profile) with one tab sized to `viewport`,
     /// pointed at nothing yet; screenshots go to `target/e2e/<journey>/`.
     pub async fn launch(app: &TestApp, journey: &str, viewport: Viewport) -> Browser {
-        let program = std::env::var("TWOFOLD_E2E_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
+        let program = std::env::var(CHROMIUM_VARIABLE).unwrap_or_else(|_| CHROMIUM.into());
         assert!(
             std::path::Path::new(&program).exists(),
             "the end-to-end suite needs Chromium at {program}: scripts/test installs \

@@ -137,3 +137,115 @@ async fn a_user_added_by_the_cli_signs_in_on_a_running_server() {
     let answer = app.login(&client(), "dave", PASSWORD).await;
     assert_eq!(answer.status(), 200);
 }
+
+#[test]
+fn user_add_reads_one_line_and_ends_its_message_with_a_line_break() {
+    let data = tempfile::tempdir().unwrap();
+    let added = twofold(
+        data.path(),
+        &["user", "add", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success());
+    assert_eq!(
+        String::from_utf8(added.stderr).unwrap(),
+        "created user alice\n"
+    );
+
+    // A person types the password and Enter; standard input stays open.
+    let mut typing = Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .args(["user", "add", "root", "--admin", "--password-stdin"])
+        .env("TWOFOLD_STORAGE_PATH", data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut keyboard = typing.stdin.take().unwrap();
+    writeln!(keyboard, "{PASSWORD}").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while typing.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "user add waits for more than the line typed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(keyboard);
+    let typed = typing.wait_with_output().unwrap();
+    assert!(typed.status.success());
+    assert_eq!(
+        String::from_utf8(typed.stderr).unwrap(),
+        "created user root (admin)\n"
+    );
+}
+
+#[test]
+fn audit_of_an_unknown_user_is_refused_as_other_commands_refuse_it() {
+    let data = tempfile::tempdir().unwrap();
+    add_user_with_cli(data.path(), "alice");
+    let disable = twofold(data.path(), &["user", "disable", "nobody"], "");
+    let audit = twofold(data.path(), &["audit", "--user", "nobody"], "");
+    assert!(!disable.status.success() && !audit.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&audit.stderr),
+        "twofold: user not found\n"
+    );
+    assert_eq!(audit.stderr, disable.stderr);
+    assert!(audit.stdout.is_empty(), "no table");
+
+    // A known user in another case is found, as elsewhere.
+    let known = twofold(data.path(), &["audit", "--user", "ALICE"], "");
+    assert!(known.status.success());
+    let table = String::from_utf8(known.stdout).unwrap();
+    assert!(
+        table.lines().nth(1).unwrap().contains("user_created"),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_documented_test_variable_is_the_suites_and_leaves_twofold_commands_working() {
+    let variable = crate::browser::CHROMIUM_VARIABLE;
+    assert!(
+        !variable.starts_with("TWOFOLD_"),
+        "every twofold command reads TWOFOLD_* as settings"
+    );
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    assert!(
+        readme.contains(&format!("`{variable}=")),
+        "README documents {variable}"
+    );
+    assert!(
+        !readme.contains("TWOFOLD_E2E"),
+        "no test variable in TWOFOLD_*"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["user", "add", "alice", "--password-stdin"],
+        vec!["user", "list"],
+        vec!["credential-report"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_twofold"))
+            .args(&args)
+            .env("TWOFOLD_STORAGE_PATH", data.path())
+            .env(variable, "/usr/bin/chromium")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                writeln!(child.stdin.take().unwrap(), "{PASSWORD}")?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?} with {variable} set: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

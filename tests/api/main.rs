@@ -42,3 +42,7 @@ mod attacks;
 mod browser_rough_edges;
 mod browser_sessions;
 mod session_list;
+// What a new user meets first: start messages, settings errors, the docs.
+mod docs;
+mod first_start;
+mod settings_errors;

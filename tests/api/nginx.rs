@@ -14,16 +14,76 @@ use crate::helpers::{PASSWORD, TestApp, client, spawn_app};
 const NGINX: &str = "/usr/sbin/nginx";
 
 struct Nginx {
-    child: Child,
+    /// The master process (`daemon off`), which starts the workers.
+    master: Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
+impl Nginx {
+    /// Stops nginx the way it stops cleanly: SIGQUIT to the master, which lets
+    /// its workers finish and stop, then exits; a SIGKILL would orphan the
+    /// workers. Returns the processes of this nginx still alive afterwards.
+    fn quit(&mut self) -> Vec<u32> {
+        let master = self.master.id();
+        let mut processes = children_of(master);
+        processes.push(master);
+        if self.master.try_wait().ok().flatten().is_none() {
+            // SAFETY: kill(2) on our own child's pid, which is not yet reaped.
+            unsafe { libc::kill(master as libc::pid_t, libc::SIGQUIT) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while self.master.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = self.master.kill();
+                    let _ = self.master.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        processes.retain(|pid| is_nginx(*pid));
+        processes
+    }
+
+    fn workers(&self) -> Vec<u32> {
+        children_of(self.master.id())
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.quit();
     }
+}
+
+/// The processes whose parent is `parent` (from /proc/PID/stat).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` is a live nginx process (not a zombie awaiting its reaper).
+fn is_nginx(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    !zombie && String::from_utf8_lossy(&cmdline).contains("nginx")
 }
 
 /// The upstream app: answers every request with the user nginx passed on.
@@ -109,7 +169,7 @@ async fn start_nginx(app: &TestApp) -> Nginx {
         nginx_config(dir.path(), port, app.port, upstream_port),
     )
     .unwrap();
-    let child = Command::new(NGINX)
+    let master = Command::new(NGINX)
         .arg("-p")
         .arg(dir.path())
         .arg("-c")
@@ -119,7 +179,7 @@ async fn start_nginx(app: &TestApp) -> Nginx {
         .spawn()
         .expect("nginx starts");
     let nginx = Nginx {
-        child,
+        master,
         port,
         _dir: dir,
     };
@@ -182,6 +242,26 @@ async fn nginx_lets_only_signed_in_visitors_through_and_names_them_upstream() {
     );
     let after = alice.get(&page).send().await.unwrap();
     assert_eq!(after.status(), 302);
+}
+
+#[tokio::test]
+async fn nginx_stops_with_its_workers_and_leaves_no_process_behind() {
+    let app = crate::helpers::spawn_app().await;
+    let mut nginx = start_nginx(&app).await;
+    let page = format!("http://localhost:{}/", nginx.port);
+    // A request served: the worker is up and has handled a connection.
+    let served = client()
+        .get(&page)
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 302);
+    let workers = nginx.workers();
+    assert!(!workers.is_empty(), "nginx runs a worker process");
+    let left = nginx.quit();
+    assert!(left.is_empty(), "nginx processes still running: {left:?}");
+    assert!(workers.iter().all(|pid| !is_nginx(*pid)));
 }
 
 #[tokio::test]
