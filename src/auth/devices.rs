@@ -1,14 +1,15 @@
 //! A user's second factors: enrolling an authenticator app (or a hardware TOTP
 //! token) and confirming it, listing devices, removing one. At most
-//! `MAX_DEVICES` confirmed factors per user.
+//! `MAX_DEVICES` confirmed factors per user, and exactly one from a first
+//! login: every factor (a security key too) is confirmed by `confirm_factor`.
 
 use base64::Engine;
 
 use super::audit::AuditEvent;
-use super::login::{GivenFactor, Method, SignedIn};
+use super::login::{Method, SignedIn};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
-use crate::store::{DeviceKind, DeviceRecord};
+use crate::store::{DeviceKind, DeviceRecord, FactorConfirmation, FactorGate, NewFactor};
 
 pub const MAX_DEVICES: usize = 8;
 pub const MAX_NAME_CHARS: usize = 64;
@@ -147,43 +148,88 @@ impl Auth {
             }
             (false, _) => totp::verify(&seed, code, now, 0, None).map(|step| (step, 0)),
         };
-        let Some((step, offset)) = matched else {
+        let Some((step, offset_steps)) = matched else {
             return Err(AuthError::InvalidEnrolmentCode);
         };
-        if !self
-            .store
-            .accept_totp_step(&device.id, step, now, true, Some(offset))
-            .await?
-        {
-            return Err(AuthError::InvalidEnrolmentCode);
-        }
         let kind = if device.hardware {
             "hardware_totp"
         } else {
             "totp"
         };
         let detail = format!("kind={kind} device={}", device.name);
-        self.audit(
-            AuditEvent::DeviceEnrolled,
-            Some(&user.username),
-            client,
-            &detail,
-        )
-        .await;
-        let signed_in = match enroller {
-            Enroller::SignedIn(_) => None,
-            Enroller::FirstFactor { user, pending } => {
-                let factor = GivenFactor::once(Method::Totp);
-                Some(
-                    self.complete_login(pending, user, client, factor, &detail)
-                        .await?,
-                )
-            }
+        let factor = NewFactor::Totp {
+            device_id: device.id.clone(),
+            step,
+            offset_steps,
+            at: now,
         };
+        let signed_in = self
+            .confirm_factor(enroller, factor, client, &detail, &detail)
+            .await?;
         Ok(Confirmed {
             device_id: device.id,
             signed_in,
         })
+    }
+
+    /// Makes `factor` count for the enroller under the rules a user's factors
+    /// obey — at most `MAX_DEVICES`, exactly one from a first login — which
+    /// the store checks and writes in one transaction, so parallel
+    /// confirmations cannot break them. A first-login enroller is signed in
+    /// by that same transaction (or, when another confirmation won, nothing
+    /// is written and the answer is `Unauthenticated`).
+    pub(crate) async fn confirm_factor(
+        &self,
+        enroller: &Enroller,
+        factor: NewFactor,
+        client: &Client,
+        enrolled_detail: &str,
+        sign_in_detail: &str,
+    ) -> AuthResult<Option<SignedIn>> {
+        let user = enroller.user();
+        let (gate, token) = match enroller {
+            Enroller::SignedIn(_) => (
+                FactorGate::SignedIn {
+                    max_factors: MAX_DEVICES as u32,
+                },
+                None,
+            ),
+            Enroller::FirstFactor { pending, .. } => {
+                let method = match factor {
+                    NewFactor::Totp { .. } => Method::Totp,
+                    NewFactor::SecurityKey(_) => Method::SecurityKey,
+                };
+                let (token, session) = self.new_session(user.id, method, client);
+                let pending = pending.token_hash;
+                (FactorGate::FirstLogin { pending, session }, Some(token))
+            }
+        };
+        match self.store.confirm_factor(user.id, factor, gate).await? {
+            FactorConfirmation::Confirmed => {}
+            FactorConfirmation::StepRefused => return Err(AuthError::InvalidEnrolmentCode),
+            FactorConfirmation::KeyAlreadyRegistered => {
+                tracing::info!(username = %user.username, "security key registration refused: key already registered");
+                return Err(AuthError::InvalidAttestation);
+            }
+            FactorConfirmation::TooManyFactors => {
+                return Err(AuthError::TooManyDevices(MAX_DEVICES));
+            }
+            FactorConfirmation::NotFirstFactor => return Err(AuthError::Unauthenticated),
+        }
+        self.audit(
+            AuditEvent::DeviceEnrolled,
+            Some(&user.username),
+            client,
+            enrolled_detail,
+        )
+        .await;
+        match token {
+            Some(token) => Ok(Some(
+                self.session_started(token, user, client, sign_in_detail)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Shows an unconfirmed enrolment again (the page that displays the QR code).
@@ -210,7 +256,8 @@ impl Auth {
         })
     }
 
-    /// Refuses a new device when the user already holds `MAX_DEVICES` factors.
+    /// Refuses a new device early when the user already holds `MAX_DEVICES`
+    /// factors (the store enforces the limit again at confirmation).
     pub(crate) async fn ensure_room_for_device(
         &self,
         user: crate::store::UserId,

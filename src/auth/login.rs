@@ -302,12 +302,7 @@ impl Auth {
         factor: GivenFactor,
         detail: &str,
     ) -> AuthResult<SignedIn> {
-        let token = Token::generate();
-        let now = self.clock.now();
-        let method = factor.method.as_str();
-        let session = self
-            .lifetime()
-            .new_session(&token, user.id, now, method, now, client);
+        let (token, session) = self.new_session(user.id, factor.method, client);
         if !self
             .store
             .promote_pending(pending.token_hash, session, MAX_SESSIONS_PER_USER)
@@ -320,17 +315,32 @@ impl Auth {
         } else {
             None
         };
-        let mut signed_in = self.signed_in_as(user, token, client, detail).await?;
+        let mut signed_in = self.session_started(token, user, client, detail).await?;
         signed_in.remembered_browser = remembered_browser;
         Ok(signed_in)
     }
 
-    /// What every completed sign-in shares once its session exists: the time
-    /// recorded, the audit event, the known-client token.
-    pub(crate) async fn signed_in_as(
+    /// A session for `user` opened now by `method`, under a brand-new token.
+    pub(crate) fn new_session(
         &self,
-        user: &UserRecord,
+        user: UserId,
+        method: Method,
+        client: &Client,
+    ) -> (Token, SessionRecord) {
+        let token = Token::generate();
+        let now = self.clock.now();
+        let session = self
+            .lifetime()
+            .new_session(&token, user, now, method.as_str(), now, client);
+        (token, session)
+    }
+
+    /// What follows the store's start of a session after a second factor:
+    /// the sign-in's time, its audit event, the known-client token.
+    pub(crate) async fn session_started(
+        &self,
         token: Token,
+        user: &UserRecord,
         client: &Client,
         detail: &str,
     ) -> AuthResult<SignedIn> {

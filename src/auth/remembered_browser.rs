@@ -114,7 +114,7 @@ impl Auth {
             browser.method, browser.id
         );
         Ok(Some(
-            self.signed_in_as(user, session_token, client, &detail)
+            self.session_started(session_token, user, client, &detail)
                 .await?,
         ))
     }

@@ -54,7 +54,7 @@ impl Auth {
             Some(step) => {
                 let offset_steps = step - totp::step_at(now);
                 self.store
-                    .accept_totp_step(&device.id, step, now, false, Some(offset_steps))
+                    .accept_totp_step(&device.id, step, now, Some(offset_steps))
                     .await?
                     .then_some(offset_steps)
             }

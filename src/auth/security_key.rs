@@ -12,14 +12,14 @@ use webauthn_rs::prelude::{
     Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use super::audit::AuditEvent;
 use super::devices::device_name;
 use super::login::{GivenFactor, Method, SignedIn};
 use super::session::Token;
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::config::Settings;
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, TokenHash, UserId, UserRecord,
+    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, NewFactor, TokenHash, UserId,
+    UserRecord,
 };
 
 /// How long a started registration or sign-in may wait for the key.
@@ -249,48 +249,30 @@ impl Auth {
             .device_name
             .unwrap_or_else(|| "Security key".to_owned());
         let id = uuid::Uuid::new_v4().to_string();
-        let inserted = self
-            .store
-            .insert_security_key(DeviceRecord {
-                id: id.clone(),
-                user_id: user.id,
-                kind: DeviceKind::SecurityKey,
-                name: name.clone(),
-                confirmed: true,
-                created_at: self.clock.now(),
-                last_used_at: None,
-                totp_secret: None,
-                totp_last_step: None,
-                totp_offset_steps: 0,
-                hardware: false,
-                credential: Some(
-                    serde_json::to_string(&key).context("serialising a security key")?,
-                ),
-                credential_id: Some(key.cred_id().to_vec()),
-            })
+        let factor = NewFactor::SecurityKey(DeviceRecord {
+            id: id.clone(),
+            user_id: user.id,
+            kind: DeviceKind::SecurityKey,
+            name: name.clone(),
+            confirmed: true,
+            created_at: self.clock.now(),
+            last_used_at: None,
+            totp_secret: None,
+            totp_last_step: None,
+            totp_offset_steps: 0,
+            hardware: false,
+            credential: Some(serde_json::to_string(&key).context("serialising a security key")?),
+            credential_id: Some(key.cred_id().to_vec()),
+        });
+        let signed_in = self
+            .confirm_factor(
+                enroller,
+                factor,
+                client,
+                &format!("kind=security_key device={name}"),
+                &format!("method=security_key device={name}"),
+            )
             .await?;
-        if !inserted {
-            tracing::info!(username = %user.username, "security key registration refused: key already registered");
-            return Err(AuthError::InvalidAttestation);
-        }
-        self.audit(
-            AuditEvent::DeviceEnrolled,
-            Some(&user.username),
-            client,
-            &format!("kind=security_key device={name}"),
-        )
-        .await;
-        let signed_in = match enroller {
-            Enroller::SignedIn(_) => None,
-            Enroller::FirstFactor { user, pending } => {
-                let detail = format!("method=security_key device={name}");
-                let factor = GivenFactor::once(Method::SecurityKey);
-                Some(
-                    self.complete_login(pending, user, client, factor, &detail)
-                        .await?,
-                )
-            }
-        };
         Ok(RegisteredKey {
             device_id: id,
             name,

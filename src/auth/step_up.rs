@@ -69,7 +69,7 @@ impl Auth {
                 Some(step)
                     if self
                         .store
-                        .accept_totp_step(&device.id, step, now, false, None)
+                        .accept_totp_step(&device.id, step, now, None)
                         .await? =>
                 {
                     return Ok(Ok(device.clone()));

@@ -147,21 +147,98 @@ pub trait UserStore {
     async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>>;
 }
 
+/// A second factor about to count for its user: what
+/// `DeviceStore::confirm_factor` writes.
+#[derive(Debug, Clone)]
+pub enum NewFactor {
+    /// A started TOTP enrolment of the user, confirmed by the code of time
+    /// step `step`: the device becomes confirmed, `step` is recorded as its
+    /// last used step (as `accept_totp_step` does), `at` as its last use and
+    /// `offset_steps` as the token's clock drift.
+    Totp {
+        device_id: String,
+        step: i64,
+        offset_steps: i64,
+        at: Timestamp,
+    },
+    /// A security key whose registration just finished: inserted confirmed
+    /// (whatever `confirmed` says), only if its credential id is registered
+    /// to no account yet.
+    SecurityKey(DeviceRecord),
+}
+
+/// Who adds the factor, and so which rule guards it.
+#[derive(Debug, Clone)]
+pub enum FactorGate {
+    /// A signed-in user: the factor counts only while the user holds fewer
+    /// than `max_factors` confirmed devices.
+    SignedIn { max_factors: u32 },
+    /// A first-login (enrolment-only) user: the factor counts only while the
+    /// user holds no confirmed device and the pending login `pending` still
+    /// exists, belongs to the user, is enrolment-only and has not expired by
+    /// `session.created_at`. That pending login is ended and `session` (of
+    /// the same user) started by the same transaction.
+    FirstLogin {
+        pending: TokenHash,
+        session: SessionRecord,
+    },
+}
+
+/// What `DeviceStore::confirm_factor` did. Every answer but `Confirmed`
+/// wrote nothing at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorConfirmation {
+    Confirmed,
+    /// TOTP: the device is not an unconfirmed TOTP enrolment of the user, or
+    /// `step` is not newer than the last step accepted for it.
+    StepRefused,
+    /// Security key: its credential id (or device id) is already registered.
+    KeyAlreadyRegistered,
+    /// `SignedIn`: the user already holds `max_factors` confirmed devices.
+    TooManyFactors,
+    /// `FirstLogin`: the pending login was used, removed or expired, or the
+    /// user already holds a confirmed device (another confirmation won).
+    NotFirstFactor,
+}
+
 #[async_trait]
 pub trait DeviceStore {
+    /// Adds a started enrolment, always unconfirmed (whatever
+    /// `device.confirmed` says): only `confirm_factor` makes a device count.
     async fn insert_device(&self, device: DeviceRecord) -> StoreResult<()>;
     /// Every device of the user, confirmed or not, oldest first.
     async fn devices_of(&self, user: UserId) -> StoreResult<Vec<DeviceRecord>>;
-    /// Records a TOTP time step as used, only if it is newer than the last one
-    /// accepted for that device (checked and written atomically, so a code is
-    /// accepted at most once even under concurrent requests). `confirm` also
-    /// marks the device confirmed; `offset_steps` records a token's clock drift. Returns whether the step was accepted.
+    /// Confirms a second factor of `user` only if `gate`'s rule holds, checked
+    /// and written in one transaction that is serialised with every other
+    /// `confirm_factor` of the same user: no interleaving of concurrent
+    /// confirmations can leave more than `max_factors` confirmed devices, or
+    /// more than one confirmed device after a first login. A refusal writes
+    /// nothing: no confirmed device, no used step, no session, and the pending
+    /// login stays as it was.
+    ///
+    /// SQLite: one `BEGIN IMMEDIATE` transaction (the database's single
+    /// writer lock). PostgreSQL: in one transaction, first lock the user's
+    /// row (`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`), then check the
+    /// gate (`count(*)` of confirmed devices; for `FirstLogin` a
+    /// `DELETE FROM pending_logins … RETURNING` that must remove one row),
+    /// then the conditional `UPDATE`/`INSERT … ON CONFLICT DO NOTHING` of the
+    /// device and the session insert; roll back on any refusal.
+    async fn confirm_factor(
+        &self,
+        user: UserId,
+        factor: NewFactor,
+        gate: FactorGate,
+    ) -> StoreResult<FactorConfirmation>;
+    /// Records a TOTP time step of a confirmed device as used, only if it is
+    /// newer than the last one accepted for that device (checked and written
+    /// atomically, so a code is accepted at most once even under concurrent
+    /// requests); `offset_steps` records a token's clock drift. Returns
+    /// whether the step was accepted.
     async fn accept_totp_step(
         &self,
         device_id: &str,
         step: i64,
         at: Timestamp,
-        confirm: bool,
         offset_steps: Option<i64>,
     ) -> StoreResult<bool>;
     async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool>;

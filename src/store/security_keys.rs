@@ -1,12 +1,12 @@
 //! Security keys' storage: WebAuthn ceremonies in progress (single-use,
-//! short-lived, kept on the server), registering a key once across all
-//! accounts, and writing back a key's credential only when its signature
-//! counter grew.
+//! short-lived, kept on the server) and writing back a key's credential only
+//! when its signature counter grew. A key is added by
+//! `DeviceStore::confirm_factor`, once across all accounts.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{DeviceKind, DeviceRecord, SqliteStore, StoreResult, TokenHash, UserId};
+use super::{SqliteStore, StoreResult, TokenHash, UserId};
 use crate::auth::clock::Timestamp;
 
 /// What a ceremony is for.
@@ -52,9 +52,6 @@ pub trait SecurityKeyStore {
         purpose: CeremonyPurpose,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>>;
-    /// Adds a confirmed security key; false (and nothing written) when its
-    /// credential id is already registered, to this account or another.
-    async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool>;
     /// Writes a key's credential back after a sign-in, only if `sign_count` is
     /// higher than the highest one accepted so far (or both are 0: a key
     /// without a counter). Checked and written atomically; returns whether
@@ -132,31 +129,6 @@ impl SecurityKeyStore for SqliteStore {
         .await
     }
 
-    async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let inserted = conn.execute(
-                "INSERT INTO devices
-                    (id, user_id, kind, name, confirmed, created_at, last_used_at,
-                     credential, credential_id, sign_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
-                 ON CONFLICT DO NOTHING",
-                params![
-                    device.id,
-                    device.user_id,
-                    DeviceKind::SecurityKey.as_str(),
-                    device.name,
-                    device.confirmed,
-                    device.created_at,
-                    device.last_used_at,
-                    device.credential,
-                    device.credential_id,
-                ],
-            )?;
-            Ok(inserted == 1)
-        })
-        .await
-    }
-
     async fn record_security_key_use(
         &self,
         device_id: &str,
@@ -181,7 +153,21 @@ impl SecurityKeyStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DeviceStore, NewUser, UserStore};
+    use crate::store::{
+        DeviceKind, DeviceRecord, DeviceStore, FactorConfirmation, FactorGate, NewFactor, NewUser,
+        UserStore,
+    };
+
+    /// Adds a key the only way there is: a guarded confirmation.
+    async fn add_key(store: &SqliteStore, key: DeviceRecord) -> bool {
+        let user = key.user_id;
+        let gate = FactorGate::SignedIn { max_factors: 8 };
+        let outcome = store
+            .confirm_factor(user, NewFactor::SecurityKey(key), gate)
+            .await
+            .unwrap();
+        outcome == FactorConfirmation::Confirmed
+    }
 
     async fn store_with_user() -> (tempfile::TempDir, SqliteStore, UserId) {
         let dir = tempfile::tempdir().unwrap();
@@ -310,40 +296,17 @@ mod tests {
             .await
             .unwrap()
             .id;
-        assert!(
-            store
-                .insert_security_key(key("a", alice, b"cred"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .insert_security_key(key("b", alice, b"cred"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .insert_security_key(key("c", bob, b"cred"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .insert_security_key(key("d", bob, b"other"))
-                .await
-                .unwrap()
-        );
+        assert!(add_key(&store, key("a", alice, b"cred")).await);
+        assert!(!add_key(&store, key("b", alice, b"cred")).await);
+        assert!(!add_key(&store, key("c", bob, b"cred")).await);
+        assert!(add_key(&store, key("d", bob, b"other")).await);
         assert_eq!(store.devices_of(bob).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn a_key_use_is_recorded_only_when_its_counter_grows() {
         let (_dir, store, user) = store_with_user().await;
-        store
-            .insert_security_key(key("k", user, b"cred"))
-            .await
-            .unwrap();
+        add_key(&store, key("k", user, b"cred")).await;
         assert!(
             store
                 .record_security_key_use("k", "{\"n\":5}".into(), 5, 20)
@@ -376,10 +339,7 @@ mod tests {
     #[tokio::test]
     async fn a_key_without_a_counter_stays_usable() {
         let (_dir, store, user) = store_with_user().await;
-        store
-            .insert_security_key(key("k", user, b"cred"))
-            .await
-            .unwrap();
+        add_key(&store, key("k", user, b"cred")).await;
         assert!(
             store
                 .record_security_key_use("k", "{}".into(), 0, 20)

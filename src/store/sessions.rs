@@ -94,11 +94,11 @@ pub(super) fn keep_newest(
 /// Inserts a session and ends the user's oldest ones beyond `keep_at_most`,
 /// inside the caller's transaction.
 pub(super) fn insert_session(
-    tx: &rusqlite::Transaction<'_>,
+    conn: &Connection,
     session: &SessionRecord,
     keep_at_most: u32,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    conn.execute(
         "INSERT INTO sessions
             (token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at,
              id, method, ip, user_agent)
@@ -116,7 +116,7 @@ pub(super) fn insert_session(
             session.user_agent
         ],
     )?;
-    keep_newest(tx, "sessions", session.user_id, keep_at_most)
+    keep_newest(conn, "sessions", session.user_id, keep_at_most)
 }
 
 fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Result<()> {

@@ -41,6 +41,7 @@ mod attacks;
 // Sessions people see and end, remembered browsers.
 mod browser_rough_edges;
 mod browser_sessions;
+mod enrolment_races;
 mod session_list;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;
