@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Row, params};
 
 use super::{DeviceKind, DeviceRecord, DeviceStore, SqliteStore, StoreResult, UserId};
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 const DEVICE_COLUMNS: &str = "id, user_id, kind, name, confirmed, created_at, last_used_at, \
      totp_secret, totp_last_step, totp_offset_steps, hardware, credential, credential_id";
