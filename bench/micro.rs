@@ -23,7 +23,7 @@ fn totp_check(c: &mut Criterion) {
 fn session_lookup(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).unwrap());
+    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db"), 16).unwrap());
     let lifetime = SessionLifetime {
         idle_secs: 1800,
         absolute_secs: 43200,

@@ -121,13 +121,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(settings, cli.config.as_deref()).await,
-        Command::User { command } => user_command(&host_auth(settings)?, command).await,
+        Command::User { command } => user_command(&host_auth(settings).await?, command).await,
         Command::CredentialReport => {
-            print!("{}", host_auth(settings)?.credential_report().await?);
+            print!("{}", host_auth(settings).await?.credential_report().await?);
             Ok(())
         }
         Command::Audit { user, limit } => {
-            print_audit(&host_auth(settings)?, user.as_deref(), limit).await
+            print_audit(&host_auth(settings).await?, user.as_deref(), limit).await
         }
     }
 }
@@ -142,8 +142,8 @@ async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> 
 
 /// The domain service over the database `serve` uses, for a command run by
 /// the host's operator.
-fn host_auth(settings: Settings) -> anyhow::Result<Auth> {
-    build_auth(settings, Arc::new(SystemClock))
+async fn host_auth(settings: Settings) -> anyhow::Result<Auth> {
+    build_auth(settings, Arc::new(SystemClock)).await
 }
 
 /// `twofold user …`: adding a user, and the host operator's break-glass

@@ -51,8 +51,25 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// Folder holding the SQLite database (created if missing).
+    /// `sqlite` (embedded, one instance) or `postgres` (any number of
+    /// instances on one database).
+    pub backend: StorageBackend,
+    /// Folder holding the SQLite database (created if missing), and the key
+    /// file by default.
     pub path: PathBuf,
+    /// `postgres://user:password@host:port/database` for the `postgres`
+    /// backend. Its `Debug` hides it: it may hold a password.
+    pub url: KeyText,
+    /// Connections per instance.
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    #[default]
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,7 +154,10 @@ impl Default for ServerSettings {
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
+            backend: StorageBackend::Sqlite,
             path: PathBuf::from("./twofold-data"),
+            url: KeyText::default(),
+            pool_size: 16,
         }
     }
 }
@@ -242,7 +262,41 @@ impl Settings {
         }
         check_log_level(&self.log.level)?;
         self.validate_protection()?;
+        self.validate_storage()?;
         Ok(())
+    }
+
+    fn validate_storage(&self) -> anyhow::Result<()> {
+        if self.storage.pool_size == 0 || self.storage.pool_size > 1000 {
+            anyhow::bail!("storage.pool_size must be between 1 and 1000");
+        }
+        if self.storage.backend == StorageBackend::Postgres {
+            let url = self.storage.url.0.trim();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                anyhow::bail!(
+                    "storage.url must be postgres://user:password@host:port/database when \
+                     storage.backend is postgres"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The database as messages name it: the SQLite file, or the PostgreSQL
+    /// URL without its password.
+    pub fn database_description(&self) -> String {
+        match self.storage.backend {
+            StorageBackend::Sqlite => self.database_file().display().to_string(),
+            StorageBackend::Postgres => match url::Url::parse(self.storage.url.0.trim()) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    url.to_string()
+                }
+                Err(_) => "the PostgreSQL database (storage.url)".into(),
+            },
+        }
     }
 
     /// The SQLite file inside the storage folder.

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod model;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -14,8 +14,8 @@ use crate::auth::Auth;
 use crate::auth::admin::Actor;
 use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::secrets::SecretsKey;
-use crate::config::Settings;
-use crate::store::SqliteStore;
+use crate::config::{Settings, StorageBackend};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::web;
 
 /// How often expired sessions and pending logins are swept from the store (and
@@ -29,11 +29,27 @@ pub struct Application {
     server: Server,
 }
 
+/// The store the settings name, its schema brought up to date.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let pool_size = settings.storage.pool_size;
+    Ok(match settings.storage.backend {
+        StorageBackend::Sqlite => {
+            let file = settings.database_file();
+            let store =
+                tokio::task::spawn_blocking(move || SqliteStore::open(&file, pool_size)).await??;
+            Arc::new(store)
+        }
+        StorageBackend::Postgres => {
+            Arc::new(PostgresStore::open(&settings.storage.url.0, pool_size).await?)
+        }
+    })
+}
+
 /// The domain service over the configured store (used by `serve` and the CLI).
-pub fn build_auth(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
-    let store = SqliteStore::open(&settings.database_file())?;
-    let secrets = SecretsKey::load(&settings, &store)?;
-    Auth::new(Arc::new(store), clock, settings, secrets)
+pub async fn build_auth(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
+    let store = open_store(&settings).await?;
+    let secrets = SecretsKey::load(&settings, store.as_ref()).await?;
+    Auth::new(store, clock, settings, secrets)
 }
 
 impl Application {
@@ -55,7 +71,7 @@ impl Application {
         }
         let origin = settings.server.origin.clone();
         let workers = settings.server.workers;
-        let auth = actix_web::web::Data::new(build_auth(settings, clock)?);
+        let auth = actix_web::web::Data::new(build_auth(settings, clock).await?);
 
         let sweeper = auth.clone();
         let announcing_auth = auth.clone();

@@ -49,6 +49,8 @@ pub enum AuthError {
     /// A state-changing request sent by another site (CSRF).
     #[error("{0}")]
     CrossOriginRequest(String),
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -57,6 +59,7 @@ impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::UsernameTaken => AuthError::UsernameTaken,
+            StoreError::Unavailable => AuthError::Unavailable,
             StoreError::Unexpected(e) => AuthError::Unexpected(e),
         }
     }

@@ -15,7 +15,7 @@ pub mod session;
 pub mod totp;
 pub mod users;
 // Account protection (issue 4).
-pub mod policy;
+pub mod password_policy;
 pub mod recovery;
 pub mod secrets;
 pub mod step_up;

@@ -126,8 +126,8 @@ impl SecretsKey {
     /// else the key file, made on first start. Refuses to start when the
     /// database holds secrets sealed with another key, or when its key file
     /// is gone.
-    pub fn load(settings: &Settings, store: &dyn SealingBootstrap) -> anyhow::Result<Self> {
-        let database = settings.database_file();
+    pub async fn load(settings: &Settings, store: &dyn SealingBootstrap) -> anyhow::Result<Self> {
+        let database = settings.database_description();
         let key = if !settings.secrets.key.0.trim().is_empty() {
             let bytes = decode_key(&settings.secrets.key.0)
                 .context("secrets.key (TWOFOLD_SECRETS_KEY) is not a usable key")?;
@@ -137,42 +137,43 @@ impl SecretsKey {
             let source = format!("the key file {}", path.display());
             let bytes = match read_key_file(&path)? {
                 Some(bytes) => bytes,
-                None if store.sealed_canary()?.is_some() => bail!(
+                None if store.sealed_canary().await?.is_some() => bail!(
                     "the database {} holds secrets sealed with a key, but {source} is missing. \
                      Restore that file (or give the key as secrets.key / TWOFOLD_SECRETS_KEY); \
                      a new key could not open them",
-                    database.display()
+                    database
                 ),
                 None => create_key_file(&path)?,
             };
             Self::from_bytes(&bytes, source)
         };
-        key.prove(store, &database)?;
+        key.prove(store, &database).await?;
         Ok(key)
     }
 
     /// Opens the canary, or, on a database that never had a key, seals the
     /// seeds stored before sealing existed and writes the canary.
-    fn prove(&self, store: &dyn SealingBootstrap, database: &Path) -> anyhow::Result<()> {
+    async fn prove(&self, store: &dyn SealingBootstrap, database: &str) -> anyhow::Result<()> {
         let wrong_key = || {
             anyhow::anyhow!(
                 "the secrets key from {} does not open the secrets sealed in {}: it is not \
                  the key they were sealed with. Give the right key (key file, secrets.key or \
                  TWOFOLD_SECRETS_KEY)",
                 self.source,
-                database.display()
+                database
             )
         };
-        let canary = match store.sealed_canary()? {
+        let canary = match store.sealed_canary().await? {
             Some(canary) => canary,
             None => {
                 let canary = self.seal(CANARY_AAD, CANARY_TEXT)?;
-                let seal = |id: &str, seed: &[u8]| self.seal_seed(id, seed);
-                if store.adopt_key(canary, &seal)? {
+                let key = self.clone();
+                let seal = Box::new(move |id: &str, seed: &[u8]| key.seal_seed(id, seed));
+                if store.adopt_key(canary, seal).await? {
                     return Ok(());
                 }
                 // Another process adopted a key at the same moment: check it.
-                store.sealed_canary()?.ok_or_else(wrong_key)?
+                store.sealed_canary().await?.ok_or_else(wrong_key)?
             }
         };
         match self.open(CANARY_AAD, &canary) {

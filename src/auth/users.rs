@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::audit::AuditEvent;
 use super::clock::iso8601;
-use super::policy::PasswordPolicy;
+use super::password_policy::PasswordPolicy;
 use super::{Auth, AuthError, AuthResult, Client};
 use crate::store::{NewUser, UserRecord};
 

@@ -60,7 +60,8 @@ impl Default for ThrottleSettings {
     }
 }
 
-/// A key given in the settings (base64 of 32 bytes). `Debug` never shows it.
+/// A secret given in the settings (a key as base64 of 32 bytes, a database
+/// URL with its password). `Debug` never shows it.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct KeyText(pub String);

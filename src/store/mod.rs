@@ -1,29 +1,18 @@
 //! Storage behind a few narrow traits, one per table group, so the domain never
-//! sees SQL and a PostgreSQL backend can follow. `SqliteStore` is the embedded
-//! default; the record types here are the vocabulary both sides share.
+//! sees SQL: `SqliteStore` (embedded, one instance) and `PostgresStore` (any
+//! number of instances) keep the same promises; the records here are the
+//! vocabulary both share, and SQL stays inside each store's folder.
 
-mod admin;
-mod audit;
-mod devices;
-mod recovery;
-mod remembered_browsers;
-mod security;
-mod security_keys;
-mod sessions;
+mod postgres;
 mod sqlite;
-mod throttle;
-mod users;
 
 use async_trait::async_trait;
 
-pub use recovery::{CodeHash, RecoveryStore};
-pub use remembered_browsers::{RememberedBrowserRecord, RememberedBrowserStore};
-pub use security::{SealSeed, SealingBootstrap, SecurityStore};
-pub use security_keys::{CeremonyPurpose, CeremonyRecord, SecurityKeyStore};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use throttle::ThrottleStore;
 
-use crate::auth::clock::Timestamp;
+pub use crate::model::Timestamp;
+use crate::model::throttle::{Charge, Charged};
 
 pub type UserId = i64;
 /// SHA-256 of a session or pending-login token: the token itself is never stored.
@@ -33,6 +22,10 @@ pub type TokenHash = [u8; 32];
 pub enum StoreError {
     #[error("that username is taken")]
     UsernameTaken,
+    /// The database can't be reached (or went away mid-request): the request
+    /// may succeed again once it is back.
+    #[error("the database is unavailable")]
+    Unavailable,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -292,7 +285,7 @@ pub trait SessionStore {
     ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
     async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()>;
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()>;
-    /// Ends every session and pending login of a user.
+    /// Ends every session, pending login and remembered browser of a user.
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
     /// Housekeeping: removes sessions, pending logins, WebAuthn ceremonies and
     /// remembered browsers past their expiry.
@@ -339,6 +332,223 @@ pub trait AdminStore {
     async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
 }
 
+#[async_trait]
+pub trait SecurityStore {
+    /// Stores a new password hash and ends every session, pending login and
+    /// remembered browser of the user except the session `keep`.
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        at: Timestamp,
+        keep: TokenHash,
+    ) -> StoreResult<()>;
+    /// Records that the session's user passed a second factor at `at` and
+    /// moves the session to a new token (its expiry unchanged), dropping the
+    /// WebAuthn ceremonies the old token began. False when the session is gone.
+    async fn rotate_session(
+        &self,
+        session: TokenHash,
+        new_token: TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+/// Seals a legacy plain TOTP seed for the device with this id.
+/// Owned (and `Send`) so a store may run it on whichever thread holds its
+/// connection.
+pub type SealSeed = Box<dyn Fn(&str, &[u8]) -> anyhow::Result<Vec<u8>> + Send + Sync>;
+
+/// Run once at startup, before serving.
+#[async_trait]
+pub trait SealingBootstrap {
+    /// The canary sealed with the secrets key, if a key was ever adopted.
+    async fn sealed_canary(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Whether any TOTP seed is stored (sealed or not).
+    async fn holds_seeds(&self) -> StoreResult<bool>;
+    /// Adopts a first key: seals the seeds stored before sealing existed and
+    /// stores the canary, in one transaction. False (nothing written) when
+    /// another process (or instance) adopted a key first.
+    async fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed) -> StoreResult<bool>;
+}
+
+/// Known clients kept per user; the oldest are forgotten first.
+pub const MAX_KNOWN_CLIENTS_PER_USER: i64 = 32;
+
+#[async_trait]
+pub trait ThrottleStore {
+    /// When no counter of `charges` is locked at `now`, charges one failure to
+    /// each (returning them with the lockouts they set); otherwise charges
+    /// nothing and names the longest wait.
+    async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged>;
+    /// Takes back charges made at `charged_at`; `reset` is removed entirely.
+    async fn refund_attempt(
+        &self,
+        charges: Vec<Charge>,
+        charged_at: Timestamp,
+        reset: Option<String>,
+    ) -> StoreResult<()>;
+    async fn insert_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Whether the token is a live known client of `user`.
+    async fn is_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Extends a live known client of `user`; false when there is none.
+    async fn extend_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Housekeeping: forgets counters and known clients past their time.
+    async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// A keyed hash of one recovery code.
+pub type CodeHash = [u8; 32];
+
+#[async_trait]
+pub trait RecoveryStore {
+    /// Voids every code of the user and stores the new set.
+    async fn replace_recovery_codes(&self, user: UserId, hashes: Vec<CodeHash>) -> StoreResult<()>;
+    /// Marks the code used if it is one of the user's unused codes; returns
+    /// whether it was.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: CodeHash,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, user: UserId) -> StoreResult<u32>;
+}
+
+/// What a ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyPurpose {
+    Registration,
+    Authentication,
+}
+
+impl CeremonyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyPurpose::Registration => "registration",
+            CeremonyPurpose::Authentication => "authentication",
+        }
+    }
+}
+
+/// A WebAuthn ceremony between `begin` and `finish`.
+#[derive(Debug, Clone)]
+pub struct CeremonyRecord {
+    /// SHA-256 of the session or pending-login token that began it.
+    pub owner_hash: TokenHash,
+    pub purpose: CeremonyPurpose,
+    pub user_id: UserId,
+    /// Registration: the name the user gave the key.
+    pub device_name: Option<String>,
+    /// The webauthn-rs ceremony state, serialised (JSON).
+    pub state: String,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait SecurityKeyStore {
+    /// Starts a ceremony, replacing an earlier one of the same owner and
+    /// purpose, and sweeps every ceremony that expired by `now`.
+    async fn put_ceremony(&self, ceremony: CeremonyRecord, now: Timestamp) -> StoreResult<()>;
+    /// Removes the ceremony and returns it if it is still live at `now`. A
+    /// second call finds nothing, so each challenge is answered at most once.
+    async fn take_ceremony(
+        &self,
+        owner_hash: TokenHash,
+        purpose: CeremonyPurpose,
+        now: Timestamp,
+    ) -> StoreResult<Option<CeremonyRecord>>;
+    /// Adds a confirmed security key; false (and nothing written) when its
+    /// credential id is already registered, to this account or another.
+    async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool>;
+    /// Writes a key's credential back after a sign-in, only if `sign_count` is
+    /// higher than the highest one accepted so far (or both are 0: a key
+    /// without a counter). Checked and written atomically; returns whether
+    /// it was written.
+    async fn record_security_key_use(
+        &self,
+        device_id: &str,
+        credential: String,
+        sign_count: u32,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+/// A browser a person let skip the second factor for a while; only the
+/// token's SHA-256 is kept, with the factor it stands for.
+#[derive(Debug, Clone)]
+pub struct RememberedBrowserRecord {
+    /// The opaque handle people name it by (never the token or its hash).
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    /// The second factor that was remembered, and when it was given.
+    pub method: String,
+    pub second_factor_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[async_trait]
+pub trait RememberedBrowserStore {
+    /// Remembers a browser; the user's oldest ones beyond `keep_at_most` are
+    /// forgotten in the same transaction.
+    async fn insert_remembered_browser(
+        &self,
+        browser: RememberedBrowserRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<()>;
+    async fn remembered_browser(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<RememberedBrowserRecord>>;
+    /// The user's remembered browsers, newest first.
+    async fn remembered_browsers_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<RememberedBrowserRecord>>;
+    /// Forgets one by its handle; false when the user has none by that id.
+    async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool>;
+    /// Forgets every remembered browser of the user but `keep`; returns how many.
+    async fn delete_remembered_browsers_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64>;
+    /// A remembered browser opens a session after a right password: in one
+    /// transaction the password's use and the browser's are recorded, the
+    /// session starts (capped as `SessionStore::promote_pending`) and the
+    /// password's audit event is appended. False (nothing written) when the
+    /// browser was forgotten meanwhile.
+    async fn open_remembered_session(
+        &self,
+        browser: TokenHash,
+        session: SessionRecord,
+        keep_at_most: u32,
+        password_event: AuditRecord,
+    ) -> StoreResult<bool>;
+}
+
 /// Everything the domain needs from storage.
 #[async_trait]
 pub trait Store:
@@ -352,6 +562,7 @@ pub trait Store:
     + RecoveryStore
     + RememberedBrowserStore
     + SecurityStore
+    + SealingBootstrap
     + Send
     + Sync
 {

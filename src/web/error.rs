@@ -95,6 +95,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CannotDisableSelf => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CrossOriginRequest(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

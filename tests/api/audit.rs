@@ -147,7 +147,7 @@ async fn events_are_kept_ninety_days_by_default_then_pruned() {
     let app = spawn_app().await;
     app.create_user("alice", false).await;
     app.login(&client(), "alice", PASSWORD).await;
-    let auth = app.auth();
+    let auth = app.auth().await;
     let trail = |auth: twofold::auth::Auth| async move {
         auth.audit_events(
             &twofold::auth::admin::Actor::host_operator(),
@@ -159,7 +159,7 @@ async fn events_are_kept_ninety_days_by_default_then_pruned() {
         .len()
     };
     assert_eq!(
-        trail(app.auth()).await,
+        trail(app.auth().await).await,
         2,
         "user_created, login_password_ok"
     );
@@ -167,11 +167,15 @@ async fn events_are_kept_ninety_days_by_default_then_pruned() {
     app.clock.advance(89 * DAY);
     assert_eq!(auth.prune_audit_trail().await.unwrap(), 0);
     app.login(&client(), "alice", "wrong").await;
-    assert_eq!(trail(app.auth()).await, 3);
+    assert_eq!(trail(app.auth().await).await, 3);
 
     app.clock.advance(2 * DAY);
     assert_eq!(auth.prune_audit_trail().await.unwrap(), 2);
-    assert_eq!(trail(app.auth()).await, 1, "the 2-day-old event stays");
+    assert_eq!(
+        trail(app.auth().await).await,
+        1,
+        "the 2-day-old event stays"
+    );
 }
 
 #[tokio::test]
@@ -179,12 +183,12 @@ async fn retention_is_configurable_and_zero_keeps_everything() {
     let short = spawn_app_with(|s| s.audit.retention_days = 7).await;
     short.create_user("alice", false).await;
     short.clock.advance(8 * DAY);
-    assert_eq!(short.auth().prune_audit_trail().await.unwrap(), 1);
+    assert_eq!(short.auth().await.prune_audit_trail().await.unwrap(), 1);
 
     let forever = spawn_app_with(|s| s.audit.retention_days = 0).await;
     forever.create_user("alice", false).await;
     forever.clock.advance(10_000 * DAY);
-    assert_eq!(forever.auth().prune_audit_trail().await.unwrap(), 0);
+    assert_eq!(forever.auth().await.prune_audit_trail().await.unwrap(), 0);
 }
 
 #[test]
@@ -201,6 +205,7 @@ async fn the_server_prunes_old_events_when_it_starts() {
     app.create_user("alice", false).await;
     let count = || async {
         app.auth()
+            .await
             .audit_events(
                 &twofold::auth::admin::Actor::host_operator(),
                 Some("alice"),

@@ -33,6 +33,7 @@ async fn a_device_gets_a_new_name_that_the_account_then_shows() {
     assert_eq!(me["devices"][0]["name"], "Work phone");
     let trail = app
         .auth()
+        .await
         .audit_events(
             &twofold::auth::admin::Actor::host_operator(),
             Some("alice"),

@@ -4,37 +4,52 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use reqwest::cookie::{CookieStore, Jar};
+use twofold::auth::session::Token;
+
 use crate::helpers::{PASSWORD, client, spawn_app_with};
 
-fn last_seen_at(app: &crate::helpers::TestApp) -> i64 {
-    // Read-only look at the session row, to see whether verify wrote it.
-    let db = rusqlite::Connection::open_with_flags(
-        app.database_file(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    db.query_row("SELECT max(last_seen_at) FROM sessions", [], |r| r.get(0))
+/// The session's `last_seen_at`, read through the store, to see whether
+/// verify wrote it.
+async fn last_seen_at(app: &crate::helpers::TestApp, jar: &Jar) -> i64 {
+    let url = app.address.parse().unwrap();
+    let cookies = jar.cookies(&url).unwrap();
+    let token = cookies
+        .to_str()
         .unwrap()
+        .split("; ")
+        .find_map(|c| c.strip_prefix("twofold_session="))
+        .expect("a session cookie");
+    let store = app.store().await;
+    let hash = Token::from_client(token).hash();
+    store.session(hash).await.unwrap().unwrap().last_seen_at
 }
 
 #[tokio::test]
 async fn verify_writes_the_idle_timeout_back_at_most_once_a_minute() {
     let app = spawn_app_with(|_| {}).await;
-    let (c, _, _) = app.signed_in_user_with_totp("alice").await;
-    let signed_in_at = last_seen_at(&app);
+    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
+    let jar = Arc::new(Jar::default());
+    let c = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    app.sign_in_with_totp_using(&c, "alice", &secret).await;
+    let signed_in_at = last_seen_at(&app, &jar).await;
     app.clock.advance(30);
     for _ in 0..20 {
         assert_eq!(app.get(&c, "/api/v1/verify").await.status(), 200);
     }
     assert_eq!(
-        last_seen_at(&app),
+        last_seen_at(&app, &jar).await,
         signed_in_at,
         "no write within the minute"
     );
     app.clock.advance(31);
     assert_eq!(app.get(&c, "/api/v1/verify").await.status(), 200);
     assert!(
-        last_seen_at(&app) >= signed_in_at + 61,
+        last_seen_at(&app, &jar).await >= signed_in_at + 61,
         "written once the minute passed"
     );
 }

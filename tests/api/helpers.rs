@@ -1,5 +1,6 @@
-//! The test harness: a real server on a loopback port with a fresh SQLite file
-//! per test, a clock the test can move, and a client with a cookie jar.
+//! The test harness: a real server on a loopback port with a fresh store per
+//! test (a SQLite file, or a PostgreSQL database when `TEST_STORE=postgres`),
+//! a clock the test can move, and a client with a cookie jar.
 #![allow(dead_code)] // Shared by every test module; not each one uses every helper.
 
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use twofold::auth::Auth;
 use twofold::auth::Client;
 use twofold::auth::clock::{Clock, ShiftedClock};
 use twofold::config::Settings;
-use twofold::startup::{Application, build_auth};
+use twofold::startup::{Application, build_auth, open_store};
+use twofold::store::Store;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -65,6 +67,27 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// A fresh, empty store of the kind the suite runs on, for the store
+/// conformance checks; its data goes when it is dropped.
+pub struct FreshStore {
+    pub store: Arc<dyn Store>,
+    _data: TempDir,
+}
+
+impl std::ops::Deref for FreshStore {
+    type Target = Arc<dyn Store>;
+    fn deref(&self) -> &Self::Target {
+        &self.store
+    }
+}
+
+pub async fn fresh_store() -> FreshStore {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let settings = test_settings(data.path());
+    let store = open_store(&settings).await.expect("the store opens");
+    FreshStore { store, _data: data }
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -92,8 +115,15 @@ impl TestApp {
     }
 
     /// The domain service over the same database, as the CLI would open it.
-    pub fn auth(&self) -> Auth {
-        build_auth(self.settings.clone(), self.clock.clone()).unwrap()
+    pub async fn auth(&self) -> Auth {
+        build_auth(self.settings.clone(), self.clock.clone())
+            .await
+            .unwrap()
+    }
+
+    /// The store the server uses, opened beside it.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        open_store(&self.settings).await.expect("the store opens")
     }
 
     pub fn database_file(&self) -> PathBuf {
@@ -102,6 +132,7 @@ impl TestApp {
 
     pub async fn create_user(&self, username: &str, admin: bool) {
         self.auth()
+            .await
             .create_user(username, &PASSWORD.into(), admin, None, &Client::cli())
             .await
             .expect("the user is created");
@@ -180,6 +211,19 @@ impl TestApp {
     /// clock one step first, so the code is fresh).
     pub async fn sign_in_with_totp(&self, username: &str, secret: &str) -> reqwest::Client {
         let client = client();
+        self.sign_in_with_totp_using(&client, username, secret)
+            .await;
+        client
+    }
+
+    /// As `sign_in_with_totp`, with a client the test made.
+    pub async fn sign_in_with_totp_using(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        secret: &str,
+    ) {
+        let client = client.clone();
         let answer = self.login(&client, username, PASSWORD).await;
         assert_eq!(answer.status(), 200);
         self.next_time_step();
@@ -188,7 +232,6 @@ impl TestApp {
             .post(&client, "/api/v1/login/totp", json!({"code": code}))
             .await;
         assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
-        client
     }
 }
 

@@ -29,6 +29,8 @@ mod throttle;
 mod database_file;
 mod soft_key;
 mod step_up_keys;
+// The storage seam: what every store promises.
+mod store_conformance;
 // Pages in a real browser (issue 7).
 mod browser;
 mod browser_account;

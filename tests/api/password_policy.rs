@@ -53,6 +53,7 @@ async fn the_path_the_admin_api_takes_refuses_a_weak_password_too() {
     let app = spawn_app().await;
     let refused = app
         .auth()
+        .await
         .create_user(
             "bob",
             &"password1234".into(),
@@ -100,6 +101,7 @@ async fn a_user_changes_their_password_and_their_other_sessions_end() {
     );
     assert!(
         audit_events(&app)
+            .await
             .iter()
             .any(|e| e.event == "password_changed")
     );
@@ -234,18 +236,23 @@ async fn a_hash_with_older_argon2_parameters_is_rehashed_at_the_next_sign_in() {
     old_settings.password.argon2_memory_kib = 8 * 1024;
     old_settings.password.argon2_iterations = 1;
     build_auth(old_settings, app.clock.clone())
+        .await
         .unwrap()
         .create_user("ivan", &PASSWORD.into(), false, None, &Client::cli())
         .await
         .unwrap();
-    assert!(password_hash(&app, "ivan").contains("m=8192,t=1,p=1"));
+    assert!(password_hash(&app, "ivan").await.contains("m=8192,t=1,p=1"));
 
     assert_eq!(app.login(&client(), "ivan", PASSWORD).await.status(), 200);
-    let rehashed = password_hash(&app, "ivan");
+    let rehashed = password_hash(&app, "ivan").await;
     assert!(
         rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{rehashed}"
     );
     assert_eq!(app.login(&client(), "ivan", PASSWORD).await.status(), 200);
-    assert_eq!(password_hash(&app, "ivan"), rehashed, "re-hashed once only");
+    assert_eq!(
+        password_hash(&app, "ivan").await,
+        rehashed,
+        "re-hashed once only"
+    );
 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the account-protection tests: reading the audit trail
-//! and stored rows straight from the SQLite file, wrong codes, recovery codes.
+//! and stored rows through the store, wrong codes, recovery codes.
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
@@ -15,35 +15,26 @@ pub struct Event {
     pub detail: String,
 }
 
-/// The audit trail, oldest first, read from the database file.
-pub fn audit_events(app: &TestApp) -> Vec<Event> {
-    let conn = rusqlite::Connection::open(app.database_file()).unwrap();
-    let mut statement = conn
-        .prepare("SELECT event, username, ip, detail FROM audit_events ORDER BY id")
-        .unwrap();
-    statement
-        .query_map([], |row| {
-            Ok(Event {
-                event: row.get(0)?,
-                username: row.get(1)?,
-                ip: row.get(2)?,
-                detail: row.get(3)?,
-            })
+/// The audit trail, oldest first, read through the store.
+pub async fn audit_events(app: &TestApp) -> Vec<Event> {
+    let mut events = app.store().await.events(None, u32::MAX).await.unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .map(|e| Event {
+            event: e.event,
+            username: e.username,
+            ip: e.ip,
+            detail: e.detail,
         })
-        .unwrap()
-        .map(Result::unwrap)
         .collect()
 }
 
 /// The stored password hash of a user.
-pub fn password_hash(app: &TestApp, username: &str) -> String {
-    let conn = rusqlite::Connection::open(app.database_file()).unwrap();
-    conn.query_row(
-        "SELECT password_hash FROM users WHERE username = ?1",
-        [username],
-        |row| row.get(0),
-    )
-    .unwrap()
+pub async fn password_hash(app: &TestApp, username: &str) -> String {
+    let store = app.store().await;
+    let user = store.user_by_name(username).await.unwrap();
+    user.expect("the user exists").password_hash
 }
 
 /// A six-digit code that is not `right`.

@@ -43,6 +43,7 @@ async fn a_set_is_ten_distinct_codes_in_groups_without_look_alikes() {
     let me: Value = app.get(&session, "/api/v1/me").await.json().await.unwrap();
     assert_eq!(me["recovery_codes_left"], 10);
     let created = audit_events(&app)
+        .await
         .into_iter()
         .filter(|e| e.event == "recovery_codes_created")
         .count();
@@ -94,6 +95,7 @@ async fn a_recovery_code_signs_in_once() {
     assert_error(app.get(&again, "/api/v1/me").await, 401, "unauthenticated").await;
 
     let used: Vec<_> = audit_events(&app)
+        .await
         .into_iter()
         .filter(|e| e.event == "recovery_code_used")
         .collect();

@@ -20,21 +20,13 @@ async fn assert_refused(app: &TestApp, c: &reqwest::Client, answer: reqwest::Res
 }
 
 /// The audit trail of a user, oldest first, as `event detail` lines.
-fn audit_of(app: &TestApp, username: &str) -> Vec<String> {
-    let conn = rusqlite::Connection::open(app.database_file()).unwrap();
-    let mut statement = conn
-        .prepare("SELECT event, detail FROM audit_events WHERE username = ?1 ORDER BY id")
-        .unwrap();
-    statement
-        .query_map([username], |row| {
-            Ok(format!(
-                "{} {}",
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?
-            ))
-        })
-        .unwrap()
-        .map(Result::unwrap)
+async fn audit_of(app: &TestApp, username: &str) -> Vec<String> {
+    let store = app.store().await;
+    let mut events = store.events(Some(username), u32::MAX).await.unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .map(|e| format!("{} {}", e.event, e.detail))
         .collect()
 }
 
@@ -69,7 +61,7 @@ async fn a_first_login_user_enrols_a_key_and_is_signed_in() {
     assert_eq!(me["devices"][0]["name"], "Blue YubiKey");
     assert_eq!(me["devices"][0]["last_used_at"], Value::Null);
 
-    let audit = audit_of(&app, "alice");
+    let audit = audit_of(&app, "alice").await;
     assert!(
         audit.contains(&"device_enrolled kind=security_key device=Blue YubiKey".to_owned()),
         "{audit:?}"
@@ -116,7 +108,7 @@ async fn the_next_login_offers_the_key_and_the_key_signs_in() {
             .unwrap()
             .ends_with('Z')
     );
-    let audit = audit_of(&app, "bob");
+    let audit = audit_of(&app, "bob").await;
     assert_eq!(
         audit.last().unwrap(),
         "login_second_factor_ok method=security_key device=YubiKey"
@@ -337,7 +329,7 @@ async fn a_bad_signature_is_refused_and_audited() {
     assertion["response"]["signature"] = json!(flip_a_character(signature, 20));
     assert_refused(&app, &c, finish_sign_in(&app, &c, assertion).await).await;
 
-    let audit = audit_of(&app, "judy");
+    let audit = audit_of(&app, "judy").await;
     let last = audit.last().unwrap();
     assert!(
         last.starts_with("login_second_factor_failed method=security_key"),
@@ -609,7 +601,7 @@ async fn the_credential_report_counts_keys_and_a_key_alone_is_mfa() {
     let c = signed_in_user_with_key(&app, "wendy", &mut one).await;
     assert_eq!(register(&app, &c, &mut two, "spare").await.status(), 201);
 
-    let report = app.auth().credential_report().await.unwrap();
+    let report = app.auth().await.credential_report().await.unwrap();
     let row = report
         .lines()
         .find(|line| line.starts_with("wendy,"))

@@ -20,6 +20,7 @@ async fn sessions_of(app: &TestApp, c: &reqwest::Client) -> Vec<Value> {
 
 async fn audit_of(app: &TestApp, username: &str) -> Vec<(String, String)> {
     app.auth()
+        .await
         .audit_events(&Actor::host_operator(), Some(username), 1000)
         .await
         .unwrap()

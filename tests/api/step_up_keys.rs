@@ -109,6 +109,7 @@ async fn a_user_whose_only_factor_is_a_key_steps_up_with_it() {
         "the key's use is recorded: {me}"
     );
     let ok = audit_events(&app)
+        .await
         .into_iter()
         .rfind(|e| e.event == "login_second_factor_ok")
         .unwrap();
@@ -196,6 +197,7 @@ async fn wrong_key_answers_and_wrong_codes_share_the_step_up_limit() {
     assert_error(refused, 429, "too_many_attempts").await;
 
     let failures: Vec<String> = audit_events(&app)
+        .await
         .into_iter()
         .filter(|e| e.event == "login_second_factor_failed")
         .map(|e| e.detail)

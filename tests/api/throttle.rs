@@ -28,6 +28,7 @@ async fn five_wrong_passwords_from_one_address_get_429_with_retry_after() {
     assert_error(refused, 429, "too_many_attempts").await;
 
     let throttled: Vec<_> = audit_events(&app)
+        .await
         .into_iter()
         .filter(|e| e.event == "login_throttled")
         .collect();
@@ -128,6 +129,7 @@ async fn another_account_and_another_address_are_unaffected() {
     assert_eq!(other_address.status(), 200);
 
     let ips: Vec<Option<String>> = audit_events(&app)
+        .await
         .into_iter()
         .filter(|e| e.event == "login_throttled")
         .map(|e| e.ip)
@@ -153,7 +155,7 @@ async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
         "too_many_attempts",
     )
     .await;
-    let ip = audit_events(&app).pop().unwrap().ip;
+    let ip = audit_events(&app).await.pop().unwrap().ip;
     assert_eq!(ip.as_deref(), Some("127.0.0.1"));
 }
 
@@ -173,7 +175,7 @@ async fn password_spraying_from_one_address_is_capped_across_accounts() {
     }
     let refused = login_from(&app, &client(), sprayer, "heidi", PASSWORD).await;
     assert_error(refused, 429, "too_many_attempts").await;
-    let rule = audit_events(&app).pop().unwrap().detail;
+    let rule = audit_events(&app).await.pop().unwrap().detail;
     assert!(rule.contains("rule=password_ip"), "{rule}");
     // Everyone else is unaffected.
     let elsewhere = login_from(&app, &client(), "203.0.113.8", "heidi", PASSWORD).await;
@@ -198,7 +200,7 @@ async fn distributed_guessing_slows_the_account_but_a_known_browser_still_gets_i
     let wait = retry_after(&stranger);
     assert!(wait <= 15 * 60, "never blocked forever: {wait}");
     assert_error(stranger, 429, "too_many_attempts").await;
-    let rule = audit_events(&app).pop().unwrap().detail;
+    let rule = audit_events(&app).await.pop().unwrap().detail;
     assert!(rule.contains("rule=password_account "), "{rule}");
 
     // ...but the known laptop, now in a café with a new address, gets in
@@ -311,7 +313,7 @@ async fn wrong_codes_count_per_device_across_pending_logins() {
         .await;
     let wait = retry_after(&refused);
     assert_error(refused, 429, "too_many_attempts").await;
-    let rule = audit_events(&app).pop().unwrap().detail;
+    let rule = audit_events(&app).await.pop().unwrap().detail;
     assert!(rule.contains("rule=totp_device"), "{rule}");
 
     app.clock.advance(wait);

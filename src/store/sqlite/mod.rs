@@ -11,15 +11,32 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
-use super::{Store, StoreError, StoreResult};
+mod admin;
+mod audit;
+mod devices;
+mod recovery;
+mod remembered_browsers;
+mod security;
+mod security_keys;
+mod sessions;
+mod throttle;
+mod users;
+
+// The table-group files below name the store's traits and records as `super::…`.
+#[allow(unused_imports)]
+use super::*;
 
 /// Applied in order; the file's `user_version` remembers how far it got.
 const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../../migrations/0001_core.sql")),
-    M::up(include_str!("../../migrations/0002_security_keys.sql")),
-    M::up(include_str!("../../migrations/0003_protection.sql")),
-    M::up(include_str!("../../migrations/0004_admin.sql")),
-    M::up(include_str!("../../migrations/0005_sessions.sql")),
+    M::up(include_str!("../../../migrations/sqlite/0001_core.sql")),
+    M::up(include_str!(
+        "../../../migrations/sqlite/0002_security_keys.sql"
+    )),
+    M::up(include_str!(
+        "../../../migrations/sqlite/0003_protection.sql"
+    )),
+    M::up(include_str!("../../../migrations/sqlite/0004_admin.sql")),
+    M::up(include_str!("../../../migrations/sqlite/0005_sessions.sql")),
 ];
 
 #[derive(Clone)]
@@ -36,7 +53,7 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
 
 impl SqliteStore {
     /// Opens (or creates) the database file and brings its schema up to date.
-    pub fn open(file: &Path) -> anyhow::Result<Self> {
+    pub fn open(file: &Path, pool_size: usize) -> anyhow::Result<Self> {
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }
@@ -52,7 +69,7 @@ impl SqliteStore {
 
         let manager = SqliteConnectionManager::file(file).with_init(configure);
         let pool = r2d2::Pool::builder()
-            .max_size(16)
+            .max_size(pool_size.try_into().unwrap_or(u32::MAX))
             .build(manager)
             .context("opening the database connection pool")?;
         Ok(Self { pool })
@@ -73,14 +90,16 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unexpected(e.into()))?
     }
 
-    /// A pooled connection, for synchronous startup work.
+    /// A pooled connection, for synchronous test set-up.
+    #[cfg(test)]
     pub(super) fn connection(
         &self,
     ) -> StoreResult<r2d2::PooledConnection<SqliteConnectionManager>> {
         Ok(self.pool.get().context("taking a database connection")?)
     }
 
-    /// Runs `work` on the calling thread: startup only, never in a handler.
+    /// Runs `work` on the calling thread: tests only, never in a handler.
+    #[cfg(test)]
     pub(super) fn call_now<T>(
         &self,
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
@@ -154,7 +173,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("data/twofold.db");
-        let store = SqliteStore::open(&file).unwrap();
+        let store = SqliteStore::open(&file, 4).unwrap();
         store
             .call_now(|conn| conn.execute("CREATE TABLE t (x)", []))
             .unwrap();
@@ -187,7 +206,7 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let store = SqliteStore::open(&file).unwrap();
+        let store = SqliteStore::open(&file, 4).unwrap();
         let sessions = store.sessions_of(1).await.unwrap();
         assert_eq!(sessions.len(), 2);
         assert_ne!(sessions[0].id, sessions[1].id);
@@ -198,8 +217,8 @@ mod tests {
     fn opening_twice_keeps_the_schema_and_uses_wal() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("data/twofold.db");
-        SqliteStore::open(&file).unwrap();
-        SqliteStore::open(&file).unwrap();
+        SqliteStore::open(&file, 4).unwrap();
+        SqliteStore::open(&file, 4).unwrap();
         let conn = Connection::open(&file).unwrap();
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))

@@ -4,26 +4,8 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::{SqliteStore, StoreResult, UserId};
-use crate::auth::clock::Timestamp;
-
-/// A keyed hash of one recovery code.
-pub type CodeHash = [u8; 32];
-
-#[async_trait]
-pub trait RecoveryStore {
-    /// Voids every code of the user and stores the new set.
-    async fn replace_recovery_codes(&self, user: UserId, hashes: Vec<CodeHash>) -> StoreResult<()>;
-    /// Marks the code used if it is one of the user's unused codes; returns
-    /// whether it was.
-    async fn use_recovery_code(
-        &self,
-        user: UserId,
-        hash: CodeHash,
-        at: Timestamp,
-    ) -> StoreResult<bool>;
-    async fn recovery_codes_left(&self, user: UserId) -> StoreResult<u32>;
-}
+use super::{CodeHash, RecoveryStore, SqliteStore, StoreResult, UserId};
+use crate::model::Timestamp;
 
 #[async_trait]
 impl RecoveryStore for SqliteStore {

@@ -5,51 +5,11 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{SqliteStore, StoreResult, TokenHash, UserId};
-use crate::auth::clock::Timestamp;
-use crate::auth::throttle::{Charge, Charged, Counter};
-
-/// Known clients kept per user; the oldest are forgotten first.
-pub const MAX_KNOWN_CLIENTS_PER_USER: i64 = 32;
-
-#[async_trait]
-pub trait ThrottleStore {
-    /// When no counter of `charges` is locked at `now`, charges one failure to
-    /// each (returning them with the lockouts they set); otherwise charges
-    /// nothing and names the longest wait.
-    async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged>;
-    /// Takes back charges made at `charged_at`; `reset` is removed entirely.
-    async fn refund_attempt(
-        &self,
-        charges: Vec<Charge>,
-        charged_at: Timestamp,
-        reset: Option<String>,
-    ) -> StoreResult<()>;
-    async fn insert_known_client(
-        &self,
-        token_hash: TokenHash,
-        user: UserId,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> StoreResult<()>;
-    /// Whether the token is a live known client of `user`.
-    async fn is_known_client(
-        &self,
-        token_hash: TokenHash,
-        user: UserId,
-        now: Timestamp,
-    ) -> StoreResult<bool>;
-    /// Extends a live known client of `user`; false when there is none.
-    async fn extend_known_client(
-        &self,
-        token_hash: TokenHash,
-        user: UserId,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> StoreResult<bool>;
-    /// Housekeeping: forgets counters and known clients past their time.
-    async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64>;
-}
+use super::{
+    MAX_KNOWN_CLIENTS_PER_USER, SqliteStore, StoreResult, ThrottleStore, TokenHash, UserId,
+};
+use crate::model::Timestamp;
+use crate::model::throttle::{Charge, Charged, Counter};
 
 fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Counter>> {
     conn.prepare_cached(

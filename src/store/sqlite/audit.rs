@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{AuditRecord, AuditStore, SqliteStore, StoreResult};
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 /// Appends one event (also used inside other writes' transactions).
 pub(super) fn append(conn: &rusqlite::Connection, event: &AuditRecord) -> rusqlite::Result<()> {

@@ -9,7 +9,7 @@ use super::{
     DeviceKind, DeviceRecord, DeviceStore, FactorConfirmation, FactorGate, NewFactor, SqliteStore,
     StoreResult, UserId,
 };
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 const DEVICE_COLUMNS: &str = "id, user_id, kind, name, confirmed, created_at, last_used_at, \
      totp_secret, totp_last_step, totp_offset_steps, hardware, credential, credential_id";

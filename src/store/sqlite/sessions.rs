@@ -9,7 +9,7 @@ use super::{
     PendingRecord, SessionRecord, SessionStore, SqliteStore, StoreResult, TokenHash, UserId,
     UserRecord,
 };
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 fn pending_from_row(row: &Row<'_>) -> rusqlite::Result<PendingRecord> {
     Ok(PendingRecord {
@@ -315,6 +315,7 @@ impl SessionStore for SqliteStore {
             let tx = conn.transaction()?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
             tx.commit()
         })
         .await

@@ -6,64 +6,11 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, StoreResult, TokenHash, UserId};
-use crate::auth::clock::Timestamp;
-
-/// What a ceremony is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CeremonyPurpose {
-    Registration,
-    Authentication,
-}
-
-impl CeremonyPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CeremonyPurpose::Registration => "registration",
-            CeremonyPurpose::Authentication => "authentication",
-        }
-    }
-}
-
-/// A WebAuthn ceremony between `begin` and `finish`.
-#[derive(Debug, Clone)]
-pub struct CeremonyRecord {
-    /// SHA-256 of the session or pending-login token that began it.
-    pub owner_hash: TokenHash,
-    pub purpose: CeremonyPurpose,
-    pub user_id: UserId,
-    /// Registration: the name the user gave the key.
-    pub device_name: Option<String>,
-    /// The webauthn-rs ceremony state, serialised (JSON).
-    pub state: String,
-    pub expires_at: Timestamp,
-}
-
-#[async_trait]
-pub trait SecurityKeyStore {
-    /// Starts a ceremony, replacing an earlier one of the same owner and
-    /// purpose, and sweeps every ceremony that expired by `now`.
-    async fn put_ceremony(&self, ceremony: CeremonyRecord, now: Timestamp) -> StoreResult<()>;
-    /// Removes the ceremony and returns it if it is still live at `now`. A
-    /// second call finds nothing, so each challenge is answered at most once.
-    async fn take_ceremony(
-        &self,
-        owner_hash: TokenHash,
-        purpose: CeremonyPurpose,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>>;
-    /// Writes a key's credential back after a sign-in, only if `sign_count` is
-    /// higher than the highest one accepted so far (or both are 0: a key
-    /// without a counter). Checked and written atomically; returns whether
-    /// it was written.
-    async fn record_security_key_use(
-        &self,
-        device_id: &str,
-        credential: String,
-        sign_count: u32,
-        at: Timestamp,
-    ) -> StoreResult<bool>;
-}
+use super::{
+    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, SecurityKeyStore, SqliteStore,
+    StoreResult, TokenHash,
+};
+use crate::model::Timestamp;
 
 fn purpose_from(text: &str) -> CeremonyPurpose {
     if text == "registration" {
@@ -155,7 +102,7 @@ mod tests {
     use super::*;
     use crate::store::{
         DeviceKind, DeviceRecord, DeviceStore, FactorConfirmation, FactorGate, NewFactor, NewUser,
-        UserStore,
+        UserId, UserStore,
     };
 
     /// Adds a key the only way there is: a guarded confirmation.
@@ -171,7 +118,7 @@ mod tests {
 
     async fn store_with_user() -> (tempfile::TempDir, SqliteStore, UserId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db"), 4).unwrap();
         let user = store
             .insert_user(NewUser {
                 username: "alice".into(),

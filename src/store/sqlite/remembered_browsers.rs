@@ -5,64 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::sessions::{delete_all_but, delete_by_handle, keep_newest};
-use super::{AuditRecord, SessionRecord, SqliteStore, StoreResult, TokenHash, UserId};
-use crate::auth::clock::Timestamp;
-
-#[derive(Debug, Clone)]
-pub struct RememberedBrowserRecord {
-    /// The opaque handle people name it by (never the token or its hash).
-    pub id: String,
-    pub token_hash: TokenHash,
-    pub user_id: UserId,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    /// The second factor that was remembered, and when it was given.
-    pub method: String,
-    pub second_factor_at: Timestamp,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-#[async_trait]
-pub trait RememberedBrowserStore {
-    /// Remembers a browser; the user's oldest ones beyond `keep_at_most` are
-    /// forgotten in the same transaction.
-    async fn insert_remembered_browser(
-        &self,
-        browser: RememberedBrowserRecord,
-        keep_at_most: u32,
-    ) -> StoreResult<()>;
-    async fn remembered_browser(
-        &self,
-        token_hash: TokenHash,
-    ) -> StoreResult<Option<RememberedBrowserRecord>>;
-    /// The user's remembered browsers, newest first.
-    async fn remembered_browsers_of(
-        &self,
-        user: UserId,
-    ) -> StoreResult<Vec<RememberedBrowserRecord>>;
-    /// Forgets one by its handle; false when the user has none by that id.
-    async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool>;
-    /// Forgets every remembered browser of the user but `keep`; returns how many.
-    async fn delete_remembered_browsers_except(
-        &self,
-        user: UserId,
-        keep: Option<TokenHash>,
-    ) -> StoreResult<u64>;
-    /// A remembered browser opens a session after a right password: in one
-    /// transaction the password's use and the browser's are recorded, the
-    /// session starts (capped as `SessionStore::promote_pending`) and the
-    /// password's audit event is appended. False (nothing written) when the
-    /// browser was forgotten meanwhile.
-    async fn open_remembered_session(
-        &self,
-        browser: TokenHash,
-        session: SessionRecord,
-        keep_at_most: u32,
-        password_event: AuditRecord,
-    ) -> StoreResult<bool>;
-}
+use super::*;
 
 const TABLE: &str = "remembered_browsers";
 const COLUMNS: &str = "id, token_hash, user_id, created_at, expires_at, last_used_at, method,

@@ -6,7 +6,7 @@ use rusqlite::params;
 
 use super::users::{SECOND_FACTOR_COUNTS, USER_COLUMNS, user_from_row};
 use super::{AdminStore, SecondFactorsRemoved, SqliteStore, StoreResult, UserId, UserOverview};
-use crate::auth::clock::Timestamp;
+use crate::model::Timestamp;
 
 #[async_trait]
 impl AdminStore for SqliteStore {

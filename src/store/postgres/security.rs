@@ -1,0 +1,131 @@
+//! Account security writes: a password change (which ends the user's other
+//! sessions in the same transaction), a step-up that moves a session to a new
+//! token, and the startup bootstrap of sealed secrets.
+
+use async_trait::async_trait;
+
+use super::{
+    PostgresStore, SealSeed, SealingBootstrap, SecurityStore, StoreResult, TokenHash, UserId,
+};
+use crate::model::Timestamp;
+
+/// Held while a first key is adopted, so instances starting together on a
+/// new database adopt one key: `'sealing'` as a number.
+const ADOPTION_LOCK: i64 = 0x7365_616c_696e_67;
+
+#[async_trait]
+impl SecurityStore for PostgresStore {
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        at: Timestamp,
+        keep: TokenHash,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+            &[&user, &password_hash, &at],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2",
+            &[&user, &&keep[..]],
+        )
+        .await?;
+        tx.execute("DELETE FROM pending_logins WHERE user_id = $1", &[&user])
+            .await?;
+        tx.execute(
+            "DELETE FROM remembered_browsers WHERE user_id = $1",
+            &[&user],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_session(
+        &self,
+        session: TokenHash,
+        new_token: TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let moved = tx
+            .execute(
+                "UPDATE sessions SET token_hash = $2,
+                        second_factor_at = greatest(second_factor_at, $3),
+                        last_seen_at = greatest(last_seen_at, $3)
+                  WHERE token_hash = $1",
+                &[&&session[..], &&new_token[..], &at],
+            )
+            .await?;
+        tx.execute(
+            "DELETE FROM webauthn_ceremonies WHERE owner_hash = $1",
+            &[&&session[..]],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(moved == 1)
+    }
+}
+
+#[async_trait]
+impl SealingBootstrap for PostgresStore {
+    async fn sealed_canary(&self) -> StoreResult<Option<Vec<u8>>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT sealed FROM sealed_canary WHERE id = 1", &[])
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn holds_seeds(&self) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM devices WHERE totp_secret IS NOT NULL)",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADOPTION_LOCK])
+            .await?;
+        let adopted: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM sealed_canary)", &[])
+            .await?
+            .get(0);
+        if adopted {
+            return Ok(false);
+        }
+        let plain = tx
+            .query(
+                "SELECT id, totp_secret FROM devices WHERE totp_secret IS NOT NULL FOR UPDATE",
+                &[],
+            )
+            .await?;
+        for row in plain {
+            let (id, seed): (String, Vec<u8>) = (row.get(0), row.get(1));
+            let sealed = seal(&id, &seed)?;
+            tx.execute(
+                "UPDATE devices SET totp_secret = $2 WHERE id = $1",
+                &[&id, &sealed],
+            )
+            .await?;
+        }
+        tx.execute(
+            "INSERT INTO sealed_canary (id, sealed) VALUES (1, $1)",
+            &[&canary],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,213 @@
+//! Throttle counters and known clients. Charging an attempt takes a
+//! transaction-scoped advisory lock per counter key (in key order, so two
+//! charges never deadlock) before reading and writing the counters, so
+//! concurrent requests on any number of instances can't overrun a limit.
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+
+use super::{
+    MAX_KNOWN_CLIENTS_PER_USER, PostgresStore, StoreResult, ThrottleStore, TokenHash, UserId, count,
+};
+use crate::model::Timestamp;
+use crate::model::throttle::{Charge, Charged, Counter};
+
+/// Locks the counters of `charges` until the transaction ends.
+async fn lock_keys(tx: &Transaction<'_>, charges: &[Charge]) -> Result<(), tokio_postgres::Error> {
+    let mut keys: Vec<&str> = charges.iter().map(|c| c.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+            &[&key],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn counter(
+    client: &impl GenericClient,
+    key: &str,
+) -> Result<Option<Counter>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = $1",
+            &[&key],
+        )
+        .await?;
+    Ok(row.map(|row| Counter {
+        failures: count(row.get(0)),
+        window_start: row.get(1),
+        locked_until: row.get(2),
+    }))
+}
+
+async fn save(
+    client: &impl GenericClient,
+    key: &str,
+    counter: &Counter,
+    forget_at: Timestamp,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO throttle_counters (key, failures, window_start, locked_until, forget_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
+                 window_start = excluded.window_start, locked_until = excluded.locked_until,
+                 forget_at = excluded.forget_at",
+            &[
+                &key,
+                &i64::from(counter.failures),
+                &counter.window_start,
+                &counter.locked_until,
+                &forget_at,
+            ],
+        )
+        .await
+        .map(drop)
+}
+
+#[async_trait]
+impl ThrottleStore for PostgresStore {
+    async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_keys(&tx, &charges).await?;
+        let mut current = Vec::with_capacity(charges.len());
+        let mut longest: Option<(i64, String)> = None;
+        for charge in &charges {
+            let stored = counter(&tx, &charge.key).await?;
+            if let Some(wait) = charge.rule.wait(stored, now)
+                && longest.as_ref().is_none_or(|(w, _)| wait > *w)
+            {
+                longest = Some((wait, charge.key.clone()));
+            }
+            current.push(stored);
+        }
+        if let Some((retry_after_secs, key)) = longest {
+            return Ok(Charged::Locked {
+                retry_after_secs,
+                key,
+            });
+        }
+        let mut charged = Vec::with_capacity(charges.len());
+        for (mut charge, stored) in charges.into_iter().zip(current) {
+            let next = charge.rule.charge(stored, now);
+            save(&tx, &charge.key, &next, charge.rule.forget_at(&next)).await?;
+            let lock_is_new = next.locked_until > now
+                && stored.is_none_or(|s| s.locked_until != next.locked_until);
+            charge.set_lock = if lock_is_new { next.locked_until } else { 0 };
+            charged.push(charge);
+        }
+        tx.commit().await?;
+        Ok(Charged::Charged(charged))
+    }
+
+    async fn refund_attempt(
+        &self,
+        charges: Vec<Charge>,
+        charged_at: Timestamp,
+        reset: Option<String>,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_keys(&tx, &charges).await?;
+        for charge in &charges {
+            if reset.as_deref() == Some(charge.key.as_str()) {
+                tx.execute(
+                    "DELETE FROM throttle_counters WHERE key = $1",
+                    &[&charge.key],
+                )
+                .await?;
+                continue;
+            }
+            if let Some(stored) = counter(&tx, &charge.key).await? {
+                let next = charge.rule.refund(stored, charged_at, charge.set_lock);
+                save(&tx, &charge.key, &next, charge.rule.forget_at(&next)).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+            &[&&token_hash[..], &user, &now, &expires_at],
+        )
+        .await?;
+        // A script without a cookie jar signs in as a new client each time:
+        // keep only the user's most recent ones.
+        tx.execute(
+            "DELETE FROM known_clients WHERE user_id = $1 AND token_hash NOT IN
+               (SELECT token_hash FROM known_clients WHERE user_id = $1
+                 ORDER BY created_at DESC, seq DESC LIMIT $2)",
+            &[&user, &MAX_KNOWN_CLIENTS_PER_USER],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn is_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM known_clients
+                  WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
+                &[&&token_hash[..], &user, &now],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn extend_known_client(
+        &self,
+        token_hash: TokenHash,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE known_clients SET expires_at = $4
+                  WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
+                &[&&token_hash[..], &user, &now, &expires_at],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let counters = tx
+            .execute(
+                "DELETE FROM throttle_counters WHERE forget_at <= $1",
+                &[&now],
+            )
+            .await?;
+        let clients = tx
+            .execute("DELETE FROM known_clients WHERE expires_at <= $1", &[&now])
+            .await?;
+        tx.commit().await?;
+        Ok(counters + clients)
+    }
+}

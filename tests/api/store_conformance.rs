@@ -1,0 +1,1103 @@
+//! What every store promises, checked against the store the suite runs on
+//! (`TEST_STORE`): each trait method, and each atomicity promise under
+//! concurrent callers — a TOTP step accepted once, a pending login promoted
+//! once, a recovery code used once, throttle charges that never overrun.
+
+use twofold::model::Timestamp;
+use twofold::model::throttle::{Charge, Charged, Rule};
+use twofold::store::*;
+
+use crate::helpers::{FreshStore, fresh_store};
+
+async fn store() -> FreshStore {
+    fresh_store().await
+}
+
+fn new_user(name: &str, at: Timestamp) -> NewUser {
+    NewUser {
+        username: name.into(),
+        password_hash: format!("hash-of-{name}"),
+        admin: false,
+        created_at: at,
+    }
+}
+
+async fn user(store: &dyn Store, name: &str) -> UserId {
+    store.insert_user(new_user(name, 100)).await.unwrap().id
+}
+
+fn totp(id: &str, user_id: UserId, created_at: Timestamp, confirmed: bool) -> DeviceRecord {
+    DeviceRecord {
+        id: id.into(),
+        user_id,
+        kind: DeviceKind::Totp,
+        name: format!("app {id}"),
+        confirmed,
+        created_at,
+        last_used_at: None,
+        totp_secret: Some(vec![1, 2, 3, 4]),
+        totp_last_step: None,
+        totp_offset_steps: 0,
+        hardware: false,
+        credential: None,
+        credential_id: None,
+    }
+}
+
+fn key(id: &str, user_id: UserId, credential_id: &[u8]) -> DeviceRecord {
+    DeviceRecord {
+        kind: DeviceKind::SecurityKey,
+        totp_secret: None,
+        credential: Some("{}".into()),
+        credential_id: Some(credential_id.to_vec()),
+        ..totp(id, user_id, 10, true)
+    }
+}
+
+fn pending(token: u8, user_id: UserId, at: Timestamp) -> PendingRecord {
+    PendingRecord {
+        token_hash: [token; 32],
+        user_id,
+        enrolment_only: false,
+        created_at: at,
+        expires_at: at + 300,
+        failures: 0,
+    }
+}
+
+fn session(token: u8, user_id: UserId, at: Timestamp) -> SessionRecord {
+    SessionRecord {
+        id: format!("session-{token}"),
+        token_hash: [token; 32],
+        user_id,
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + 3600,
+        second_factor_at: at,
+        method: "totp".into(),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("test agent".into()),
+    }
+}
+
+/// Sessions kept per user in these tests (the application's cap is larger).
+const CAP: u32 = 50;
+
+fn event(at: Timestamp, username: Option<&str>, name: &str) -> AuditRecord {
+    AuditRecord {
+        at,
+        username: username.map(str::to_owned),
+        event: name.into(),
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+        detail: format!("detail of {name}"),
+    }
+}
+
+const RULE: Rule = Rule {
+    max_failures: 5,
+    window_secs: 600,
+    lockout_secs: 60,
+    max_lockout_secs: 900,
+};
+
+fn charge(key: &str) -> Charge {
+    Charge {
+        key: key.into(),
+        rule: RULE,
+        set_lock: 0,
+    }
+}
+
+// ---- users ----
+
+#[tokio::test]
+async fn usernames_are_unique_case_insensitively_and_found_in_any_case() {
+    let s = store().await;
+    let alice = s.insert_user(new_user("Alice", 100)).await.unwrap();
+    assert_eq!(alice.username, "Alice");
+    assert_eq!(alice.created_at, 100);
+    assert_eq!(alice.password_changed_at, 100);
+    assert!(!alice.admin && !alice.disabled);
+    assert!(matches!(
+        s.insert_user(new_user("ALICE", 101)).await,
+        Err(StoreError::UsernameTaken)
+    ));
+    let found = s.user_by_name("aLiCe").await.unwrap().unwrap();
+    assert_eq!(found.id, alice.id);
+    assert_eq!(
+        s.user_by_id(alice.id).await.unwrap().unwrap().username,
+        "Alice"
+    );
+    assert!(s.user_by_name("bob").await.unwrap().is_none());
+    assert!(s.user_by_id(alice.id + 1000).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn concurrent_inserts_of_one_name_make_one_user() {
+    let s = store().await;
+    let attempts = (0..8).map(|i| {
+        let s = s.clone();
+        let name = if i % 2 == 0 { "carol" } else { "CAROL" };
+        tokio::spawn(async move { s.insert_user(new_user(name, 100)).await.is_ok() })
+    });
+    let made = futures_count(attempts).await;
+    assert_eq!(made, 1);
+}
+
+#[tokio::test]
+async fn a_password_hash_is_replaced() {
+    let s = store().await;
+    let id = user(&**s, "dave").await;
+    s.replace_password_hash(id, "stronger".into())
+        .await
+        .unwrap();
+    let dave = s.user_by_id(id).await.unwrap().unwrap();
+    assert_eq!(dave.password_hash, "stronger");
+    assert_eq!(
+        dave.password_changed_at, 100,
+        "same password, same change time"
+    );
+}
+
+#[tokio::test]
+async fn credential_summaries_count_confirmed_factors_and_unused_codes_by_name() {
+    let s = store().await;
+    let bob = user(&**s, "bob").await;
+    let alice = user(&**s, "alice").await;
+    s.insert_device(totp("t1", alice, 1, true)).await.unwrap();
+    s.insert_device(totp("t2", alice, 2, false)).await.unwrap();
+    assert!(
+        s.insert_security_key(key("k1", alice, b"c1"))
+            .await
+            .unwrap()
+    );
+    s.replace_recovery_codes(alice, vec![[1; 32], [2; 32], [3; 32]])
+        .await
+        .unwrap();
+    assert!(s.use_recovery_code(alice, [2; 32], 50).await.unwrap());
+    let summaries = s.credential_summaries().await.unwrap();
+    let names: Vec<_> = summaries.iter().map(|c| c.user.username.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(summaries[0].totp_devices, 1);
+    assert_eq!(summaries[0].security_keys, 1);
+    assert_eq!(summaries[0].recovery_codes_left, 2);
+    assert_eq!(summaries[1].user.id, bob);
+    assert_eq!(
+        (summaries[1].totp_devices, summaries[1].security_keys),
+        (0, 0)
+    );
+}
+
+// ---- devices ----
+
+#[tokio::test]
+async fn devices_come_back_whole_and_in_insertion_order() {
+    let s = store().await;
+    let id = user(&**s, "erin").await;
+    // Same creation time: insertion order decides.
+    for name in ["c", "a", "b"] {
+        s.insert_device(totp(name, id, 5, true)).await.unwrap();
+    }
+    let mut hardware = totp("h", id, 6, false);
+    hardware.hardware = true;
+    hardware.totp_offset_steps = -2;
+    hardware.totp_last_step = Some(7);
+    hardware.last_used_at = Some(9);
+    s.insert_device(hardware).await.unwrap();
+    let devices = s.devices_of(id).await.unwrap();
+    let ids: Vec<_> = devices.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["c", "a", "b", "h"]);
+    let h = &devices[3];
+    assert!(h.hardware && !h.confirmed);
+    assert_eq!(h.kind, DeviceKind::Totp);
+    assert_eq!(h.totp_secret.as_deref(), Some(&[1, 2, 3, 4][..]));
+    assert_eq!(
+        (h.totp_offset_steps, h.totp_last_step, h.last_used_at),
+        (-2, Some(7), Some(9))
+    );
+    assert_eq!(h.name, "app h");
+    assert_eq!(h.created_at, 6);
+}
+
+#[tokio::test]
+async fn a_totp_step_is_accepted_once_and_only_forward() {
+    let s = store().await;
+    let id = user(&**s, "frank").await;
+    s.insert_device(totp("d", id, 1, false)).await.unwrap();
+    assert!(
+        s.accept_totp_step("d", 10, 300, true, Some(1))
+            .await
+            .unwrap()
+    );
+    assert!(!s.accept_totp_step("d", 10, 301, false, None).await.unwrap());
+    assert!(!s.accept_totp_step("d", 9, 302, false, None).await.unwrap());
+    let device = s.devices_of(id).await.unwrap().remove(0);
+    assert!(device.confirmed);
+    assert_eq!(device.totp_last_step, Some(10));
+    assert_eq!(device.totp_offset_steps, 1);
+    assert_eq!(device.last_used_at, Some(300));
+    assert!(s.accept_totp_step("d", 11, 330, false, None).await.unwrap());
+    let device = s.devices_of(id).await.unwrap().remove(0);
+    assert!(device.confirmed, "confirm=false never unconfirms");
+    assert_eq!(device.totp_offset_steps, 1, "no offset keeps the old one");
+    assert!(
+        !s.accept_totp_step("missing", 99, 1, false, None)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_totp_step_raced_by_many_requests_is_accepted_once() {
+    let s = store().await;
+    let id = user(&**s, "grace").await;
+    s.insert_device(totp("d", id, 1, true)).await.unwrap();
+    let attempts = (0..16).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move { s.accept_totp_step("d", 42, 1, false, None).await.unwrap() })
+    });
+    assert_eq!(futures_count(attempts).await, 1);
+}
+
+#[tokio::test]
+async fn devices_are_deleted_renamed_and_stale_enrolments_dropped() {
+    let s = store().await;
+    let id = user(&**s, "heidi").await;
+    let other = user(&**s, "ivan").await;
+    s.insert_device(totp("old", id, 10, false)).await.unwrap();
+    s.insert_device(totp("new", id, 20, false)).await.unwrap();
+    s.insert_device(totp("kept", id, 5, true)).await.unwrap();
+    s.delete_unconfirmed_before(id, 15).await.unwrap();
+    let ids: Vec<_> = s
+        .devices_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["kept", "new"], "oldest first");
+
+    assert!(
+        !s.rename_device(id, "new", "x").await.unwrap(),
+        "unconfirmed"
+    );
+    assert!(
+        !s.rename_device(other, "kept", "x").await.unwrap(),
+        "not theirs"
+    );
+    assert!(s.rename_device(id, "kept", "work phone").await.unwrap());
+    let kept = s.devices_of(id).await.unwrap().remove(0);
+    assert_eq!(kept.name, "work phone");
+
+    assert!(!s.delete_device(other, "kept").await.unwrap());
+    assert!(s.delete_device(id, "kept").await.unwrap());
+    assert!(!s.delete_device(id, "kept").await.unwrap());
+    assert_eq!(s.devices_of(id).await.unwrap().len(), 1);
+}
+
+// ---- pending logins and sessions ----
+
+#[tokio::test]
+async fn a_pending_login_is_opened_counted_and_removed() {
+    let s = store().await;
+    let id = user(&**s, "judy").await;
+    s.open_pending_login(pending(1, id, 200), event(200, Some("judy"), "password_ok"))
+        .await
+        .unwrap();
+    let judy = s.user_by_id(id).await.unwrap().unwrap();
+    assert_eq!(judy.password_last_used_at, Some(200));
+    let events = s.events(Some("judy"), 10).await.unwrap();
+    assert_eq!(events, vec![event(200, Some("judy"), "password_ok")]);
+
+    let mut enrol = pending(2, id, 210);
+    enrol.enrolment_only = true;
+    s.insert_pending(enrol).await.unwrap();
+    let read = s.pending([2; 32]).await.unwrap().unwrap();
+    assert!(read.enrolment_only);
+    assert_eq!((read.created_at, read.expires_at), (210, 510));
+
+    assert_eq!(s.count_pending_failure([1; 32]).await.unwrap(), 1);
+    assert_eq!(s.count_pending_failure([1; 32]).await.unwrap(), 2);
+    assert_eq!(s.pending([1; 32]).await.unwrap().unwrap().failures, 2);
+    assert_eq!(s.count_pending_failure([9; 32]).await.unwrap(), u32::MAX);
+
+    s.delete_pending([1; 32]).await.unwrap();
+    assert!(s.pending([1; 32]).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_pending_login_raced_by_many_requests_is_promoted_once() {
+    let s = store().await;
+    let id = user(&**s, "kim").await;
+    s.insert_pending(pending(1, id, 100)).await.unwrap();
+    let attempts = (0..16u8).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.promote_pending([1; 32], session(100 + i, id, 100), CAP)
+                .await
+                .unwrap()
+        })
+    });
+    assert_eq!(futures_count(attempts).await, 1);
+    assert!(s.pending([1; 32]).await.unwrap().is_none());
+    let mut live = 0;
+    for i in 0..16u8 {
+        live += s.session([100 + i; 32]).await.unwrap().is_some() as usize;
+    }
+    assert_eq!(live, 1, "one session, from the one promotion");
+}
+
+#[tokio::test]
+async fn a_session_is_read_with_its_user_touched_forward_and_ended() {
+    let s = store().await;
+    let id = user(&**s, "leo").await;
+    s.insert_pending(pending(1, id, 100)).await.unwrap();
+    assert!(
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
+            .await
+            .unwrap()
+    );
+    let (read, leo) = s.session_with_user([2; 32]).await.unwrap().unwrap();
+    assert_eq!(read.user_id, id);
+    assert_eq!(read.expires_at, 3700);
+    assert_eq!(leo.username, "leo");
+    s.touch_session([2; 32], 150).await.unwrap();
+    s.touch_session([2; 32], 120).await.unwrap();
+    assert_eq!(s.session([2; 32]).await.unwrap().unwrap().last_seen_at, 150);
+    s.delete_session([2; 32]).await.unwrap();
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    assert!(s.session_with_user([2; 32]).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn every_session_and_pending_login_of_a_user_ends_together() {
+    let s = store().await;
+    let id = user(&**s, "mallory").await;
+    let other = user(&**s, "nina").await;
+    for t in 1..=2 {
+        s.insert_pending(pending(t, id, 100)).await.unwrap();
+        assert!(
+            s.promote_pending([t; 32], session(t + 10, id, 100), CAP)
+                .await
+                .unwrap()
+        );
+    }
+    s.insert_pending(pending(3, id, 100)).await.unwrap();
+    s.insert_pending(pending(4, other, 100)).await.unwrap();
+    s.delete_sessions_of(id).await.unwrap();
+    assert!(s.session([11; 32]).await.unwrap().is_none());
+    assert!(s.session([12; 32]).await.unwrap().is_none());
+    assert!(s.pending([3; 32]).await.unwrap().is_none());
+    assert!(s.pending([4; 32]).await.unwrap().is_some(), "not theirs");
+}
+
+#[tokio::test]
+async fn the_sweep_removes_expired_and_idle_sessions_pending_logins_and_ceremonies() {
+    let s = store().await;
+    let id = user(&**s, "oscar").await;
+    let at = |t: u8, last_seen: Timestamp, expires: Timestamp| {
+        let mut r = session(t, id, 0);
+        r.last_seen_at = last_seen;
+        r.expires_at = expires;
+        r
+    };
+    let records = [at(1, 900, 5000), at(2, 100, 5000), at(3, 900, 1000)];
+    for (i, record) in records.into_iter().enumerate() {
+        let p = 50 + i as u8;
+        s.insert_pending(pending(p, id, 0)).await.unwrap();
+        assert!(s.promote_pending([p; 32], record, CAP).await.unwrap());
+    }
+    s.insert_pending(pending(60, id, 0)).await.unwrap(); // expires at 300
+    s.insert_pending(pending(61, id, 900)).await.unwrap(); // expires at 1200
+    s.put_ceremony(ceremony(70, id, 500), 0).await.unwrap();
+    s.put_ceremony(ceremony(71, id, 5000), 0).await.unwrap();
+    // now 1000, idle 600: session 2 is idle, 3 expired; pending 60 and ceremony 70 expired.
+    assert_eq!(s.delete_expired(1000, 600).await.unwrap(), 4);
+    assert!(s.session([1; 32]).await.unwrap().is_some());
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    assert!(s.session([3; 32]).await.unwrap().is_none());
+    assert!(s.pending([61; 32]).await.unwrap().is_some());
+    let auth = CeremonyPurpose::Authentication;
+    assert!(
+        s.take_ceremony([71; 32], auth, 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.delete_expired(1000, 600).await.unwrap(), 0);
+}
+
+// ---- sessions people see and end ----
+
+#[tokio::test]
+async fn sessions_come_back_whole_newest_first_and_end_by_handle_or_all_but_one() {
+    let s = store().await;
+    let id = user(&**s, "sven").await;
+    let other = user(&**s, "tove").await;
+    for (t, at) in [(1u8, 100), (2, 200), (3, 200)] {
+        s.insert_session(session(t, id, at), CAP).await.unwrap();
+    }
+    s.insert_session(session(9, other, 100), CAP).await.unwrap();
+    let listed = s.sessions_of(id).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+    // Newest first; of two opened in the same second, the later insert first.
+    assert_eq!(ids, ["session-3", "session-2", "session-1"]);
+    let first = &listed[2];
+    assert_eq!(first.token_hash, [1; 32]);
+    assert_eq!(
+        (
+            first.method.as_str(),
+            first.ip.as_deref(),
+            first.user_agent.as_deref()
+        ),
+        ("totp", Some("192.0.2.7"), Some("test agent"))
+    );
+    let (read, _) = s.session_with_user([1; 32]).await.unwrap().unwrap();
+    assert_eq!(read.id, "session-1");
+
+    assert!(
+        !s.delete_session_by_id(id, "session-9").await.unwrap(),
+        "not theirs"
+    );
+    assert!(s.delete_session_by_id(id, "session-2").await.unwrap());
+    assert!(!s.delete_session_by_id(id, "session-2").await.unwrap());
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    assert_eq!(
+        s.delete_sessions_except(id, Some([3; 32])).await.unwrap(),
+        1
+    );
+    let left: Vec<String> = s
+        .sessions_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, ["session-3"]);
+    assert_eq!(s.delete_sessions_except(id, None).await.unwrap(), 1);
+    assert!(s.sessions_of(id).await.unwrap().is_empty());
+    assert!(
+        s.session([9; 32]).await.unwrap().is_some(),
+        "other users keep theirs"
+    );
+}
+
+#[tokio::test]
+async fn a_user_keeps_only_their_newest_sessions_up_to_the_cap() {
+    let s = store().await;
+    let id = user(&**s, "uwe").await;
+    let other = user(&**s, "vera").await;
+    s.insert_session(session(50, other, 1), 2).await.unwrap();
+    for t in 1..=4u8 {
+        s.insert_pending(pending(t, id, 100)).await.unwrap();
+        assert!(
+            s.promote_pending([t; 32], session(t + 10, id, 100), 3)
+                .await
+                .unwrap()
+        );
+    }
+    s.insert_session(session(20, id, 100), 3).await.unwrap();
+    let ids: Vec<String> = s
+        .sessions_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["session-20", "session-14", "session-13"]);
+    assert!(s.session([50; 32]).await.unwrap().is_some(), "per user");
+}
+
+fn remembered(token: u8, user_id: UserId, at: Timestamp) -> RememberedBrowserRecord {
+    RememberedBrowserRecord {
+        id: format!("browser-{token}"),
+        token_hash: [token; 32],
+        user_id,
+        created_at: at,
+        expires_at: at + 3600,
+        last_used_at: None,
+        method: "security_key".into(),
+        second_factor_at: at - 5,
+        ip: Some("192.0.2.8".into()),
+        user_agent: Some("test browser".into()),
+    }
+}
+
+#[tokio::test]
+async fn remembered_browsers_are_kept_capped_listed_and_forgotten() {
+    let s = store().await;
+    let id = user(&**s, "wim").await;
+    let other = user(&**s, "xia").await;
+    for (t, at) in [(1u8, 100), (2, 200), (3, 200)] {
+        s.insert_remembered_browser(remembered(t, id, at), 3)
+            .await
+            .unwrap();
+    }
+    s.insert_remembered_browser(remembered(9, other, 100), 3)
+        .await
+        .unwrap();
+    let read = s.remembered_browser([1; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            read.id.as_str(),
+            read.user_id,
+            read.method.as_str(),
+            read.second_factor_at
+        ),
+        ("browser-1", id, "security_key", 95)
+    );
+    assert_eq!(read.ip.as_deref(), Some("192.0.2.8"));
+    assert!(s.remembered_browser([7; 32]).await.unwrap().is_none());
+    // A fourth beyond a cap of three forgets the oldest.
+    s.insert_remembered_browser(remembered(4, id, 300), 3)
+        .await
+        .unwrap();
+    let ids: Vec<String> = s
+        .remembered_browsers_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, ["browser-4", "browser-3", "browser-2"]);
+
+    assert!(!s.delete_remembered_browser(id, "browser-9").await.unwrap());
+    assert!(s.delete_remembered_browser(id, "browser-2").await.unwrap());
+    assert_eq!(
+        s.delete_remembered_browsers_except(id, Some([4; 32]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.remembered_browser([4; 32]).await.unwrap().is_some());
+    assert!(s.remembered_browser([3; 32]).await.unwrap().is_none());
+    assert!(
+        s.remembered_browser([9; 32]).await.unwrap().is_some(),
+        "not theirs"
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_browser_opens_a_session_recording_the_password_and_its_use() {
+    let s = store().await;
+    let id = user(&**s, "yan").await;
+    let other = user(&**s, "zoe").await;
+    s.insert_remembered_browser(remembered(1, id, 100), CAP)
+        .await
+        .unwrap();
+    let mut opened = session(2, id, 500);
+    opened.second_factor_at = 95;
+    let password = event(500, Some("yan"), "login_password_ok");
+    // Another user's session never opens through this browser.
+    assert!(
+        !s.open_remembered_session([1; 32], session(3, other, 500), CAP, password.clone())
+            .await
+            .unwrap()
+    );
+    assert!(s.session([3; 32]).await.unwrap().is_none());
+    assert!(
+        s.open_remembered_session([1; 32], opened, CAP, password.clone())
+            .await
+            .unwrap()
+    );
+    let (read, yan) = s.session_with_user([2; 32]).await.unwrap().unwrap();
+    assert_eq!(read.second_factor_at, 95);
+    assert_eq!(yan.password_last_used_at, Some(500));
+    let browser = s.remembered_browser([1; 32]).await.unwrap().unwrap();
+    assert_eq!(browser.last_used_at, Some(500));
+    let events = s.events(Some("yan"), 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, "login_password_ok");
+    // Forgotten: nothing opens, nothing is written.
+    assert!(s.delete_remembered_browser(id, "browser-1").await.unwrap());
+    assert!(
+        !s.open_remembered_session([1; 32], session(4, id, 600), CAP, password)
+            .await
+            .unwrap()
+    );
+    assert!(s.session([4; 32]).await.unwrap().is_none());
+    assert_eq!(s.events(Some("yan"), 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_password_change_a_disable_a_reset_and_the_sweep_forget_remembered_browsers() {
+    let s = store().await;
+    let ids = [
+        user(&**s, "ada").await,
+        user(&**s, "bo").await,
+        user(&**s, "cy").await,
+    ];
+    for (t, id) in ids.iter().enumerate() {
+        s.insert_remembered_browser(remembered(t as u8 + 1, *id, 100), CAP)
+            .await
+            .unwrap();
+    }
+    s.change_password(ids[0], "new".into(), 500, [99; 32])
+        .await
+        .unwrap();
+    assert!(s.set_disabled(ids[1], true).await.unwrap());
+    s.remove_second_factors(ids[2]).await.unwrap();
+    for t in 1..=3u8 {
+        assert!(
+            s.remembered_browser([t; 32]).await.unwrap().is_none(),
+            "{t}"
+        );
+    }
+    // Expired ones go with the sweep.
+    s.insert_remembered_browser(remembered(4, ids[0], 100), CAP)
+        .await
+        .unwrap();
+    s.insert_remembered_browser(remembered(5, ids[0], 2000), CAP)
+        .await
+        .unwrap();
+    assert_eq!(s.delete_expired(3700, 600).await.unwrap(), 1);
+    assert!(s.remembered_browser([4; 32]).await.unwrap().is_none());
+    assert!(s.remembered_browser([5; 32]).await.unwrap().is_some());
+}
+
+// ---- audit ----
+
+#[tokio::test]
+async fn audit_events_read_newest_first_filtered_limited_and_pruned() {
+    let s = store().await;
+    s.append_event(event(10, Some("Pat"), "a")).await.unwrap();
+    s.append_event(event(20, None, "b")).await.unwrap();
+    s.append_event(event(20, Some("pat"), "c")).await.unwrap();
+    s.append_event(event(30, Some("quinn"), "d")).await.unwrap();
+    let names =
+        |events: Vec<AuditRecord>| -> Vec<String> { events.into_iter().map(|e| e.event).collect() };
+    assert_eq!(
+        names(s.events(None, 10).await.unwrap()),
+        ["d", "c", "b", "a"]
+    );
+    assert_eq!(names(s.events(None, 2).await.unwrap()), ["d", "c"]);
+    assert_eq!(names(s.events(Some("PAT"), 10).await.unwrap()), ["c", "a"]);
+    let b = s.events(None, 10).await.unwrap().remove(2);
+    assert_eq!(b, event(20, None, "b"));
+    assert_eq!(s.delete_events_before(20).await.unwrap(), 1);
+    assert_eq!(names(s.events(None, 10).await.unwrap()), ["d", "c", "b"]);
+}
+
+// ---- security keys ----
+
+fn ceremony(owner: u8, user_id: UserId, expires_at: Timestamp) -> CeremonyRecord {
+    CeremonyRecord {
+        owner_hash: [owner; 32],
+        purpose: CeremonyPurpose::Authentication,
+        user_id,
+        device_name: None,
+        state: format!("{{\"challenge\":{owner}}}"),
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn a_ceremony_is_taken_once_replaced_by_a_newer_one_and_never_when_expired() {
+    let s = store().await;
+    let id = user(&**s, "rita").await;
+    let auth = CeremonyPurpose::Authentication;
+    let mut registration = ceremony(1, id, 400);
+    registration.purpose = CeremonyPurpose::Registration;
+    registration.device_name = Some("blue key".into());
+    s.put_ceremony(registration, 100).await.unwrap();
+    s.put_ceremony(ceremony(1, id, 400), 100).await.unwrap();
+    let mut newer = ceremony(1, id, 500);
+    newer.state = "{\"challenge\":2}".into();
+    s.put_ceremony(newer, 200).await.unwrap();
+
+    let taken = s.take_ceremony([1; 32], auth, 201).await.unwrap().unwrap();
+    assert_eq!(taken.state, "{\"challenge\":2}");
+    assert!(s.take_ceremony([1; 32], auth, 202).await.unwrap().is_none());
+    let reg = CeremonyPurpose::Registration;
+    let taken = s.take_ceremony([1; 32], reg, 203).await.unwrap().unwrap();
+    assert_eq!(taken.device_name.as_deref(), Some("blue key"));
+    assert_eq!((taken.user_id, taken.expires_at), (id, 400));
+
+    s.put_ceremony(ceremony(2, id, 400), 300).await.unwrap();
+    assert!(s.take_ceremony([2; 32], auth, 400).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_ceremony_raced_by_many_requests_is_taken_once() {
+    let s = store().await;
+    let id = user(&**s, "sam").await;
+    s.put_ceremony(ceremony(1, id, 400), 100).await.unwrap();
+    let attempts = (0..16).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let auth = CeremonyPurpose::Authentication;
+            s.take_ceremony([1; 32], auth, 101).await.unwrap().is_some()
+        })
+    });
+    assert_eq!(futures_count(attempts).await, 1);
+}
+
+#[tokio::test]
+async fn a_credential_is_registered_once_and_written_back_only_when_its_counter_grows() {
+    let s = store().await;
+    let alice = user(&**s, "alice").await;
+    let bob = user(&**s, "bob").await;
+    assert!(
+        s.insert_security_key(key("a", alice, b"cred"))
+            .await
+            .unwrap()
+    );
+    assert!(!s.insert_security_key(key("b", bob, b"cred")).await.unwrap());
+    assert!(s.insert_security_key(key("c", bob, b"zero")).await.unwrap());
+    let a = s.devices_of(alice).await.unwrap().remove(0);
+    assert_eq!(a.kind, DeviceKind::SecurityKey);
+    assert_eq!(a.credential_id.as_deref(), Some(&b"cred"[..]));
+
+    assert!(
+        s.record_security_key_use("a", "{\"n\":5}".into(), 5, 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.record_security_key_use("a", "{\"n\":5}".into(), 5, 21)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.record_security_key_use("a", "{\"n\":4}".into(), 4, 22)
+            .await
+            .unwrap()
+    );
+    let a = s.devices_of(alice).await.unwrap().remove(0);
+    assert_eq!(a.credential.as_deref(), Some("{\"n\":5}"));
+    assert_eq!(a.last_used_at, Some(20));
+    // A key without a counter stays usable.
+    assert!(
+        s.record_security_key_use("c", "{}".into(), 0, 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.record_security_key_use("c", "{}".into(), 0, 21)
+            .await
+            .unwrap()
+    );
+}
+
+// ---- administration ----
+
+#[tokio::test]
+async fn disabling_ends_sessions_and_reports_whether_the_flag_changed() {
+    let s = store().await;
+    let id = user(&**s, "tina").await;
+    s.insert_pending(pending(1, id, 100)).await.unwrap();
+    assert!(
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
+            .await
+            .unwrap()
+    );
+    s.insert_pending(pending(3, id, 100)).await.unwrap();
+    assert!(s.set_disabled(id, true).await.unwrap());
+    assert!(!s.set_disabled(id, true).await.unwrap());
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    assert!(s.pending([3; 32]).await.unwrap().is_none());
+    assert!(s.user_by_id(id).await.unwrap().unwrap().disabled);
+    assert!(s.set_disabled(id, false).await.unwrap());
+    assert!(!s.user_by_id(id).await.unwrap().unwrap().disabled);
+}
+
+#[tokio::test]
+async fn the_lost_device_reset_removes_every_factor_code_and_session() {
+    let s = store().await;
+    let id = user(&**s, "uma").await;
+    let other = user(&**s, "victor").await;
+    s.insert_device(totp("t", id, 1, true)).await.unwrap();
+    s.insert_device(totp("u", id, 2, false)).await.unwrap();
+    assert!(s.insert_security_key(key("k", id, b"k")).await.unwrap());
+    s.insert_device(totp("o", other, 1, true)).await.unwrap();
+    s.replace_recovery_codes(id, vec![[1; 32], [2; 32]])
+        .await
+        .unwrap();
+    assert!(s.use_recovery_code(id, [1; 32], 5).await.unwrap());
+    s.insert_pending(pending(1, id, 100)).await.unwrap();
+    assert!(
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
+            .await
+            .unwrap()
+    );
+
+    let removed = s.remove_second_factors(id).await.unwrap();
+    assert_eq!(
+        removed,
+        SecondFactorsRemoved {
+            devices: 2,
+            recovery_codes: 1
+        }
+    );
+    assert!(s.devices_of(id).await.unwrap().is_empty());
+    assert_eq!(s.recovery_codes_left(id).await.unwrap(), 0);
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    assert_eq!(s.devices_of(other).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn user_overviews_list_users_by_name_with_counts_and_last_sign_in() {
+    let s = store().await;
+    let zed = user(&**s, "zed").await;
+    let amy = user(&**s, "amy").await;
+    s.insert_device(totp("t", zed, 1, true)).await.unwrap();
+    assert!(s.insert_security_key(key("k", zed, b"k")).await.unwrap());
+    s.record_sign_in(zed, 777).await.unwrap();
+    let overviews = s.user_overviews().await.unwrap();
+    let names: Vec<_> = overviews.iter().map(|o| o.user.username.as_str()).collect();
+    assert_eq!(names, ["amy", "zed"]);
+    assert_eq!(overviews[0].user.id, amy);
+    assert_eq!(overviews[0].last_sign_in_at, None);
+    assert_eq!(
+        (overviews[1].totp_devices, overviews[1].security_keys),
+        (1, 1)
+    );
+    assert_eq!(overviews[1].last_sign_in_at, Some(777));
+}
+
+// ---- throttling ----
+
+#[tokio::test]
+async fn charges_lock_at_the_limit_and_a_refund_takes_one_back() {
+    let s = store().await;
+    for now in 0..4 {
+        let charged = s.charge_attempt(vec![charge("k")], now).await.unwrap();
+        assert!(matches!(charged, Charged::Charged(ref c) if c[0].set_lock == 0));
+    }
+    let Charged::Charged(fifth) = s.charge_attempt(vec![charge("k")], 4).await.unwrap() else {
+        panic!("the fifth failure is charged");
+    };
+    assert_eq!(
+        fifth[0].set_lock, 64,
+        "the fifth failure locks until 4 + 60"
+    );
+    assert_eq!(
+        s.charge_attempt(vec![charge("other"), charge("k")], 10)
+            .await
+            .unwrap(),
+        Charged::Locked {
+            retry_after_secs: 54,
+            key: "k".into()
+        }
+    );
+    // Locked: nothing was charged to the other key either.
+    s.refund_attempt(fifth, 4, None).await.unwrap();
+    let charged = s.charge_attempt(vec![charge("other")], 11).await.unwrap();
+    assert!(matches!(charged, Charged::Charged(_)));
+    // The refund lifted the lock the fifth charge set.
+    let charged = s.charge_attempt(vec![charge("k")], 12).await.unwrap();
+    let Charged::Charged(again) = charged else {
+        panic!("unlocked after the refund")
+    };
+    assert_eq!(again[0].set_lock, 72);
+    s.refund_attempt(vec![charge("k")], 12, Some("k".into()))
+        .await
+        .unwrap();
+    for now in 13..17 {
+        let charged = s.charge_attempt(vec![charge("k")], now).await.unwrap();
+        assert!(
+            matches!(charged, Charged::Charged(ref c) if c[0].set_lock == 0),
+            "reset"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_charges_never_overrun_a_limit() {
+    let s = store().await;
+    let attempts = (0..20).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            matches!(
+                s.charge_attempt(vec![charge("shared"), charge("also")], 100)
+                    .await
+                    .unwrap(),
+                Charged::Charged(_)
+            )
+        })
+    });
+    assert_eq!(futures_count(attempts).await, 5, "exactly the limit");
+}
+
+#[tokio::test]
+async fn known_clients_are_kept_extended_capped_and_swept() {
+    let s = store().await;
+    let id = user(&**s, "wendy").await;
+    let other = user(&**s, "xavier").await;
+    s.insert_known_client([1; 32], id, 100, 200).await.unwrap();
+    assert!(s.is_known_client([1; 32], id, 150).await.unwrap());
+    assert!(!s.is_known_client([1; 32], other, 150).await.unwrap());
+    assert!(!s.is_known_client([1; 32], id, 200).await.unwrap());
+    assert!(s.extend_known_client([1; 32], id, 150, 900).await.unwrap());
+    assert!(s.is_known_client([1; 32], id, 800).await.unwrap());
+    assert!(!s.extend_known_client([1; 32], id, 900, 1000).await.unwrap());
+    assert!(
+        !s.extend_known_client([1; 32], other, 150, 1000)
+            .await
+            .unwrap()
+    );
+
+    for i in 0..MAX_KNOWN_CLIENTS_PER_USER as u8 {
+        s.insert_known_client([10 + i; 32], id, 101 + i as i64, 5000)
+            .await
+            .unwrap();
+    }
+    assert!(
+        !s.is_known_client([1; 32], id, 150).await.unwrap(),
+        "the oldest is forgotten"
+    );
+    assert!(s.is_known_client([10; 32], id, 150).await.unwrap());
+
+    s.charge_attempt(vec![charge("stale")], 0).await.unwrap(); // forgotten at 600
+    s.insert_known_client([2; 32], other, 0, 500).await.unwrap();
+    assert_eq!(s.delete_stale_throttle_state(600).await.unwrap(), 2);
+    assert!(!s.is_known_client([2; 32], other, 400).await.unwrap());
+}
+
+// ---- recovery codes ----
+
+#[tokio::test]
+async fn recovery_codes_are_replaced_as_a_set_and_each_used_once() {
+    let s = store().await;
+    let id = user(&**s, "yara").await;
+    let other = user(&**s, "zoe").await;
+    s.replace_recovery_codes(id, vec![[1; 32], [2; 32]])
+        .await
+        .unwrap();
+    assert_eq!(s.recovery_codes_left(id).await.unwrap(), 2);
+    assert!(!s.use_recovery_code(other, [1; 32], 5).await.unwrap());
+    assert!(s.use_recovery_code(id, [1; 32], 5).await.unwrap());
+    assert!(!s.use_recovery_code(id, [1; 32], 6).await.unwrap());
+    assert_eq!(s.recovery_codes_left(id).await.unwrap(), 1);
+    s.replace_recovery_codes(id, vec![[3; 32], [4; 32], [5; 32]])
+        .await
+        .unwrap();
+    assert_eq!(s.recovery_codes_left(id).await.unwrap(), 3);
+    assert!(
+        !s.use_recovery_code(id, [2; 32], 7).await.unwrap(),
+        "old set void"
+    );
+
+    let attempts = (0..16).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move { s.use_recovery_code(id, [4; 32], 8).await.unwrap() })
+    });
+    assert_eq!(futures_count(attempts).await, 1);
+}
+
+// ---- account security ----
+
+#[tokio::test]
+async fn a_password_change_keeps_only_the_current_session() {
+    let s = store().await;
+    let id = user(&**s, "anna").await;
+    for t in [1, 2] {
+        s.insert_pending(pending(t, id, 100)).await.unwrap();
+        assert!(
+            s.promote_pending([t; 32], session(t + 10, id, 100), CAP)
+                .await
+                .unwrap()
+        );
+    }
+    s.insert_pending(pending(3, id, 100)).await.unwrap();
+    s.change_password(id, "new".into(), 500, [11; 32])
+        .await
+        .unwrap();
+    let anna = s.user_by_id(id).await.unwrap().unwrap();
+    assert_eq!(
+        (anna.password_hash.as_str(), anna.password_changed_at),
+        ("new", 500)
+    );
+    assert!(s.session([11; 32]).await.unwrap().is_some());
+    assert!(s.session([12; 32]).await.unwrap().is_none());
+    assert!(s.pending([3; 32]).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
+    let s = store().await;
+    let id = user(&**s, "bea").await;
+    s.insert_pending(pending(1, id, 100)).await.unwrap();
+    assert!(
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
+            .await
+            .unwrap()
+    );
+    s.put_ceremony(ceremony(2, id, 900), 100).await.unwrap();
+    assert!(s.rotate_session([2; 32], [3; 32], 400).await.unwrap());
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    let rotated = s.session([3; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rotated.second_factor_at,
+            rotated.last_seen_at,
+            rotated.expires_at
+        ),
+        (400, 400, 3700)
+    );
+    let auth = CeremonyPurpose::Authentication;
+    assert!(s.take_ceremony([2; 32], auth, 401).await.unwrap().is_none());
+    assert!(!s.rotate_session([2; 32], [4; 32], 500).await.unwrap());
+    assert!(s.rotate_session([3; 32], [5; 32], 300).await.unwrap());
+    let rotated = s.session([5; 32]).await.unwrap().unwrap();
+    assert_eq!(rotated.second_factor_at, 400, "never moves back");
+}
+
+#[tokio::test]
+async fn a_first_key_is_adopted_once_sealing_the_plain_seeds() {
+    let s = store().await;
+    assert!(s.sealed_canary().await.unwrap().is_none());
+    assert!(!s.holds_seeds().await.unwrap());
+    let id = user(&**s, "cleo").await;
+    s.insert_device(totp("d", id, 1, true)).await.unwrap();
+    assert!(s.holds_seeds().await.unwrap());
+    let seal: SealSeed = Box::new(|id: &str, seed: &[u8]| {
+        let mut sealed = id.as_bytes().to_vec();
+        sealed.extend(seed.iter().map(|b| b ^ 0xff));
+        Ok(sealed)
+    });
+    assert!(s.adopt_key(b"canary".to_vec(), seal).await.unwrap());
+    assert_eq!(
+        s.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"canary"[..])
+    );
+    let device = s.devices_of(id).await.unwrap().remove(0);
+    assert_eq!(device.totp_secret, Some(vec![b'd', 0xfe, 0xfd, 0xfc, 0xfb]));
+    let again: SealSeed = Box::new(|_: &str, _: &[u8]| Ok(vec![0]));
+    assert!(!s.adopt_key(b"other".to_vec(), again).await.unwrap());
+    assert_eq!(
+        s.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"canary"[..])
+    );
+}
+
+#[tokio::test]
+async fn concurrent_adoptions_adopt_one_key() {
+    let s = store().await;
+    let attempts = (0..6u8).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let seal: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
+            s.adopt_key(vec![i], seal).await.unwrap()
+        })
+    });
+    assert_eq!(futures_count(attempts).await, 1);
+    assert!(s.sealed_canary().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_store_answers_a_health_check() {
+    let s = store().await;
+    s.check_readable().await.unwrap();
+}
+
+/// How many of the spawned tasks answered `true`.
+async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
+    let tasks: Vec<_> = tasks.collect();
+    let mut count = 0;
+    for task in tasks {
+        count += task.await.unwrap() as usize;
+    }
+    count
+}
