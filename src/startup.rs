@@ -15,6 +15,7 @@ use crate::auth::secrets::SecretsKey;
 use crate::config::Settings;
 use crate::store::SqliteStore;
 use crate::web;
+use crate::web::tls::CertificateStore;
 
 /// How often expired sessions and pending logins are swept from the store (and
 /// audit events past their retention pruned).
@@ -51,6 +52,10 @@ impl Application {
         }
         let origin = settings.server.origin.clone();
         let workers = settings.server.workers;
+        let certificates = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => Some(CertificateStore::load(cert, key)?),
+            _ => None,
+        };
         let auth = actix_web::web::Data::new(build_auth(settings, clock)?);
 
         let sweeper = auth.clone();
@@ -67,7 +72,7 @@ impl Application {
             }
         });
 
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(auth.clone())
                 .wrap(actix_web::middleware::from_fn(
@@ -78,8 +83,14 @@ impl Application {
                     actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"),
                 )
                 .configure(web::routes)
-        })
-        .listen(listener)?;
+        });
+        let mut server = match &certificates {
+            Some(certificates) => {
+                reload_on_hangup(certificates.clone())?;
+                server.listen_rustls_0_23(listener, certificates.server_config()?)?
+            }
+            None => server.listen(listener)?,
+        };
         if workers > 0 {
             server = server.workers(workers);
         }
@@ -101,4 +112,22 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// `SIGHUP` reads the certificate files again; new connections get the new
+/// certificate, open ones keep theirs. A bad file leaves the old one in use.
+fn reload_on_hangup(certificates: Arc<CertificateStore>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match certificates.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "kept the previous TLS certificate")
+                }
+            }
+        }
+    });
+    Ok(())
 }

@@ -42,3 +42,7 @@ mod attacks;
 mod browser_rough_edges;
 mod browser_sessions;
 mod session_list;
+// Operations: HTTPS, metrics, the OpenAPI document.
+mod metrics;
+mod openapi;
+mod tls;
