@@ -10,7 +10,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+mod operations;
 mod protection;
+pub use operations::MetricsSettings;
 pub use protection::{KeyText, SecretsSettings, ThrottleSettings, parse_proxy};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -25,6 +27,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub throttle: ThrottleSettings,
     pub secrets: SecretsSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -46,6 +49,11 @@ pub struct ServerSettings {
     /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
     /// names the client; from anyone else the header is ignored.
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain; with `tls_key`, twofold serves HTTPS itself and
+    /// reads both files again on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -147,6 +155,8 @@ impl Default for ServerSettings {
             allowed_redirect_domains: Vec::new(),
             cookie_domain: String::new(),
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -263,6 +273,7 @@ impl Settings {
         check_log_level(&self.log.level)?;
         self.validate_protection()?;
         self.validate_storage()?;
+        self.validate_operations()?;
         Ok(())
     }
 
@@ -304,9 +315,10 @@ impl Settings {
         self.storage.path.join("twofold.db")
     }
 
-    /// Cookies get `Secure` whenever people reach us over https.
+    /// Cookies get `Secure` (and responses HSTS) whenever people reach us
+    /// over https: through a proxy, or served by twofold itself.
     pub fn secure_cookies(&self) -> bool {
-        self.server.origin.starts_with("https://")
+        self.server.origin.starts_with("https://") || self.serves_https()
     }
 }
 

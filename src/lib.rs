@@ -2,9 +2,11 @@
 //! authenticator-app code or a security key. `web` speaks HTTP, `auth` holds
 //! the rules, `store` keeps the state.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod startup;
 pub mod store;

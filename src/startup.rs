@@ -17,10 +17,17 @@ use crate::auth::secrets::SecretsKey;
 use crate::config::{Settings, StorageBackend};
 use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::web;
+use crate::web::connections::{PerAddressLimit, connection_budget, raise_descriptor_limit};
+use crate::web::tls::CertificateStore;
 
 /// How often expired sessions and pending logins are swept from the store (and
 /// audit events past their retention pruned).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+struct WorkerBudget {
+    workers: usize,
+    per_worker: usize,
+}
 
 pub struct Application {
     address: SocketAddr,
@@ -71,6 +78,10 @@ impl Application {
         }
         let origin = settings.server.origin.clone();
         let workers = settings.server.workers;
+        let certificates = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => Some(CertificateStore::load(cert, key)?),
+            _ => None,
+        };
         let auth = actix_web::web::Data::new(build_auth(settings, clock).await?);
 
         let sweeper = auth.clone();
@@ -88,28 +99,64 @@ impl Application {
             }
         });
 
-        let mut server = HttpServer::new(move || {
+        let per_address = PerAddressLimit::new(&auth.settings().server);
+        let budget = Self::connection_budget(&auth.settings().server, workers);
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(auth.clone())
                 .wrap(actix_web::middleware::from_fn(
                     web::hardening::cross_origin_guard,
                 ))
                 .wrap(web::hardening::security_headers(auth.settings()))
+                .wrap(actix_web::middleware::from_fn(
+                    web::body_deadline::read_body_in_time,
+                ))
                 .wrap(
                     actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"),
                 )
                 .configure(web::routes)
         })
-        .listen(listener)?;
-        if workers > 0 {
-            server = server.workers(workers);
-        }
+        .workers(budget.workers)
+        .max_connections(budget.per_worker)
+        .max_connection_rate(budget.per_worker.min(256))
+        .on_connect(move |io, data| per_address.on_connect(io, data));
+        let server = match &certificates {
+            Some(certificates) => {
+                reload_on_hangup(certificates.clone())?;
+                server.listen_rustls_0_23(listener, certificates.server_config()?)?
+            }
+            None => server.listen(listener)?,
+        };
         Ok(Self {
             address,
             origin,
             auth: announcing_auth,
             server: server.run(),
         })
+    }
+
+    /// Workers and the connections each may hold, so that the total stays
+    /// within `server.max_connections` and the descriptor limit (raised to
+    /// its hard limit first) keeps a reserve.
+    fn connection_budget(server: &crate::config::ServerSettings, workers: usize) -> WorkerBudget {
+        let workers = match workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let descriptors = raise_descriptor_limit().unwrap_or(1024);
+        let total = connection_budget(server.max_connections, descriptors);
+        if total < server.max_connections {
+            tracing::warn!(
+                descriptors,
+                connections = total,
+                "the open-file limit allows fewer connections than server.max_connections; \
+                 raise the limit (e.g. LimitNOFILE=) to serve more at once"
+            );
+        }
+        WorkerBudget {
+            workers,
+            per_worker: total.div_ceil(workers).max(1),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -160,6 +207,24 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// `SIGHUP` reads the certificate files again; new connections get the new
+/// certificate, open ones keep theirs. A bad file leaves the old one in use.
+fn reload_on_hangup(certificates: Arc<CertificateStore>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match certificates.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "kept the previous TLS certificate")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Whether the server is bound beyond loopback while its origin names this

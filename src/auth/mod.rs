@@ -31,6 +31,7 @@ use std::sync::Arc;
 pub use error::{AuthError, AuthResult};
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::store::{PendingRecord, SessionRecord, Store, UserId, UserRecord};
 use clock::Clock;
 use login::LoginState;
@@ -101,6 +102,8 @@ pub struct Auth {
     pub(crate) settings: Settings,
     /// Seals TOTP seeds and keys recovery-code hashes.
     pub(crate) secrets: SecretsKey,
+    /// Counters for `/metrics`, this service's own (no global registry).
+    pub(crate) metrics: Metrics,
 }
 
 impl Auth {
@@ -117,7 +120,21 @@ impl Auth {
             hasher,
             settings,
             secrets,
+            metrics: Metrics::default(),
         })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The series of `/metrics`, with the gauges read now (one store count).
+    pub async fn metrics_text(&self) -> AuthResult<String> {
+        let live = self
+            .store
+            .count_live_sessions(self.clock.now(), self.settings.session.idle_timeout_secs)
+            .await?;
+        Ok(self.metrics.encode(self.hasher.queue_depth(), live))
     }
 
     pub fn settings(&self) -> &Settings {

@@ -3,6 +3,7 @@
 //! dummy verification for unknown users so both answers cost the same.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
@@ -91,6 +92,11 @@ impl PasswordHasher {
     {
         self.pool.run(work).await
     }
+
+    /// Hashes queued or running now (the `twofold_password_hash_queue_depth` gauge).
+    pub fn queue_depth(&self) -> usize {
+        self.pool.depth.load(Ordering::Relaxed)
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -102,6 +108,8 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 struct HashPool {
     jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not finished.
+    depth: Arc<AtomicUsize>,
 }
 
 impl HashPool {
@@ -127,7 +135,10 @@ impl HashPool {
                 })
                 .context("starting a hashing thread")?;
         }
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            depth: Arc::default(),
+        })
     }
 
     /// As `run`, for callers outside the async runtime (start-up).
@@ -152,12 +163,16 @@ impl HashPool {
         F: FnOnce() -> anyhow::Result<T> + Send + 'static,
     {
         let (answer, result) = oneshot::channel();
+        let depth = self.depth.clone();
         let job: Job = Box::new(move || {
             let _ = answer.send(work());
+            depth.fetch_sub(1, Ordering::Relaxed);
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        self.jobs.send(job).map_err(|_| {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            anyhow::anyhow!("the hashing pool has stopped")
+        })?;
         result.await.context("a hashing thread failed")?
     }
 }

@@ -155,6 +155,7 @@ impl Auth {
                 retry_after_secs,
                 key,
             } => {
+                self.metrics.throttled(&rule_name(&key));
                 let detail = format!("rule={} retry_after={retry_after_secs}", rule_name(&key));
                 self.audit(AuditEvent::LoginThrottled, Some(username), client, &detail)
                     .await;

@@ -290,6 +290,9 @@ pub trait SessionStore {
     /// Housekeeping: removes sessions, pending logins, WebAuthn ceremonies and
     /// remembered browsers past their expiry.
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64>;
+    /// Sessions neither expired nor idle past the timeout (the `twofold_sessions` gauge).
+    async fn count_live_sessions(&self, now: Timestamp, idle_timeout_secs: i64)
+    -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -13,48 +13,48 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::request::{JsonBody, client, session_token};
-use super::{api_resource, not_found};
+use super::{ApiRoute, not_found, register_api_routes};
 use crate::auth::Auth;
 use crate::auth::admin::{Actor, UserSummary, audit_limit};
 use crate::auth::clock::iso8601;
 use crate::store::AuditRecord;
+use actix_web::http::Method;
+
+/// Routes inside `/api/v1/admin`.
+pub fn api_routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(Method::GET, "/users", |r| r.to(list_users)),
+        ApiRoute::new(Method::POST, "/users", |r| r.to(create_user)),
+        ApiRoute::new(Method::POST, "/users/{username}/disable", |r| {
+            r.to(disable_user)
+        }),
+        ApiRoute::new(Method::POST, "/users/{username}/enable", |r| {
+            r.to(enable_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/devices", |r| {
+            r.to(reset_second_factors)
+        }),
+        ApiRoute::new(Method::GET, "/users/{username}/sessions", |r| {
+            r.to(super::sessions::of_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/sessions", |r| {
+            r.to(super::sessions::end_of_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/sessions/{id}", |r| {
+            r.to(super::sessions::end_one_of_user)
+        }),
+        ApiRoute::new(Method::GET, "/credential-report", |r| {
+            r.to(credential_report)
+        }),
+        ApiRoute::new(Method::GET, "/audit", |r| r.to(audit)),
+    ]
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
             .wrap(from_fn(require_administrator))
-            .service(api_resource(
-                "/users",
-                vec![web::get().to(list_users), web::post().to(create_user)],
-            ))
-            .service(api_resource(
-                "/users/{username}/disable",
-                vec![web::post().to(disable_user)],
-            ))
-            .service(api_resource(
-                "/users/{username}/enable",
-                vec![web::post().to(enable_user)],
-            ))
-            .service(api_resource(
-                "/users/{username}/devices",
-                vec![web::delete().to(reset_second_factors)],
-            ))
-            .service(api_resource(
-                "/users/{username}/sessions",
-                vec![
-                    web::get().to(super::sessions::of_user),
-                    web::delete().to(super::sessions::end_of_user),
-                ],
-            ))
-            .service(api_resource(
-                "/users/{username}/sessions/{id}",
-                vec![web::delete().to(super::sessions::end_one_of_user)],
-            ))
-            .service(api_resource(
-                "/credential-report",
-                vec![web::get().to(credential_report)],
-            ))
-            .service(api_resource("/audit", vec![web::get().to(audit)]))
+            .configure(|cfg| register_api_routes(cfg, api_routes()))
             .default_service(web::to(not_found)),
     );
 }
@@ -77,7 +77,7 @@ async fn require_administrator(
     next.call(req).await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     username: String,
     admin: bool,
@@ -100,7 +100,7 @@ impl From<UserSummary> for UserView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventView {
     at: String,
     username: Option<String>,
@@ -123,9 +123,10 @@ impl From<AuditRecord> for EventView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUserRequest {
     username: String,
+    #[schema(value_type = String)]
     password: SecretString,
     #[serde(default)]
     admin: bool,
@@ -137,12 +138,37 @@ pub struct AuditQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Every user", body = super::openapi::UserList),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: not an administrator", body = super::openapi::ErrorBody)
+    )
+)]
 async fn list_users(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResult<HttpResponse> {
     let users: Vec<UserView> = auth.users(&by).await?.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(json!({ "users": users })))
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    request_body = NewUserRequest,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The user is created", body = UserView),
+        (status = 400, description = "weak_password or invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden", body = super::openapi::ErrorBody),
+        (status = 409, description = "username_taken", body = super::openapi::ErrorBody)
+    )
+)]
 async fn create_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -161,6 +187,20 @@ async fn create_user(
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{username}/disable",
+    tag = "admin",
+    params(("username" = String, Path, description = "The user's name")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Disabled; their sessions end"),
+        (status = 400, description = "invalid_request: one's own account", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody)
+    )
+)]
 async fn disable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -171,6 +211,19 @@ async fn disable_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{username}/enable",
+    tag = "admin",
+    params(("username" = String, Path, description = "The user's name")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Enabled"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody)
+    )
+)]
 async fn enable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -181,6 +234,19 @@ async fn enable_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{username}/devices",
+    tag = "admin",
+    params(("username" = String, Path, description = "The user's name")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Every second factor and recovery code removed; sessions end"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody)
+    )
+)]
 async fn reset_second_factors(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -204,6 +270,17 @@ pub fn csv_download(report: String) -> HttpResponse {
         .body(report)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/credential-report",
+    tag = "admin",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The credential report", content_type = "text/csv", body = String),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden", body = super::openapi::ErrorBody)
+    )
+)]
 async fn credential_report(
     auth: web::Data<Auth>,
     _by: web::ReqData<Actor>,
@@ -211,6 +288,19 @@ async fn credential_report(
     Ok(csv_download(auth.credential_report().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    tag = "admin",
+    params(("username" = Option<String>, Query, description = "Only this user's events"), ("limit" = Option<u32>, Query, description = "At most this many events")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Audit events, newest first", body = super::openapi::AuditEvents),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden", body = super::openapi::ErrorBody)
+    )
+)]
 async fn audit(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,

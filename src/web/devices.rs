@@ -13,12 +13,26 @@ use super::pages::{page, refusal, see_other};
 use super::request::{JsonBody, client, session_token};
 use crate::auth::{Account, Auth, AuthError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RenameRequest {
     name: String,
 }
 
 /// `PATCH /api/v1/me/devices/{id}` `{"name"}`: 200 with the device as it now is.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/me/devices/{id}",
+    tag = "account",
+    request_body = RenameRequest,
+    params(("id" = String, Path, description = "The device id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The device as it now is", body = super::me::DeviceView),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn rename_device(
     auth: web::Data<Auth>,
     req: HttpRequest,

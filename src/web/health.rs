@@ -1,6 +1,8 @@
 //! For monitors and reverse proxies: `/healthz`, and `/api/v1/verify`, which
 //! nginx `auth_request` and Traefik `forwardAuth` call on every request.
 
+use std::time::Instant;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
@@ -8,7 +10,17 @@ use super::error::{ApiError, ApiResult};
 use super::request::session_token;
 use super::return_to;
 use crate::auth::{Auth, AuthError};
+use crate::metrics::VerifyDecision;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    responses(
+        (status = 200, description = "The store answers a read", content_type = "text/plain", body = String),
+        (status = 500, description = "internal_error: the store can't be read", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn healthz(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
     auth.check_store().await?;
     Ok(HttpResponse::Ok()
@@ -17,15 +29,34 @@ pub async fn healthz(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
 }
 
 /// 200 with `Remote-User` and `Remote-Admin` for a live session, else 401.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verify",
+    tag = "probes",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "A live session: `Remote-User` and `Remote-Admin` name the user"),
+        (status = 401, description = "unauthenticated; `Location` says where to sign in", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn verify(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.signed_in(session_token(&req).as_ref()).await {
-        Ok(account) => HttpResponse::Ok()
-            .insert_header(("Remote-User", account.user.username.as_str()))
-            .insert_header(("Remote-Admin", account.user.admin.to_string()))
-            .finish(),
-        Err(AuthError::Unauthenticated) => sign_in_needed(&auth, &req),
-        Err(other) => ApiError::from(other).error_response(),
-    }
+    let started = Instant::now();
+    let (decision, response) = match auth.signed_in(session_token(&req).as_ref()).await {
+        Ok(account) => (
+            VerifyDecision::Allow,
+            HttpResponse::Ok()
+                .insert_header(("Remote-User", account.user.username.as_str()))
+                .insert_header(("Remote-Admin", account.user.admin.to_string()))
+                .finish(),
+        ),
+        Err(AuthError::Unauthenticated) => (VerifyDecision::Deny, sign_in_needed(&auth, &req)),
+        Err(other) => (
+            VerifyDecision::Error,
+            ApiError::from(other).error_response(),
+        ),
+    };
+    auth.metrics().verify(decision, started.elapsed());
+    response
 }
 
 /// The URL the visitor asked the proxy for: nginx sends `X-Original-URL`,

@@ -8,17 +8,20 @@ use serde_json::json;
 
 use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::error::ApiResult;
+use super::metrics::counted;
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::Auth;
 use crate::auth::login::{FirstStep, PasswordOutcome, SignedIn};
+use crate::metrics::SignInMethod;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     username: String,
+    #[schema(value_type = String)]
     password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     code: String,
     /// Extension: skip the second factor on this client for
@@ -28,15 +31,27 @@ pub struct CodeRequest {
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "sign-in",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The password is right; the pending-login cookie is set", body = super::openapi::PasswordAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_credentials: wrong password or unknown user", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts, with Retry-After", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn password(
     auth: web::Data<Auth>,
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let passed = match auth
+    let step = auth
         .login_password(&body.username, &body.password, &client(&req))
-        .await?
-    {
+        .await;
+    let passed = match counted(&auth, SignInMethod::Password, step)? {
         // A remembered browser: signed in with the password alone.
         FirstStep::SignedIn(signed_in) => return Ok(authenticated(&auth, &signed_in)),
         FirstStep::Pending(passed) => passed,
@@ -53,6 +68,18 @@ pub async fn password(
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/totp",
+    tag = "sign-in",
+    request_body = CodeRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = super::openapi::StatusAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_code, or unauthenticated without a pending login", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts, with Retry-After", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn totp(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -65,7 +92,8 @@ pub async fn totp(
             body.remember_browser,
             &client(&req),
         )
-        .await?;
+        .await;
+    let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
 }
 
@@ -78,6 +106,15 @@ pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
     response.json(json!({"status": "authenticated"}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "sign-in",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The session is revoked on the server")
+    )
+)]
 pub async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     auth.logout(
         session_token(&req).as_ref(),

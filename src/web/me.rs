@@ -12,20 +12,20 @@ use crate::auth::Auth;
 use crate::auth::clock::iso8601;
 use crate::store::DeviceRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTotpRequest {
     name: Option<String>,
     /// A hardware token's base32 seed from its vendor.
     secret: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConfirmRequest {
     code: String,
     next_code: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     id: String,
     kind: &'static str,
@@ -46,6 +46,16 @@ impl From<&DeviceRecord> for DeviceView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "account",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The signed-in user and their second factors", body = super::openapi::MeAnswer),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn me(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let devices: Vec<DeviceView> = auth
@@ -63,6 +73,19 @@ pub async fn me(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpRespon
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/totp",
+    tag = "account",
+    request_body = NewTotpRequest,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "An unconfirmed authenticator-app device", body = super::openapi::TotpEnrolment),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 409, description = "too_many_devices", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn start_totp(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -82,6 +105,20 @@ pub async fn start_totp(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/totp/{id}/confirm",
+    tag = "account",
+    request_body = ConfirmRequest,
+    params(("id" = String, Path, description = "The device id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The device is confirmed", body = super::openapi::DeviceStatus),
+        (status = 400, description = "invalid_code or invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn confirm_totp(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -109,6 +146,19 @@ pub async fn confirm_totp(
     Ok(response.json(json!({"id": confirmed.device_id, "status": "confirmed"})))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/devices/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "The device id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The device is removed"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "reauthentication_required", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn remove_device(
     auth: web::Data<Auth>,
     req: HttpRequest,

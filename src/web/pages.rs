@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
+use super::metrics::counted;
 use super::request::{client, pending_token, session_token};
 use super::return_to;
 use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
@@ -17,6 +18,7 @@ use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
 use crate::auth::login::{FirstStep, Method, PasswordOutcome, SignedIn};
 use crate::auth::{Account, Auth, AuthError, Enroller};
+use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -254,10 +256,10 @@ async fn login_submit(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
-    match auth
+    let passed = auth
         .login_password(&form.username, &form.password, &client(&req))
-        .await
-    {
+        .await;
+    match counted(&auth, SignInMethod::Password, passed) {
         Ok(FirstStep::SignedIn(signed_in)) => {
             signed_in_redirect(&auth, &req, &signed_in, "/account")
         }
@@ -294,15 +296,15 @@ async fn totp_submit(
     req: HttpRequest,
     form: web::Form<SecondFactorForm>,
 ) -> HttpResponse {
-    match auth
+    let signed_in = auth
         .login_totp(
             pending_token(&req).as_ref(),
             &form.code,
             form.remember_browser.is_some(),
             &client(&req),
         )
-        .await
-    {
+        .await;
+    match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {

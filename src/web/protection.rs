@@ -9,61 +9,72 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::api_resource;
+use super::ApiRoute;
 use super::cookies;
 use super::error::{ApiError, ApiResult};
 use super::login::authenticated;
+use super::metrics::counted;
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::Auth;
 use crate::auth::session::Token;
 use crate::auth::step_up::SecondFactorProof;
+use crate::metrics::SignInMethod;
+use actix_web::http::Method;
 
 /// Routes inside the `/api/v1` scope.
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(api_resource(
-        "/login/recovery-code",
-        vec![web::post().to(login_recovery_code)],
-    ))
-    .service(api_resource(
-        "/me/recovery-codes",
-        vec![web::post().to(create_recovery_codes)],
-    ))
-    .service(api_resource(
-        "/me/password",
-        vec![web::post().to(change_password)],
-    ))
-    .service(api_resource(
-        "/me/reauthenticate",
-        vec![web::post().to(reauthenticate)],
-    ))
-    .service(api_resource(
-        "/me/reauthenticate/security-key/begin",
-        vec![web::post().to(begin_security_key_step_up)],
-    ))
-    .service(api_resource(
-        "/me/reauthenticate/security-key/finish",
-        vec![web::post().to(finish_security_key_step_up)],
-    ));
+pub fn api_routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(Method::POST, "/login/recovery-code", |r| {
+            r.to(login_recovery_code)
+        }),
+        ApiRoute::new(Method::POST, "/me/recovery-codes", |r| {
+            r.to(create_recovery_codes)
+        }),
+        ApiRoute::new(Method::POST, "/me/password", |r| r.to(change_password)),
+        ApiRoute::new(Method::POST, "/me/reauthenticate", |r| r.to(reauthenticate)),
+        ApiRoute::new(Method::POST, "/me/reauthenticate/security-key/begin", |r| {
+            r.to(begin_security_key_step_up)
+        }),
+        ApiRoute::new(
+            Method::POST,
+            "/me/reauthenticate/security-key/finish",
+            |r| r.to(finish_security_key_step_up),
+        ),
+    ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RecoveryCodeRequest {
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChangeRequest {
+    #[schema(value_type = String)]
     current_password: SecretString,
+    #[schema(value_type = String)]
     new_password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReauthenticateRequest {
     code: Option<String>,
     recovery_code: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/recovery-code",
+    tag = "sign-in",
+    request_body = RecoveryCodeRequest,
+    responses(
+        (status = 200, description = "Signed in; the code is used up", body = super::openapi::StatusAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_code", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
+    )
+)]
 async fn login_recovery_code(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -71,10 +82,22 @@ async fn login_recovery_code(
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
         .login_recovery_code(pending_token(&req).as_ref(), &body.code, &client(&req))
-        .await?;
+        .await;
+    let signed_in = counted(&auth, SignInMethod::RecoveryCode, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/recovery-codes",
+    tag = "account",
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "A new set of codes; the old set is void", body = super::openapi::RecoveryCodes),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "reauthentication_required", body = super::openapi::ErrorBody)
+    )
+)]
 async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let codes = auth.create_recovery_codes(&account, &client(&req)).await?;
@@ -82,6 +105,20 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> ApiRe
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "account",
+    request_body = PasswordChangeRequest,
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The password is changed"),
+        (status = 400, description = "weak_password or invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_credentials or unauthenticated", body = super::openapi::ErrorBody),
+        (status = 403, description = "reauthentication_required", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
+    )
+)]
 async fn change_password(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -99,6 +136,19 @@ async fn change_password(
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/reauthenticate",
+    tag = "account",
+    request_body = ReauthenticateRequest,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The second factor is passed again (step-up)", body = super::openapi::StatusAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_code or unauthenticated", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
+    )
+)]
 async fn reauthenticate(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -120,6 +170,16 @@ async fn reauthenticate(
 
 /// `POST /api/v1/me/reauthenticate/security-key/begin`: the options for
 /// `navigator.credentials.get`, for the session's user's keys.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/reauthenticate/security-key/begin",
+    tag = "account",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Options for navigator.credentials.get", body = super::openapi::PublicKeyOptions),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
+    )
+)]
 async fn begin_security_key_step_up(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -132,6 +192,19 @@ async fn begin_security_key_step_up(
 /// `POST /api/v1/me/reauthenticate/security-key/finish` with the key's
 /// PublicKeyCredential.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/reauthenticate/security-key/finish",
+    tag = "account",
+    request_body = Object,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The second factor is passed again (step-up)", body = super::openapi::StatusAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_assertion or unauthenticated", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
+    )
+)]
 async fn finish_security_key_step_up(
     auth: web::Data<Auth>,
     req: HttpRequest,

@@ -10,13 +10,28 @@ use super::request::{JsonBody, client, session_token};
 use crate::auth::Auth;
 use crate::auth::totp::STEP_SECS;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResyncRequest {
     code: String,
     next_code: String,
 }
 
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/devices/{id}/resync",
+    tag = "account",
+    request_body = ResyncRequest,
+    params(("id" = String, Path, description = "The device id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The device's clock drift is learned", body = super::openapi::DeviceStatus),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_code or unauthenticated", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn resync(
     auth: web::Data<Auth>,
     req: HttpRequest,

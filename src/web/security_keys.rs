@@ -12,16 +12,31 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 use super::cookies;
 use super::error::ApiResult;
 use super::login::authenticated;
+use super::metrics::counted;
 use super::pages::{page, see_other};
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::{Auth, Enroller};
+use crate::metrics::SignInMethod;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKeyRequest {
     name: String,
 }
 
 /// `POST /api/v1/me/security-keys/begin` `{"name"}`
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/security-keys/begin",
+    tag = "account",
+    request_body = NewKeyRequest,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Options for navigator.credentials.create", body = super::openapi::PublicKeyOptions),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 409, description = "too_many_devices", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn begin_registration(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -37,6 +52,18 @@ pub async fn begin_registration(
 }
 
 /// `POST /api/v1/me/security-keys/finish` with the new PublicKeyCredential.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/security-keys/finish",
+    tag = "account",
+    request_body = Object,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The key is enrolled", body = super::openapi::DeviceStatus),
+        (status = 400, description = "invalid_attestation or invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn finish_registration(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -62,6 +89,15 @@ pub async fn finish_registration(
 }
 
 /// `POST /api/v1/login/security-key/begin`
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/security-key/begin",
+    tag = "sign-in",
+    responses(
+        (status = 200, description = "Options for navigator.credentials.get", body = super::openapi::PublicKeyOptions),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let options = auth
         .start_security_key_login(pending_token(&req).as_ref())
@@ -79,8 +115,21 @@ pub struct SecurityKeyLogin {
     remember_browser: bool,
 }
 
-/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential.
+/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential
+/// (and, as an extension, `"remember_browser": true`).
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/login/security-key/finish",
+    tag = "sign-in",
+    request_body = Object,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = super::openapi::StatusAnswer),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_assertion", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn finish_login(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -93,7 +142,8 @@ pub async fn finish_login(
             body.remember_browser,
             &client(&req),
         )
-        .await?;
+        .await;
+    let signed_in = counted(&auth, SignInMethod::SecurityKey, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
 }
 

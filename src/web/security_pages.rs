@@ -9,11 +9,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::cookies;
+use super::metrics::counted;
 use super::pages::{page, refusal, see_other, signed_in_or_login, signed_in_redirect};
 use super::request::{client, pending_token};
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
 use crate::auth::{Account, Auth, AuthError};
+use crate::metrics::SignInMethod;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login/recovery-code", web::get().to(recovery_login_page))
@@ -174,10 +176,10 @@ async fn recovery_login_submit(
     req: HttpRequest,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
-    match auth
+    let signed_in = auth
         .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client(&req))
-        .await
-    {
+        .await;
+    match counted(&auth, SignInMethod::RecoveryCode, signed_in) {
         Ok(signed_in) => {
             signed_in_redirect(&auth, &req, &signed_in, "/account?notice=recovery_used")
         }

@@ -13,7 +13,9 @@ use crate::auth::admin::Actor;
 use crate::auth::clock::iso8601;
 use crate::store::{RememberedBrowserRecord, SessionRecord, TokenHash};
 
-#[derive(Serialize)]
+/// One session: `id` is an opaque handle (never the token or its hash),
+/// `method` the second factor that opened it.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     id: String,
     current: bool,
@@ -40,7 +42,8 @@ impl SessionView {
     }
 }
 
-#[derive(Serialize)]
+/// A browser that may skip the second factor until `expires_at`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RememberedBrowserView {
     id: String,
     current: bool,
@@ -67,6 +70,15 @@ impl RememberedBrowserView {
     }
 }
 
+/// `{"sessions": [...], "remembered_browsers": [...]}`, newest first.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only: `sessions_json` writes the body.
+pub struct SessionList {
+    sessions: Vec<SessionView>,
+    /// An extension: the browsers remembered for the user.
+    remembered_browsers: Vec<RememberedBrowserView>,
+}
+
 fn sessions_json(
     sessions: &[SessionRecord],
     current_session: Option<TokenHash>,
@@ -84,6 +96,16 @@ fn sessions_json(
     json!({"sessions": sessions, "remembered_browsers": browsers})
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/sessions",
+    tag = "account",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's sessions (the current one marked) and remembered browsers", body = SessionList),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn mine(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let sessions = auth.sessions(&account).await?;
@@ -97,6 +119,18 @@ pub async fn mine(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResp
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/sessions/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "The session's handle")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "That session ended at once"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found: no session of yours by that id", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn end_mine(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -107,12 +141,34 @@ pub async fn end_mine(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/sessions",
+    tag = "account",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Every session but this one ended; other remembered browsers forgotten"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn end_my_others(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let account = auth.signed_in(session_token(&req).as_ref()).await?;
     auth.end_other_sessions(&account, &client(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/remembered-browsers/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "The remembered browser's handle")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Forgotten: it asks for a second factor again"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found: none of yours by that id", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn forget_remembered_browser(
     auth: web::Data<Auth>,
     req: HttpRequest,
@@ -124,6 +180,19 @@ pub async fn forget_remembered_browser(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{username}/sessions",
+    tag = "admin",
+    params(("username" = String, Path, description = "The user's name")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's sessions and remembered browsers", body = SessionList),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: not an administrator", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found: no such user", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn of_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -138,6 +207,19 @@ pub async fn of_user(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{username}/sessions",
+    tag = "admin",
+    params(("username" = String, Path, description = "The user's name")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Every session of the user ended, remembered browsers forgotten"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: not an administrator", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found: no such user", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn end_of_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -149,6 +231,22 @@ pub async fn end_of_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{username}/sessions/{id}",
+    tag = "admin",
+    params(
+        ("username" = String, Path, description = "The user's name"),
+        ("id" = String, Path, description = "The session's handle")
+    ),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "That session ended at once"),
+        (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: not an administrator", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found: no such user or session", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn end_one_of_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,

@@ -49,3 +49,7 @@ mod session_list;
 mod docs;
 mod first_start;
 mod settings_errors;
+// Operations: HTTPS, metrics, the OpenAPI document.
+mod metrics;
+mod openapi;
+mod tls;

@@ -342,4 +342,20 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+
+    async fn count_live_sessions(
+        &self,
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<u64> {
+        self.call(move |conn| {
+            let live: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sessions WHERE expires_at > ?1 AND last_seen_at + ?2 > ?1",
+                params![now, idle_timeout_secs],
+                |row| row.get(0),
+            )?;
+            Ok(live as u64)
+        })
+        .await
+    }
 }
