@@ -1,5 +1,6 @@
 //! Time per operation of the hot domain steps: a TOTP check, a session lookup
-//! in SQLite, a WebAuthn assertion verification, an Argon2id verification.
+//! in SQLite, a WebAuthn assertion verification, an Argon2id verification,
+//! an access decision over 50 compiled policies.
 //!
 //! Run: `cargo bench --bench micro`
 
@@ -121,8 +122,46 @@ fn webauthn_assertion_verify(c: &mut Criterion) {
     });
 }
 
+/// 50 policies × 20 statements (each with a condition, a few wildcard
+/// resources) that nearly match: every statement is examined, none allows.
+fn policy_decision(c: &mut Criterion) {
+    use twofold::access::{CompiledPolicy, ConditionKey, Context, Request, decide};
+    let policies: Vec<CompiledPolicy> = (0..50)
+        .map(|p| {
+            let statements: Vec<String> = (0..20)
+                .map(|s| {
+                    format!(
+                        r#"{{"Sid": "S{s}", "Effect": "Allow", "Action": ["http:GET", "http:POST"],
+                            "Resource": ["https://app{p}.example.com/*", "https://*.example.com/team{s}/*"],
+                            "Condition": {{"StringEquals": {{"twofold:groups": "group{p}"}},
+                                           "NumericLessThan": {{"twofold:MultiFactorAuthAge": 3600}}}}}}"#
+                    )
+                })
+                .collect();
+            let document = format!(r#"{{"Version": "2026-12-01", "Statement": [{}]}}"#, statements.join(","));
+            CompiledPolicy::compile(&format!("policy{p}"), &document).unwrap()
+        })
+        .collect();
+    let context = Context::new()
+        .with(ConditionKey::Username, "alice")
+        .with_all(ConditionKey::Groups, ["ops", "dev", "group-x"])
+        .with(ConditionKey::MultiFactorAuthAge, "120")
+        .with(ConditionKey::SourceIp, "10.1.2.3");
+    c.bench_function("access: decide over 50 policies × 20 statements", |b| {
+        b.iter(|| {
+            let request = Request::new(
+                "http:GET",
+                std::hint::black_box("https://app7.example.com/team99/dashboards/42"),
+                &context,
+            );
+            decide(&policies, &request)
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    policy_decision,
     totp_check,
     session_lookup,
     webauthn_assertion_verify,

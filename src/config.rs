@@ -54,6 +54,14 @@ pub struct ServerSettings {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Seconds a request body may take to arrive, from its headers on.
+    pub body_timeout_secs: u64,
+    /// Client connections open at once; lowered to what the descriptor limit
+    /// allows with a reserve.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6 by /64);
+    /// trusted proxies are not counted.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,11 +146,17 @@ pub struct LogSettings {
 pub struct AuditSettings {
     /// Audit events older than this many days are pruned; 0 keeps them forever.
     pub retention_days: u32,
+    /// Events one client address can add per minute without an account (wrong
+    /// passwords, unknown names); beyond it they are counted on one row.
+    pub max_anonymous_events_per_minute: u32,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { retention_days: 90 }
+        Self {
+            retention_days: 90,
+            max_anonymous_events_per_minute: 60,
+        }
     }
 }
 
@@ -157,6 +171,9 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            body_timeout_secs: 10,
+            max_connections: 10_000,
+            max_connections_per_ip: 128,
         }
     }
 }
@@ -264,13 +281,33 @@ impl Settings {
         if !(0..=365).contains(&session.remember_browser_days) {
             anyhow::bail!("session.remember_browser_days must be from 0 (off) to 365");
         }
-        if self.totp.issuer.is_empty() || self.totp.issuer.contains(':') {
-            anyhow::bail!("totp.issuer must be non-empty and contain no ':'");
+        let issuer_chars = self.totp.issuer.chars().count();
+        if issuer_chars == 0
+            || issuer_chars > crate::auth::totp::MAX_ISSUER_CHARS
+            || self.totp.issuer.contains(':')
+        {
+            anyhow::bail!(
+                "totp.issuer must have 1 to {} characters and no ':'",
+                crate::auth::totp::MAX_ISSUER_CHARS
+            );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             anyhow::bail!("log.format must be \"text\" or \"json\"");
         }
         check_log_level(&self.log.level)?;
+        let server = &self.server;
+        if server.body_timeout_secs == 0
+            || server.max_connections == 0
+            || server.max_connections_per_ip == 0
+        {
+            anyhow::bail!(
+                "server.body_timeout_secs, server.max_connections and \
+                 server.max_connections_per_ip must be at least 1"
+            );
+        }
+        if self.audit.max_anonymous_events_per_minute == 0 {
+            anyhow::bail!("audit.max_anonymous_events_per_minute must be at least 1");
+        }
         self.validate_protection()?;
         self.validate_storage()?;
         self.validate_operations()?;

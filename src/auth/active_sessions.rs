@@ -86,6 +86,7 @@ impl Auth {
         username: &str,
         client: &Client,
     ) -> AuthResult<()> {
+        self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
         self.end_sessions_of(&user, by.session(), None, by.name(), client)
             .await
@@ -99,6 +100,7 @@ impl Auth {
         id: &str,
         client: &Client,
     ) -> AuthResult<()> {
+        self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
         if !self.store.delete_session_by_id(user.id, id).await? {
             return Err(AuthError::NotFound("session"));

@@ -1,11 +1,13 @@
 //! Administration in the spirit of AWS IAM: who may administer (a signed-in
 //! admin, or the host's operator at the command line), and what they may do —
 //! list, create, disable and enable users, the lost-device reset, reading the
-//! audit trail. Every change is audited naming who did it.
+//! audit trail. Every change is audited naming who did it, and needs a
+//! recent second factor from a signed-in admin.
 
 use secrecy::SecretString;
 
 use super::audit::AuditEvent;
+use super::clock::Timestamp;
 use super::session::Token;
 use super::{Auth, AuthError, AuthResult, Client};
 use crate::store::{
@@ -32,6 +34,8 @@ enum ActorKind {
         user_id: UserId,
         username: String,
         session: TokenHash,
+        /// When this admin's session last passed a second factor.
+        second_factor_at: Timestamp,
     },
     HostOperator,
 }
@@ -119,8 +123,24 @@ impl Auth {
                 user_id: account.user.id,
                 username: account.user.username,
                 session: account.session.token_hash,
+                second_factor_at: account.session.second_factor_at,
             },
         })
+    }
+
+    /// Changes made by an admin need a second factor passed within
+    /// `session.reauth_window_secs`, as a user's own sensitive changes do: a
+    /// session left open must not be enough to reset someone's factors. The
+    /// host's operator (the command line) can already read the database.
+    pub(crate) fn require_recent_second_factor_of(&self, by: &Actor) -> AuthResult<()> {
+        match by.kind {
+            ActorKind::Admin {
+                second_factor_at, ..
+            } if self.clock.now() - second_factor_at > self.settings.session.reauth_window_secs => {
+                Err(AuthError::ReauthenticationRequired)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Every user, by name.
@@ -143,6 +163,7 @@ impl Auth {
         admin: bool,
         client: &Client,
     ) -> AuthResult<UserSummary> {
+        self.require_recent_second_factor_of(by)?;
         let acting = match by.kind {
             ActorKind::Admin { .. } => Some(by.name()),
             ActorKind::HostOperator => None,
@@ -170,6 +191,7 @@ impl Auth {
         username: &str,
         client: &Client,
     ) -> AuthResult<()> {
+        self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
         if by.is_user(&user) {
             return Err(AuthError::CannotDisableSelf);
@@ -189,6 +211,7 @@ impl Auth {
 
     /// Lets a disabled user sign in again.
     pub async fn enable_user(&self, by: &Actor, username: &str, client: &Client) -> AuthResult<()> {
+        self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
         if self.store.set_disabled(user.id, false).await? {
             let detail = format!("by={}", by.name());
@@ -212,6 +235,7 @@ impl Auth {
         username: &str,
         client: &Client,
     ) -> AuthResult<SecondFactorsRemoved> {
+        self.require_recent_second_factor_of(by)?;
         let user = self.existing_user(username).await?;
         let removed = self.store.remove_second_factors(user.id).await?;
         let detail = format!(

@@ -1,11 +1,24 @@
 //! The audit trail: who did what and when, as events with fixed names (the
 //! API's), appended to the store and emitted as structured `tracing` events.
-//! Callers pass details that never contain a secret.
+//! Callers pass details that never contain a secret. What a client adds
+//! without an account is bounded: names cut, repeats counted on one row, a
+//! budget per address and minute.
 
+use super::throttle::ip_bucket;
+use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthResult, Client};
-use crate::store::AuditRecord;
+use crate::store::{Appended, AuditRecord, EventBudget};
 
 const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
+
+/// The window of the per-address budget of events without an account.
+const ANONYMOUS_BUDGET_WINDOW_SECS: i64 = 60;
+
+/// A name as the trail keeps it: no longer one can exist, so whatever a
+/// client typed is cut to that.
+fn stored_name(username: &str) -> String {
+    username.chars().take(MAX_USERNAME_CHARS).collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditEvent {
@@ -29,6 +42,8 @@ pub enum AuditEvent {
     SessionRevoked,
     BrowserRemembered,
     RememberedBrowserRevoked,
+    /// The events of one address beyond its budget for a minute.
+    AnonymousEventsCounted,
 }
 
 impl AuditEvent {
@@ -54,8 +69,22 @@ impl AuditEvent {
             AuditEvent::SessionRevoked => "session_revoked",
             AuditEvent::BrowserRemembered => "browser_remembered",
             AuditEvent::RememberedBrowserRevoked => "remembered_browser_revoked",
+            AuditEvent::AnonymousEventsCounted => "anonymous_events_counted",
         }
     }
+}
+
+/// The `tracing` twin of a stored event.
+fn log_event(record: &AuditRecord) {
+    tracing::info!(
+        target: "twofold::audit",
+        event = record.event,
+        username = record.username.as_deref().unwrap_or(""),
+        ip = record.ip.as_deref().unwrap_or(""),
+        user_agent = record.user_agent.as_deref().unwrap_or(""),
+        detail = record.detail,
+        "audit"
+    );
 }
 
 impl Auth {
@@ -83,22 +112,73 @@ impl Auth {
         client: &Client,
         detail: &str,
     ) -> AuditRecord {
-        tracing::info!(
-            target: "twofold::audit",
-            event = event.as_str(),
-            username = username.unwrap_or(""),
-            ip = client.ip_str(),
-            user_agent = client.user_agent.as_deref().unwrap_or(""),
-            detail,
-            "audit"
-        );
+        let record = self.unlogged_record(event, username, client, detail);
+        log_event(&record);
+        record
+    }
+
+    fn unlogged_record(
+        &self,
+        event: AuditEvent,
+        username: Option<&str>,
+        client: &Client,
+        detail: &str,
+    ) -> AuditRecord {
         AuditRecord {
             at: self.clock.now(),
-            username: username.map(str::to_owned),
+            username: username.map(stored_name),
             event: event.as_str().to_owned(),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             detail: detail.to_owned(),
+        }
+    }
+
+    /// Appends an event a client caused without proving an account (a wrong
+    /// password, a throttled attempt). A repeat of the row `merge_key` names
+    /// is counted on it; beyond `audit.max_anonymous_events_per_minute` from
+    /// the client's address, events are counted on one row per minute
+    /// instead of stored (and logged at debug level only).
+    pub(crate) async fn audit_anonymous(
+        &self,
+        event: AuditEvent,
+        username: Option<&str>,
+        client: &Client,
+        detail: &str,
+        merge_key: Option<String>,
+    ) {
+        let record = self.unlogged_record(event, username, client, detail);
+        let per_window = self.settings.audit.max_anonymous_events_per_minute;
+        let budget = EventBudget {
+            key: format!("audit:ip:{}", ip_bucket(client.ip_str())),
+            per_window,
+            window_secs: ANONYMOUS_BUDGET_WINDOW_SECS,
+        };
+        let summary = self.unlogged_record(
+            AuditEvent::AnonymousEventsCounted,
+            None,
+            client,
+            &format!(
+                "events without an account beyond {per_window} a minute from this \
+                 address, counted not stored:"
+            ),
+        );
+        match self
+            .store
+            .append_bounded_event(record.clone(), merge_key, budget, summary.clone())
+            .await
+        {
+            Ok(Appended::Stored) => log_event(&record),
+            Ok(Appended::Summarised { first: true }) => log_event(&summary),
+            Ok(Appended::Merged | Appended::Summarised { first: false }) => tracing::debug!(
+                target: "twofold::audit",
+                event = record.event,
+                ip = client.ip_str(),
+                "audit event counted on an existing row"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, event = event.as_str(), "could not write an audit event")
+            }
         }
     }
 

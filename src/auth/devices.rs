@@ -9,7 +9,9 @@ use super::audit::AuditEvent;
 use super::login::{Method, SignedIn};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
-use crate::store::{DeviceKind, DeviceRecord, FactorConfirmation, FactorGate, NewFactor};
+use crate::store::{
+    DeviceKind, DeviceRecord, DeviceRemoval, FactorConfirmation, FactorGate, NewFactor,
+};
 
 pub const MAX_DEVICES: usize = 8;
 pub const MAX_NAME_CHARS: usize = 64;
@@ -69,9 +71,11 @@ impl Auth {
         )?;
         let seed = match vendor_secret {
             Some(text) => Seed::from_base32(text).ok_or_else(|| {
-                AuthError::InvalidRequest(
-                    "secret must be a base32 seed of at least 128 bits".into(),
-                )
+                AuthError::InvalidRequest(format!(
+                    "secret must be a base32 seed of {} to {} bytes",
+                    totp::MIN_SEED_BYTES,
+                    totp::MAX_SEED_BYTES
+                ))
             })?,
             None => Seed::generate(),
         };
@@ -297,7 +301,8 @@ impl Auth {
         Ok(devices)
     }
 
-    /// Removes one of the user's devices (needs a recent second factor).
+    /// Removes one of the user's devices (needs a recent second factor), never
+    /// the last one: only an administrator's lost-device reset removes all.
     pub async fn remove_device(
         &self,
         account: &Account,
@@ -309,8 +314,10 @@ impl Auth {
             .await?
             .ok_or(AuthError::NotFound("device"))?;
         self.require_recent_second_factor(account)?;
-        if !self.store.delete_device(account.user.id, device_id).await? {
-            return Err(AuthError::NotFound("device"));
+        match self.store.delete_device(account.user.id, device_id).await? {
+            DeviceRemoval::Removed => {}
+            DeviceRemoval::NotFound => return Err(AuthError::NotFound("device")),
+            DeviceRemoval::LastFactor => return Err(AuthError::LastFactor),
         }
         let detail = format!("kind={} device={}", device.kind.as_str(), device.name);
         self.audit(

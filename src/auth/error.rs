@@ -32,6 +32,9 @@ pub enum AuthError {
     ReauthenticationRequired,
     #[error("a user holds at most {0} second factors")]
     TooManyDevices(usize),
+    /// Removing the last second factor would let the password alone enrol a new one.
+    #[error("add another second factor first: the last one can't be removed")]
+    LastFactor,
     #[error("that username is taken")]
     UsernameTaken,
     #[error("{0}")]

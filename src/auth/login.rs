@@ -8,6 +8,8 @@ use secrecy::SecretString;
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::session::{MAX_SESSIONS_PER_USER, Token};
+use super::step_up::CodeCheck;
+use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
 
@@ -130,17 +132,36 @@ pub fn methods_for(devices: &[DeviceRecord], recovery_codes_left: u32) -> Vec<Me
 impl Auth {
     /// The first step: checks the password and opens a pending login, or a
     /// session when the browser is remembered for this user.
-    #[tracing::instrument(skip(self, password, client), fields(ip = client.ip_str()))]
+    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_password(
         &self,
         username: &str,
         password: &SecretString,
         client: &Client,
     ) -> AuthResult<FirstStep> {
-        let user = self.store.user_by_name(username).await?;
+        // A name longer than any username can be is refused as a wrong
+        // password would be, but before any lookup or hash: it costs a
+        // throttle charge and a bounded audit row, nothing more.
+        let impossible = username.len() > MAX_USERNAME_CHARS;
+        let user = if impossible {
+            None
+        } else {
+            self.store.user_by_name(username).await?
+        };
         let ticket = self
             .charge_password_attempt(username, user.as_ref(), client)
             .await?;
+        if impossible {
+            self.audit_anonymous(
+                AuditEvent::LoginPasswordFailed,
+                Some(username),
+                client,
+                "unknown user",
+                None,
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        }
         let too_long = secrecy::ExposeSecret::expose_secret(password).len() > MAX_PASSWORD_BYTES;
         let stored = user
             .as_ref()
@@ -162,8 +183,14 @@ impl Auth {
                     Some(_) => "wrong password",
                 };
                 let name = user.as_ref().map_or(username, |u| u.username.as_str());
-                self.audit(AuditEvent::LoginPasswordFailed, Some(name), client, detail)
-                    .await;
+                self.audit_anonymous(
+                    AuditEvent::LoginPasswordFailed,
+                    Some(name),
+                    client,
+                    detail,
+                    None,
+                )
+                .await;
                 return Err(AuthError::InvalidCredentials);
             }
         };
@@ -236,7 +263,7 @@ impl Auth {
         // buy fresh guesses.
         let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
         match self.accept_totp_code(&devices, code).await? {
-            Ok(device) => {
+            CodeCheck::Accepted(device) => {
                 self.refund_attempt(ticket, None).await;
                 let detail = format!("method=totp device={}", device.name);
                 let factor = GivenFactor {
@@ -246,14 +273,16 @@ impl Auth {
                 self.complete_login(&pending, &user, client, factor, &detail)
                     .await
             }
-            Err(refusal) => {
-                let detail = match refusal {
-                    AuthError::CodeJustUsed => "method=totp; code just used",
-                    _ => "method=totp",
-                };
-                self.second_factor_failed(&pending, &user, client, detail)
+            // A right code sent twice is no guess: refused, but not counted.
+            CodeCheck::Replayed => {
+                self.refund_attempt(ticket, None).await;
+                // Told apart from a wrong code: "wait for the next one".
+                Err(AuthError::CodeJustUsed)
+            }
+            CodeCheck::Wrong => {
+                self.second_factor_failed(&pending, &user, client, "method=totp")
                     .await;
-                Err(refusal)
+                Err(AuthError::InvalidCode)
             }
         }
     }

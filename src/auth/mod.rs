@@ -3,6 +3,7 @@
 //! refusals as `AuthError`s.
 
 pub mod admin;
+mod attempts_in_flight;
 pub mod audit;
 pub mod clock;
 pub mod devices;
@@ -104,6 +105,8 @@ pub struct Auth {
     pub(crate) secrets: SecretsKey,
     /// Counters for `/metrics`, this service's own (no global registry).
     pub(crate) metrics: Metrics,
+    /// Throttled attempts being judged right now (in this process).
+    pub(crate) in_flight: Arc<attempts_in_flight::AttemptsInFlight>,
 }
 
 impl Auth {
@@ -121,6 +124,7 @@ impl Auth {
             settings,
             secrets,
             metrics: Metrics::default(),
+            in_flight: Arc::default(),
         })
     }
 

@@ -41,16 +41,27 @@ impl SecondFactorProof<'_> {
     }
 }
 
+/// What an authenticator code turned out to be.
+#[derive(Debug)]
+pub(crate) enum CodeCheck {
+    /// Right, and its time step is now used.
+    Accepted(DeviceRecord),
+    /// Right for a step already used (often the same code sent twice at
+    /// once): refused, but no guess, so no throttle or failure counter pays.
+    Replayed,
+    Wrong,
+}
+
 impl Auth {
     /// Checks `code` against the confirmed TOTP devices and records the time
-    /// step as used (a code works once). The device it matched, or why not.
+    /// step as used (a code works once).
     pub(crate) async fn accept_totp_code(
         &self,
         devices: &[DeviceRecord],
         code: &str,
-    ) -> AuthResult<Result<DeviceRecord, AuthError>> {
+    ) -> AuthResult<CodeCheck> {
         let now = self.clock.now();
-        let mut just_used = false;
+        let mut replayed = false;
         for device in devices {
             if device.kind != DeviceKind::Totp || !device.confirmed {
                 continue;
@@ -58,40 +69,27 @@ impl Auth {
             let Some(seed) = self.device_seed(device)? else {
                 continue;
             };
-            let matched = totp::verify(
-                &seed,
-                code,
-                now,
-                device.totp_offset_steps,
-                device.totp_last_step,
-            );
-            match matched {
+            let offset = device.totp_offset_steps;
+            match totp::verify(&seed, code, now, offset, device.totp_last_step) {
+                // The conditional update fails when a parallel request used
+                // this step first.
                 Some(step)
                     if self
                         .store
                         .accept_totp_step(&device.id, step, now, None)
                         .await? =>
                 {
-                    return Ok(Ok(device.clone()));
+                    return Ok(CodeCheck::Accepted(device.clone()));
                 }
-                // Another request took this step a moment ago.
-                Some(_) => just_used = true,
-                None => {
-                    just_used |= totp::was_just_used(
-                        &seed,
-                        code,
-                        now,
-                        device.totp_offset_steps,
-                        device.totp_last_step,
-                    );
-                }
+                Some(_) => replayed = true,
+                None => replayed |= totp::verify(&seed, code, now, offset, None).is_some(),
             }
         }
-        Ok(Err(if just_used {
-            AuthError::CodeJustUsed
+        Ok(if replayed {
+            CodeCheck::Replayed
         } else {
-            AuthError::InvalidCode
-        }))
+            CodeCheck::Wrong
+        })
     }
 
     /// Passes a second factor again within a session: on success the
@@ -118,16 +116,16 @@ impl Auth {
             charges.extend(self.totp_device_charges(&devices));
         }
         let ticket = self.charge_attempt(charges, &user.username, client).await?;
-        // A refusal more precise than the proof's usual one (a code just used).
-        let mut refusal = None;
         // Ok(the device that answered, if any), or Err(why it was refused, if known).
         let outcome: Result<Option<String>, Option<String>> = match proof {
             SecondFactorProof::Totp(code) => match self.accept_totp_code(&devices, code).await? {
-                Ok(device) => Ok(Some(device.name)),
-                Err(error) => {
-                    refusal = Some(error);
-                    Err(None)
+                CodeCheck::Accepted(device) => Ok(Some(device.name)),
+                CodeCheck::Replayed => {
+                    self.refund_attempt(ticket, None).await;
+                    // The distinct "just used; wait for the next one" refusal.
+                    return Err(AuthError::CodeJustUsed);
                 }
+                CodeCheck::Wrong => Err(None),
             },
             SecondFactorProof::RecoveryCode(code) => {
                 if self
@@ -163,7 +161,7 @@ impl Auth {
                     &detail,
                 )
                 .await;
-                return Err(refusal.unwrap_or_else(|| proof.refusal()));
+                return Err(proof.refusal());
             }
         }
         self.refund_attempt(ticket, None).await;

@@ -5,23 +5,28 @@
 
 use std::net::IpAddr;
 
+use super::attempts_in_flight::InFlight;
 use super::audit::AuditEvent;
-use super::clock::Timestamp;
+use super::clock::{Timestamp, iso8601};
 use super::session::Token;
+use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client};
 use crate::config::ThrottleSettings;
 pub use crate::model::throttle::{Charge, Charged, Counter, Rule};
 use crate::store::{DeviceRecord, UserId, UserRecord};
 
-/// Usernames are at most 64 characters: longer ones can't exist and are cut,
-/// so a counter key stays small whatever a client types.
-const MAX_KEY_NAME_CHARS: usize = 64;
+/// The longest an attempt waits for others on its counters to be judged
+/// (each is one password hash or code check, queued behind at most a few).
+const MAX_WAIT_FOR_JUDGED: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The attempts charged before checking; refunded when the answer is right.
-#[derive(Debug, Clone, Default)]
+/// Until it is dropped, its attempt shows as being judged.
+#[derive(Debug, Default)]
 pub struct Ticket {
     pub charges: Vec<Charge>,
     pub charged_at: Timestamp,
+    /// Held for its drop: the attempt is judged when the ticket goes.
+    _in_flight: Option<InFlight>,
 }
 
 /// The rules from the settings.
@@ -78,12 +83,13 @@ pub fn ip_bucket(ip: &str) -> String {
     }
 }
 
-/// The account part of a key: the name as typed, case-folded and cut, so an
-/// unknown name is counted exactly like a real one.
+/// The account part of a key: the name as typed, case-folded and cut (no
+/// longer username can exist), so an unknown name is counted exactly like a
+/// real one and a key stays small whatever a client types.
 fn account_key(username: &str) -> String {
     username
         .chars()
-        .take(MAX_KEY_NAME_CHARS)
+        .take(MAX_USERNAME_CHARS)
         .collect::<String>()
         .to_ascii_lowercase()
 }
@@ -135,32 +141,61 @@ impl Auth {
     }
 
     /// Charges `charges` before an answer is checked; refuses with
-    /// `TooManyAttempts` (and an audit event) when a limit is reached.
+    /// `TooManyAttempts` (and an audit event) when a limit is reached. A
+    /// limit reached only with attempts still being judged is not a refusal
+    /// yet: this attempt waits for them (at most `MAX_WAIT_FOR_JUDGED`), so
+    /// parallel right answers don't lock each other out.
     pub(crate) async fn charge_attempt(
         &self,
         charges: Vec<Charge>,
         username: &str,
         client: &Client,
     ) -> AuthResult<Ticket> {
-        let now = self.clock.now();
         if !self.settings.throttle.enabled || charges.is_empty() {
             return Ok(Ticket::default());
         }
-        match self.store.charge_attempt(charges, now).await? {
-            Charged::Charged(charges) => Ok(Ticket {
-                charges,
-                charged_at: now,
-            }),
-            Charged::Locked {
-                retry_after_secs,
-                key,
-            } => {
-                self.metrics.throttled(&rule_name(&key));
-                let detail = format!("rule={} retry_after={retry_after_secs}", rule_name(&key));
-                self.audit(AuditEvent::LoginThrottled, Some(username), client, &detail)
-                    .await;
-                Err(AuthError::TooManyAttempts { retry_after_secs })
+        let give_up_at = tokio::time::Instant::now() + MAX_WAIT_FOR_JUDGED;
+        loop {
+            let judged = self.in_flight.judged.notified();
+            tokio::pin!(judged);
+            judged.as_mut().enable();
+            let now = self.clock.now();
+            let admission = self.in_flight.admission.lock().await;
+            let (retry_after_secs, key) =
+                match self.store.charge_attempt(charges.clone(), now).await? {
+                    Charged::Charged(charges) => {
+                        let keys = charges.iter().map(|c| c.key.clone()).collect();
+                        return Ok(Ticket {
+                            charges,
+                            charged_at: now,
+                            _in_flight: Some(self.in_flight.enter(keys)),
+                        });
+                    }
+                    Charged::Locked {
+                        retry_after_secs,
+                        key,
+                    } => (retry_after_secs, key),
+                };
+            drop(admission);
+            if self.in_flight.holds(&key)
+                && tokio::time::timeout_at(give_up_at, judged).await.is_ok()
+            {
+                continue;
             }
+            self.metrics.throttled(&rule_name(&key));
+            // One row per key and lockout, counting the attempts refused.
+            let locked_until = now + retry_after_secs;
+            let detail = format!("rule={} until={}", rule_name(&key), iso8601(locked_until));
+            let merge_key = format!("throttled|{key}|{locked_until}");
+            self.audit_anonymous(
+                AuditEvent::LoginThrottled,
+                Some(username),
+                client,
+                &detail,
+                Some(merge_key),
+            )
+            .await;
+            return Err(AuthError::TooManyAttempts { retry_after_secs });
         }
     }
 

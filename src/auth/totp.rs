@@ -14,8 +14,15 @@ pub const DIGITS: usize = 6;
 pub const SKEW_STEPS: i64 = 1;
 /// Seed length: 160 bits, as RFC 4226 recommends.
 pub const SEED_BYTES: usize = 20;
-/// Shortest vendor seed accepted for a hardware token (128 bits).
+/// Shortest vendor seed accepted for a hardware token (128 bits, what
+/// totp-rs requires).
 pub const MIN_SEED_BYTES: usize = 16;
+/// Longest vendor seed accepted: hardware tokens ship at most 64 bytes (an
+/// HMAC-SHA1 block). With the username and issuer bounds this keeps every
+/// `otpauth://` URI well inside what one QR code holds.
+pub const MAX_SEED_BYTES: usize = 64;
+/// Longest `totp.issuer` (characters); it appears twice in the URI.
+pub const MAX_ISSUER_CHARS: usize = 64;
 
 /// A TOTP seed. Never logged: `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,8 +45,13 @@ impl Seed {
         Self(bytes)
     }
 
-    /// Reads a vendor's base32 seed: case, spaces, dashes and padding ignored.
+    /// Reads a vendor's base32 seed: case, spaces, dashes and padding ignored;
+    /// `MIN_SEED_BYTES` to `MAX_SEED_BYTES` long once decoded.
     pub fn from_base32(text: &str) -> Option<Self> {
+        // Generous room for separators, but never decode a megabyte.
+        if text.len() > 4 * MAX_SEED_BYTES {
+            return None;
+        }
         let cleaned: String = text
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '='))
@@ -48,7 +60,9 @@ impl Seed {
         let bytes = data_encoding::BASE32_NOPAD
             .decode(cleaned.as_bytes())
             .ok()?;
-        (bytes.len() >= MIN_SEED_BYTES).then_some(Self(bytes))
+        (MIN_SEED_BYTES..=MAX_SEED_BYTES)
+            .contains(&bytes.len())
+            .then_some(Self(bytes))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -111,31 +125,6 @@ pub fn verify(
         .find(|step| {
             same_code(
                 &totp.generate(*step as u64 * STEP_SECS as u64).to_string(),
-                &code,
-            )
-        })
-}
-
-/// Whether `code` is right but for a step already used (at or before
-/// `last_step`, within the window around `now`): the person typed the code
-/// that just signed them in, and must wait for the next one.
-pub fn was_just_used(
-    seed: &Seed,
-    code: &str,
-    now: Timestamp,
-    offset_steps: i64,
-    last_step: Option<i64>,
-) -> bool {
-    let (Some(code), Some(last)) = (normalise(code), last_step) else {
-        return false;
-    };
-    let centre = step_at(now) + offset_steps;
-    let totp = seed.totp();
-    (centre - SKEW_STEPS..=centre + SKEW_STEPS)
-        .filter(|step| *step <= last && *step >= 0)
-        .any(|step| {
-            same_code(
-                &totp.generate(step as u64 * STEP_SECS as u64).to_string(),
                 &code,
             )
         })
@@ -274,11 +263,10 @@ mod tests {
         let code = seed.code_at_step(step_at(now));
         let used = verify(&seed, &code, now, 0, None).unwrap();
         assert_eq!(verify(&seed, &code, now, 0, Some(used)), None);
-        assert!(was_just_used(&seed, &code, now, 0, Some(used)));
-        assert!(!was_just_used(&seed, &code, now, 0, None));
-        assert!(!was_just_used(&seed, "000000", now, 0, Some(used)) || code == "000000");
+        // Refused with the used step, right without it: a replay, not a guess.
+        assert_eq!(verify(&seed, &code, now, 0, None), Some(used));
         let next = seed.code_at_step(step_at(now) + 1);
-        assert!(!was_just_used(&seed, &next, now, 0, Some(used)));
+        assert!(verify(&seed, &next, now, 0, Some(used)).is_some());
     }
 
     #[test]
@@ -316,6 +304,27 @@ mod tests {
             "80 bits is too short"
         );
         assert_eq!(Seed::from_base32("not base32!"), None);
+        let longest = data_encoding::BASE32_NOPAD.encode(&[7; MAX_SEED_BYTES]);
+        assert!(Seed::from_base32(&longest).is_some());
+        let too_long = data_encoding::BASE32_NOPAD.encode(&[7; MAX_SEED_BYTES + 1]);
+        assert_eq!(Seed::from_base32(&too_long), None, "65 bytes");
+        assert_eq!(Seed::from_base32(&"A".repeat(4000)), None);
+    }
+
+    /// The worst case the bounds allow: the longest seed, a 64-character
+    /// username of characters the URI escapes, an issuer of the longest
+    /// characters UTF-8 has. It still fits in one QR code.
+    #[test]
+    fn the_longest_uri_the_bounds_allow_fits_a_qr_code() {
+        let seed = Seed::from_bytes(vec![0xff; MAX_SEED_BYTES]);
+        let username = format!(
+            "a{}",
+            "@".repeat(crate::auth::users::MAX_USERNAME_CHARS - 1)
+        );
+        assert!(crate::auth::users::check_username(&username).is_ok());
+        let issuer = "\u{1F512}".repeat(MAX_ISSUER_CHARS);
+        let uri = otpauth_uri(&seed, &issuer, &username).unwrap();
+        assert!(qr_png(&uri).is_ok(), "{} bytes", uri.len());
     }
 
     #[test]

@@ -104,3 +104,40 @@ pub enum Charged {
     /// key that imposes it.
     Locked { retry_after_secs: i64, key: String },
 }
+
+/// Charging an attempt, given the stored counters of `charges` (in order):
+/// when some counter is locked at `now`, nothing is charged and the longest
+/// wait is named; otherwise each charge with its next counter (and the
+/// lockout it starts, in `set_lock`). Every store runs this between reading
+/// and writing the counters under its lock.
+pub fn plan_charges(
+    charges: Vec<Charge>,
+    stored: &[Option<Counter>],
+    now: Timestamp,
+) -> Result<Vec<(Charge, Counter)>, Charged> {
+    let mut longest: Option<(i64, String)> = None;
+    for (charge, stored) in charges.iter().zip(stored) {
+        if let Some(wait) = charge.rule.wait(*stored, now)
+            && longest.as_ref().is_none_or(|(w, _)| wait > *w)
+        {
+            longest = Some((wait, charge.key.clone()));
+        }
+    }
+    if let Some((retry_after_secs, key)) = longest {
+        return Err(Charged::Locked {
+            retry_after_secs,
+            key,
+        });
+    }
+    Ok(charges
+        .into_iter()
+        .zip(stored)
+        .map(|(mut charge, stored)| {
+            let next = charge.rule.charge(*stored, now);
+            let lock_is_new = next.locked_until > now
+                && stored.is_none_or(|s| s.locked_until != next.locked_until);
+            charge.set_lock = if lock_is_new { next.locked_until } else { 0 };
+            (charge, next)
+        })
+        .collect())
+}

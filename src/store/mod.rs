@@ -140,6 +140,15 @@ pub trait UserStore {
     async fn credential_summaries(&self) -> StoreResult<Vec<CredentialSummary>>;
 }
 
+/// What removing a device did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRemoval {
+    Removed,
+    NotFound,
+    /// Refused: it is the user's last confirmed second factor.
+    LastFactor,
+}
+
 /// A second factor about to count for its user: what
 /// `DeviceStore::confirm_factor` writes.
 #[derive(Debug, Clone)]
@@ -234,7 +243,9 @@ pub trait DeviceStore {
         at: Timestamp,
         offset_steps: Option<i64>,
     ) -> StoreResult<bool>;
-    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool>;
+    /// Removes a device of the user, in one transaction with the check that
+    /// it is not their last confirmed one (parallel removals can't both pass).
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval>;
     /// Drops enrolments that were started but never confirmed before `before`.
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()>;
     /// Gives a confirmed device of the user a new name; false when there is none.
@@ -295,9 +306,42 @@ pub trait SessionStore {
     -> StoreResult<u64>;
 }
 
+/// What one client address may add to the audit trail without an account:
+/// `per_window` events each `window_secs`, counted under `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBudget {
+    pub key: String,
+    pub per_window: u32,
+    pub window_secs: i64,
+}
+
+/// What became of a bounded event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// A row of its own.
+    Stored,
+    /// Counted on the row of its merge key.
+    Merged,
+    /// Beyond the budget: counted on the window's summary row (`first`: the
+    /// row was created by this event).
+    Summarised { first: bool },
+}
+
 #[async_trait]
 pub trait AuditStore {
     async fn append_event(&self, event: AuditRecord) -> StoreResult<()>;
+    /// Appends an event a client caused without an account, in one
+    /// transaction: a repeat of the row `merge_key` names only counts on it
+    /// (its detail ends `count=N`); anything else takes one from `budget`,
+    /// and beyond the budget it is counted on the window's summary row
+    /// (`summary`, with its own `count=N`) instead of stored.
+    async fn append_bounded_event(
+        &self,
+        event: AuditRecord,
+        merge_key: Option<String>,
+        budget: EventBudget,
+        summary: AuditRecord,
+    ) -> StoreResult<Appended>;
     /// Newest first, optionally only about one user.
     async fn events(&self, username: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
     /// Retention: removes events older than `before`; returns how many.
@@ -443,6 +487,15 @@ pub enum CeremonyPurpose {
 }
 
 impl CeremonyPurpose {
+    /// As stored: anything but `registration` is an authentication.
+    pub fn parse(text: &str) -> Self {
+        if text == "registration" {
+            CeremonyPurpose::Registration
+        } else {
+            CeremonyPurpose::Authentication
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CeremonyPurpose::Registration => "registration",
@@ -478,9 +531,6 @@ pub trait SecurityKeyStore {
         purpose: CeremonyPurpose,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>>;
-    /// Adds a confirmed security key; false (and nothing written) when its
-    /// credential id is already registered, to this account or another.
-    async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool>;
     /// Writes a key's credential back after a sign-in, only if `sign_count` is
     /// higher than the highest one accepted so far (or both are 0: a key
     /// without a counter). Checked and written atomically; returns whether

@@ -232,6 +232,10 @@ async fn refused(
     error: &AuthError,
     form: Option<&NewUserForm>,
 ) -> HttpResponse {
+    // A stale second factor: step up, then back to the table to do it again.
+    if matches!(error, AuthError::ReauthenticationRequired) {
+        return super::security_pages::reauthenticate_redirect("/admin");
+    }
     let (status, message) = refusal(error);
     let (username, admin) = form.map_or((String::new(), false), |f| {
         (f.username.clone(), f.admin.is_some())
@@ -397,6 +401,23 @@ fn sessions_address(username: &str, notice: &str) -> String {
     format!("/admin/users/{name}/sessions?notice={notice}")
 }
 
+/// A refused session write: a stale second factor steps up and comes back
+/// to the user's sessions page (to press the button again), else the table.
+async fn sessions_refused(
+    auth: &Auth,
+    by: &Actor,
+    username: &str,
+    error: &AuthError,
+) -> HttpResponse {
+    if matches!(error, AuthError::ReauthenticationRequired) {
+        let name: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
+        return super::security_pages::reauthenticate_redirect(&format!(
+            "/admin/users/{name}/sessions"
+        ));
+    }
+    refused(auth, by, error, None).await
+}
+
 async fn end_all_sessions(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
@@ -405,7 +426,7 @@ async fn end_all_sessions(
 ) -> HttpResponse {
     match auth.end_user_sessions(&by, &username, &client(&req)).await {
         Ok(()) => see_other(&sessions_address(&username, "all_ended")),
-        Err(error) => refused(&auth, &by, &error, None).await,
+        Err(error) => sessions_refused(&auth, &by, &username, &error).await,
     }
 }
 
@@ -421,6 +442,6 @@ async fn end_session(
         .await
     {
         Ok(()) => see_other(&sessions_address(&username, "session_ended")),
-        Err(error) => refused(&auth, &by, &error, None).await,
+        Err(error) => sessions_refused(&auth, &by, &username, &error).await,
     }
 }

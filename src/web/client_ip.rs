@@ -53,7 +53,7 @@ pub fn resolve(peer: IpAddr, forwarded_headers: &[&str], trusted_proxies: &[Stri
 }
 
 /// IPv4-mapped IPv6 addresses as plain IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

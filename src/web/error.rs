@@ -41,6 +41,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// A request body that did not arrive in time (`server.body_timeout_secs`).
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
     }
@@ -92,6 +97,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::ReauthenticationRequired => (StatusCode::FORBIDDEN, "reauthentication_required"),
         AuthError::TooManyDevices(_) => (StatusCode::CONFLICT, "too_many_devices"),
+        AuthError::LastFactor => (StatusCode::CONFLICT, "last_factor"),
         AuthError::UsernameTaken => (StatusCode::CONFLICT, "username_taken"),
         AuthError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
         AuthError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),

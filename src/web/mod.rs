@@ -4,6 +4,7 @@
 
 mod admin;
 mod admin_pages;
+pub mod body_deadline;
 pub mod cookies;
 pub mod error;
 mod health;
@@ -16,6 +17,7 @@ pub mod return_to;
 mod security_keys;
 // Account protection (issue 4).
 mod client_ip;
+pub mod connections;
 pub mod hardening;
 mod protection;
 mod security_pages;

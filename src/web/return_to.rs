@@ -1,54 +1,77 @@
-//! Where to send a person after they sign in: the `rd` address a login link or
-//! a reverse proxy passed along, accepted only for twofold's own host or a
-//! configured domain, so twofold is never an open redirect.
+//! Where to send a person after they sign in: the `rd` / `next` address a
+//! login link or a reverse proxy passed along. It is resolved as a browser
+//! would (WHATWG URL parsing against `server.origin`) and judged on the result.
 
-use url::Url;
+use url::{Host, Url};
 
 use crate::config::Settings;
 
-/// The address if it is an absolute http(s) URL to an allowed host, or a
-/// path on twofold itself (`/account`); `None` otherwise.
+/// The address as a browser would resolve it, if that lands on twofold's
+/// own origin (same scheme, host and port) or on a configured domain over
+/// http(s): its normalised serialisation, never the raw input, which is the
+/// only thing that may be sent back in a `Location`. `None` otherwise.
 pub fn allowed(settings: &Settings, target: &str) -> Option<String> {
-    // Browsers drop tabs and newlines from a Location before reading it
-    // (`/\t/evil.example` becomes `//evil.example`): no control character
-    // is part of an address we send anyone to.
-    if target.chars().any(char::is_control) {
-        return None;
-    }
-    if target.starts_with('/') {
-        return own_path(settings, target);
-    }
-    let url = Url::parse(target).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
-        return None;
-    }
-    let host = url.host_str()?.to_ascii_lowercase();
-    let own_host = Url::parse(&settings.server.origin)
-        .ok()
-        .and_then(|o| o.host_str().map(str::to_ascii_lowercase));
-    let configured = settings
-        .server
-        .allowed_redirect_domains
-        .iter()
-        .any(|domain| {
-            let domain = domain.to_ascii_lowercase();
-            match domain.strip_prefix('.') {
-                Some(parent) => host == parent || host.ends_with(&format!(".{parent}")),
-                None => host == domain,
-            }
-        });
-    (own_host.as_deref() == Some(host.as_str()) || configured).then(|| url.to_string())
+    let (origin, resolved) = resolve(settings, target)?;
+    (same_origin(&origin, &resolved) || configured_domain(settings, &resolved))
+        .then(|| resolved.into())
 }
 
-/// A path on twofold itself, as a browser would resolve it against the
-/// origin: only when it stays on the origin, written back in its parsed form.
-fn own_path(settings: &Settings, target: &str) -> Option<String> {
-    if target.starts_with("//") || target.contains('\\') {
+/// Like [`allowed`], but only twofold's own origin, and written as the
+/// normalised path and query (which never starts with `//`): where a step-up
+/// returns, carried in the step-up form.
+pub fn own_page(settings: &Settings, target: &str) -> Option<String> {
+    let (origin, resolved) = resolve(settings, target)?;
+    same_origin(&origin, &resolved).then(|| resolved[url::Position::BeforePath..].to_owned())
+}
+
+/// The origin and `target` joined onto it, as the WHATWG parser does it
+/// (tabs and newlines dropped, backslashes read as slashes, dot segments
+/// and `%2e` resolved); an address with userinfo is refused outright, as
+/// it only serves to disguise where it leads.
+fn resolve(settings: &Settings, target: &str) -> Option<(Url, Url)> {
+    if target.trim().is_empty() {
         return None;
     }
     let origin = Url::parse(&settings.server.origin).ok()?;
     let resolved = origin.join(target).ok()?;
-    (resolved.origin() == origin.origin()).then(|| resolved[url::Position::BeforePath..].to_owned())
+    let userinfo = !resolved.username().is_empty() || resolved.password().is_some();
+    (!userinfo).then_some((origin, resolved))
+}
+
+/// Same scheme, host and port, and a path that does not begin with an empty
+/// segment: `/.//evil.example` resolves to `//evil.example` on our host, which
+/// no page of ours is and which turns into another host wherever the origin
+/// is dropped.
+fn same_origin(origin: &Url, resolved: &Url) -> bool {
+    !resolved.path().starts_with("//")
+        && resolved.scheme() == origin.scheme()
+        && resolved.host() == origin.host()
+        && resolved.port_or_known_default() == origin.port_or_known_default()
+}
+
+/// A host named in `server.allowed_redirect_domains` (`.example.com` also
+/// allows its subdomains), over http or https.
+fn configured_domain(settings: &Settings, resolved: &Url) -> bool {
+    let Some(Host::Domain(host)) = resolved.host() else {
+        return false;
+    };
+    matches!(resolved.scheme(), "http" | "https")
+        && settings
+            .server
+            .allowed_redirect_domains
+            .iter()
+            .any(|domain| {
+                let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+                match domain.strip_prefix('.') {
+                    Some(parent) => {
+                        host == parent
+                            || host
+                                .strip_suffix(parent)
+                                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
+                    }
+                    None => host == domain,
+                }
+            })
 }
 
 /// The sign-in page's address, carrying `rd` when it is allowed.
@@ -69,26 +92,43 @@ pub fn login_url(settings: &Settings, original: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    const ORIGIN: &str = "https://auth.example.com";
+
     fn settings() -> Settings {
         let mut settings = Settings::default();
-        settings.server.origin = "https://auth.example.com".into();
+        settings.server.origin = ORIGIN.into();
         settings.server.allowed_redirect_domains =
             vec![".apps.example.com".into(), "wiki.example.org".into()];
         settings
     }
 
     #[test]
-    fn own_host_and_configured_domains_are_allowed() {
+    fn own_origin_and_configured_domains_are_allowed_in_their_normalised_form() {
         let s = settings();
-        for ok in [
-            "https://auth.example.com/account",
-            "https://auth.example.com:8443/x",
-            "https://grafana.apps.example.com/d/1?x=y",
-            "https://apps.example.com/",
-            "http://wiki.example.org/page",
-            "/account",
+        for (given, sent) in [
+            (
+                "https://auth.example.com/account",
+                "https://auth.example.com/account",
+            ),
+            (
+                "https://AUTH.example.com:443/x",
+                "https://auth.example.com/x",
+            ),
+            (
+                "https://grafana.apps.example.com/d/1?x=y",
+                "https://grafana.apps.example.com/d/1?x=y",
+            ),
+            ("https://apps.example.com/", "https://apps.example.com/"),
+            (
+                "http://wiki.example.org/page",
+                "http://wiki.example.org/page",
+            ),
+            ("/account", "https://auth.example.com/account"),
+            ("/a/../account", "https://auth.example.com/account"),
+            ("/acc\tount", "https://auth.example.com/account"),
+            ("account", "https://auth.example.com/account"),
         ] {
-            assert!(allowed(&s, ok).is_some(), "{ok}");
+            assert_eq!(allowed(&s, given).as_deref(), Some(sent), "{given:?}");
         }
     }
 
@@ -101,15 +141,44 @@ mod tests {
             "https://evilapps.example.com/",
             "//evil.com/x",
             "/\\evil.com",
-            "javascript:alert(1)",
+            "\\\\evil.com",
+            "/.//evil.example",
+            "/%2e//evil.example",
+            "/%2E%2e//evil.example",
+            "/a/..//evil.example",
+            "/./\\evil.example",
+            "https://localhost:8080@evil.example",
+            "https://auth.example.com@evil.example/",
             "https://user@auth.example.com/",
+            "https://auth.example.com:8443/x",
+            "http://auth.example.com/x",
+            "ftp://wiki.example.org/x",
+            "https://[::1]/",
+            "javascript:alert(1)",
             "data:text/html,hi",
-            "not a url",
             "/\t/evil.com",
             "/\n/evil.com",
-            "/\r\nSet-Cookie: x=y",
+            "\t//evil.com",
+            "",
+            "  ",
         ] {
-            assert!(allowed(&s, bad).is_none(), "{bad}");
+            assert_eq!(allowed(&s, bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_up_returns_only_to_the_own_origin() {
+        let s = settings();
+        assert_eq!(
+            own_page(&s, "/a/../account/password?x=1").as_deref(),
+            Some("/account/password?x=1")
+        );
+        for bad in [
+            "https://grafana.apps.example.com/",
+            "/.//evil.example",
+            "//evil.example/",
+        ] {
+            assert_eq!(own_page(&s, bad), None, "{bad:?}");
         }
     }
 

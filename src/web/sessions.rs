@@ -216,7 +216,7 @@ pub async fn of_user(
     responses(
         (status = 204, description = "Every session of the user ended, remembered browsers forgotten"),
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
-        (status = 403, description = "forbidden: not an administrator", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: not an administrator; reauthentication_required: no second factor within session.reauth_window_secs", body = super::openapi::ErrorBody),
         (status = 404, description = "not_found: no such user", body = super::openapi::ErrorBody)
     )
 )]
@@ -243,7 +243,7 @@ pub async fn end_of_user(
     responses(
         (status = 204, description = "That session ended at once"),
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody),
-        (status = 403, description = "forbidden: not an administrator", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: not an administrator; reauthentication_required: no second factor within session.reauth_window_secs", body = super::openapi::ErrorBody),
         (status = 404, description = "not_found: no such user or session", body = super::openapi::ErrorBody)
     )
 )]

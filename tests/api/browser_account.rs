@@ -94,10 +94,27 @@ async fn devices_are_added_renamed_and_removed_from_the_account_page() {
     browser.sees("The device was removed.").await;
     assert!(!browser.text_of("ul.devices").await.contains("phone"));
 
-    // Eleven minutes later, removing asks for a code first.
+    // The last factor can't be removed: the page says why and offers no button.
+    browser.click("Remove Work tablet").await;
+    browser
+        .sees("This is your only second factor, so it can't be removed: add another second factor first.")
+        .await;
+    assert!(!browser.text_of("main").await.contains("Keep it"));
+    browser.click("Back to your account").await;
+    browser.sees("Work tablet").await;
+
+    // With a second app again, removing eleven minutes later asks for a code first.
+    browser.click("Add an authenticator app").await;
+    browser.fill("Name for this device", "Laptop").await;
+    browser.click("Set up an app").await;
+    let laptop_secret = browser.text_of("#secret").await.replace(' ', "");
+    browser
+        .fill("Type the 6-digit code", &app.totp_code(&laptop_secret))
+        .await;
+    browser.click("Confirm").await;
+    browser.sees("Your new second factor is ready").await;
     app.clock.advance(11 * 60);
     browser.click("Remove Work tablet").await;
-    browser.sees("This is your only second factor").await;
     browser.click("Remove Work tablet").await;
     browser.confirms_its_you(&app, &tablet_secret).await;
     // Back on this device's removal page, which says to press once more.

@@ -8,7 +8,7 @@ use crate::helpers::{PASSWORD, client, spawn_app};
 pub fn twofold(data: &std::path::Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twofold"))
         .args(args)
-        .env("TWOFOLD_STORAGE_PATH", data)
+        .envs(crate::helpers::store_env(data))
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -155,7 +155,7 @@ fn user_add_reads_one_line_and_ends_its_message_with_a_line_break() {
     // A person types the password and Enter; standard input stays open.
     let mut typing = Command::new(env!("CARGO_BIN_EXE_twofold"))
         .args(["user", "add", "root", "--admin", "--password-stdin"])
-        .env("TWOFOLD_STORAGE_PATH", data.path())
+        .envs(crate::helpers::store_env(data.path()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -231,7 +231,7 @@ fn the_documented_test_variable_is_the_suites_and_leaves_twofold_commands_workin
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_twofold"))
             .args(&args)
-            .env("TWOFOLD_STORAGE_PATH", data.path())
+            .envs(crate::helpers::store_env(data.path()))
             .env(variable, "/usr/bin/chromium")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use crate::helpers::{assert_error, client, spawn_app, totp_code_at};
 
 /// Reads the QR code in a PNG the way a phone camera would.
-fn decode_qr(png_bytes: &[u8]) -> String {
+pub(crate) fn decode_qr(png_bytes: &[u8]) -> String {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     let mut reader = decoder.read_info().unwrap();
     let mut pixels = vec![0; reader.output_buffer_size().unwrap()];

@@ -60,16 +60,16 @@ async fn listed_devices(app: &TestApp, c: &reqwest::Client) -> Vec<Value> {
     json_of(me).await["devices"].as_array().unwrap().clone()
 }
 
-/// Confirmed devices of a user, read from the database file itself.
-fn confirmed_in_database(app: &TestApp, username: &str) -> i64 {
-    let conn = rusqlite::Connection::open(app.database_file()).unwrap();
-    conn.query_row(
-        "SELECT count(*) FROM devices JOIN users ON users.id = devices.user_id
-          WHERE users.username = ?1 AND devices.confirmed",
-        [username],
-        |row| row.get(0),
-    )
-    .unwrap()
+/// Confirmed devices of a user, read through the store the server uses.
+async fn confirmed_in_database(app: &TestApp, username: &str) -> i64 {
+    let store = app.store().await;
+    let user = store
+        .user_by_name(username)
+        .await
+        .unwrap()
+        .expect("the user");
+    let devices = store.devices_of(user.id).await.unwrap();
+    devices.iter().filter(|d| d.confirmed).count() as i64
 }
 
 /// Asserts one success among the answers and `unauthenticated` for the rest;
@@ -104,7 +104,7 @@ async fn a_first_login_confirming_eight_apps_at_once_enrols_exactly_one() {
         assert_eq!(devices.len(), 1, "round {round}: {devices:?}");
         assert_eq!(devices[0]["name"], format!("app {won}"));
         assert!(paths[won].contains(devices[0]["id"].as_str().unwrap()));
-        assert_eq!(confirmed_in_database(&app, &username), 1);
+        assert_eq!(confirmed_in_database(&app, &username).await, 1);
     }
 }
 
@@ -127,7 +127,7 @@ async fn a_first_login_confirming_an_app_and_a_key_at_once_enrols_exactly_one() 
         assert_eq!(devices.len(), 1, "round {round}: {statuses:?} {devices:?}");
         let expected = if won == 0 { "totp" } else { "security_key" };
         assert_eq!(devices[0]["kind"], expected);
-        assert_eq!(confirmed_in_database(&app, &username), 1);
+        assert_eq!(confirmed_in_database(&app, &username).await, 1);
     }
 }
 
@@ -163,6 +163,6 @@ async fn a_user_with_seven_factors_confirming_five_at_once_ends_with_eight() {
             assert_error(answer, 409, "too_many_devices").await;
         }
         assert_eq!(listed_devices(&app, &c).await.len(), 8, "round {round}");
-        assert_eq!(confirmed_in_database(&app, "kim"), 8);
+        assert_eq!(confirmed_in_database(&app, "kim").await, 8);
     }
 }

@@ -29,12 +29,7 @@ async fn last_seen_at(app: &crate::helpers::TestApp, jar: &Jar) -> i64 {
 async fn verify_writes_the_idle_timeout_back_at_most_once_a_minute() {
     let app = spawn_app_with(|_| {}).await;
     let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
-    let jar = Arc::new(Jar::default());
-    let c = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (c, jar) = crate::helpers::client_with_jar();
     app.sign_in_with_totp_using(&c, "alice", &secret).await;
     let signed_in_at = last_seen_at(&app, &jar).await;
     app.clock.advance(30);

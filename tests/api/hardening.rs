@@ -155,7 +155,7 @@ async fn no_password_seed_code_or_token_appears_in_the_debug_log() {
     let log_path = data.path().join("stderr.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_twofold"))
         .arg("serve")
-        .env("TWOFOLD_STORAGE_PATH", data.path())
+        .envs(crate::helpers::store_env(data.path()))
         .env("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}"))
         .env("TWOFOLD_LOG_LEVEL", "debug")

@@ -12,7 +12,7 @@ use totp_rs::{Builder, Secret};
 use twofold::auth::Auth;
 use twofold::auth::Client;
 use twofold::auth::clock::{Clock, ShiftedClock};
-use twofold::config::Settings;
+use twofold::config::{KeyText, Settings, StorageBackend};
 use twofold::startup::{Application, build_auth, open_store};
 use twofold::store::Store;
 
@@ -30,7 +30,8 @@ pub struct TestApp {
     _server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Settings for a test: port 0 on loopback, a fresh data folder.
+/// Settings for a test: port 0 on loopback, a fresh data folder, and the
+/// store the suite runs on (see `use_test_store`).
 pub fn test_settings(data: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".into();
@@ -38,7 +39,119 @@ pub fn test_settings(data: &std::path::Path) -> Settings {
     settings.server.workers = 2;
     settings.storage.path = data.to_path_buf();
     settings.log.level = "warn".into();
+    use_test_store(&mut settings);
     settings
+}
+
+/// The store the integration suite runs on: `TEST_STORE=sqlite` (the
+/// default) or `TEST_STORE=postgres`, which needs `TEST_POSTGRES_URL` (an
+/// administrator's URL on a throwaway cluster, as `scripts/test` starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStore {
+    Sqlite,
+    Postgres,
+}
+
+impl TestStore {
+    pub fn backend(self) -> StorageBackend {
+        match self {
+            TestStore::Sqlite => StorageBackend::Sqlite,
+            TestStore::Postgres => StorageBackend::Postgres,
+        }
+    }
+
+    pub fn current() -> Self {
+        match std::env::var("TEST_STORE").as_deref() {
+            Ok("postgres") => {
+                assert!(
+                    std::env::var("TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty()),
+                    "TEST_STORE=postgres needs TEST_POSTGRES_URL (scripts/test starts a cluster \
+                     and sets it)"
+                );
+                TestStore::Postgres
+            }
+            Ok("sqlite") | Ok("") | Err(_) => TestStore::Sqlite,
+            Ok(other) => panic!("TEST_STORE must be sqlite or postgres, not {other:?}"),
+        }
+    }
+}
+
+/// True (and says so) when the suite runs on PostgreSQL: for the few tests
+/// about SQLite's own file, which PostgreSQL doesn't have.
+pub fn skipped_unless_sqlite(what: &str) -> bool {
+    let skip = TestStore::current() == TestStore::Postgres;
+    if skip {
+        eprintln!("skipped on PostgreSQL: {what} is about the SQLite file");
+    }
+    skip
+}
+
+/// Points `settings` at the suite's store for its data folder: on
+/// PostgreSQL, a database of its own named after the folder (created on
+/// first use), so a test that starts a second server, or the binary, on the
+/// same folder finds the same data.
+pub fn use_test_store(settings: &mut Settings) {
+    if TestStore::current() == TestStore::Postgres {
+        settings.storage.backend = StorageBackend::Postgres;
+        settings.storage.url = KeyText(postgres_database_for(&settings.storage.path));
+    }
+}
+
+/// The environment that gives the `twofold` binary the suite's store for
+/// the data folder `data`.
+pub fn store_env(data: &std::path::Path) -> Vec<(&'static str, String)> {
+    let mut env = vec![("TWOFOLD_STORAGE_PATH", data.display().to_string())];
+    if TestStore::current() == TestStore::Postgres {
+        env.push(("TWOFOLD_STORAGE_BACKEND", "postgres".into()));
+        env.push(("TWOFOLD_STORAGE_URL", postgres_database_for(data)));
+    }
+    env
+}
+
+/// The URL of a database of the test cluster kept for `data` (made on first
+/// use, on a thread of its own so sync and async tests can both call it).
+pub fn postgres_database_for(data: &std::path::Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let name = format!("twofold_test_{:016x}", hasher.finish());
+    let admin = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    static MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if !made.contains(&name) {
+        let (admin, database) = (admin.clone(), name.clone());
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(create_database(&admin, &database))
+        })
+        .join()
+        .expect("the test database is created");
+        made.push(name.clone());
+    }
+    let mut url = url::Url::parse(&admin).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+async fn create_database(admin: &str, name: &str) {
+    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
+        .await
+        .expect("the test cluster answers at TEST_POSTGRES_URL");
+    tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE");
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -50,6 +163,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let data = tempfile::tempdir().expect("a temporary folder");
     let mut settings = test_settings(data.path());
     adjust(&mut settings);
+    // A test may have pointed the server at another test's data folder.
+    if settings.storage.backend == TestStore::current().backend() {
+        use_test_store(&mut settings);
+    }
     let clock = Arc::new(ShiftedClock::default());
     let app = Application::build_with_clock(settings.clone(), clock.clone())
         .await
@@ -86,6 +203,40 @@ pub async fn fresh_store() -> FreshStore {
     let settings = test_settings(data.path());
     let store = open_store(&settings).await.expect("the store opens");
     FreshStore { store, _data: data }
+}
+
+/// A second server on the same store as `first` (its database, data folder,
+/// secrets key and clock), reached at its own port but configured with the
+/// same public origin, as two instances behind one proxy are.
+pub async fn spawn_instance_beside(first: &TestApp) -> TestApp {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let mut settings = first.settings.clone();
+    settings.server.listen = "127.0.0.1:0".into();
+    let app = Application::build_with_clock(settings.clone(), first.clock.clone())
+        .await
+        .expect("the second instance builds");
+    let port = app.port();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://localhost:{port}"),
+        port,
+        clock: first.clock.clone(),
+        settings,
+        data,
+        _server: server,
+    }
+}
+
+/// A browser-like client whose cookie jar the test can read (e.g. to hash
+/// the session token, or to replay a saved cookie).
+pub fn client_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let c = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (c, jar)
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.

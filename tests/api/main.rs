@@ -31,6 +31,9 @@ mod soft_key;
 mod step_up_keys;
 // The storage seam: what every store promises.
 mod store_conformance;
+// Several instances on one PostgreSQL database, and its outages.
+mod database_outages;
+mod several_instances;
 // Pages in a real browser (issue 7).
 mod browser;
 mod browser_account;
@@ -39,17 +42,25 @@ mod browser_security_keys;
 mod browser_sign_in;
 mod device_names;
 // The security review (attacks replayed over HTTP).
+mod admin_step_up;
 mod attacks;
 // Sessions people see and end, remembered browsers.
 mod browser_rough_edges;
 mod browser_sessions;
-mod enrolment_races;
 mod session_list;
-// What a new user meets first: start messages, settings errors, the docs.
-mod docs;
-mod first_start;
-mod settings_errors;
+// Enrolment rules under concurrency.
+mod enrolment_races;
 // Operations: HTTPS, metrics, the OpenAPI document.
 mod metrics;
 mod openapi;
 mod tls;
+// Floods and slow clients: bounds on what a client without an account costs.
+mod audit_bounds;
+mod last_factor;
+mod replays;
+mod return_addresses;
+mod slow_clients;
+// What a new user meets first: start messages, settings errors, the docs.
+mod docs;
+mod first_start;
+mod settings_errors;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpServer, web};
 use reqwest::header::{ACCEPT, LOCATION};
 
-use crate::helpers::{PASSWORD, TestApp, client, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, client, spawn_app_with};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -87,6 +87,15 @@ fn is_nginx(pid: u32) -> bool {
 }
 
 /// The upstream app: answers every request with the user nginx passed on.
+/// twofold behind nginx: the proxied pages live on another port of
+/// `localhost`, a host the operator lists as a place to return to.
+async fn proxied_app() -> TestApp {
+    spawn_app_with(|settings| {
+        settings.server.allowed_redirect_domains = vec!["localhost".into()];
+    })
+    .await
+}
+
 fn start_upstream() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -194,7 +203,7 @@ async fn start_nginx(app: &TestApp) -> Nginx {
 
 #[tokio::test]
 async fn nginx_lets_only_signed_in_visitors_through_and_names_them_upstream() {
-    let app = spawn_app().await;
+    let app = proxied_app().await;
     let (alice, _, _) = app.signed_in_user_with_totp("alice").await;
     let nginx = start_nginx(&app).await;
     let page = format!("http://localhost:{}/private/page?x=1", nginx.port);
@@ -266,7 +275,7 @@ async fn nginx_stops_with_its_workers_and_leaves_no_process_behind() {
 
 #[tokio::test]
 async fn signing_in_from_the_proxy_redirect_returns_to_the_original_page() {
-    let app = spawn_app().await;
+    let app = proxied_app().await;
     let (_, secret, _) = app.signed_in_user_with_totp("bob").await;
     let nginx = start_nginx(&app).await;
     let page = format!("http://localhost:{}/reports/2026", nginx.port);

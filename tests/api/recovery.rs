@@ -187,6 +187,9 @@ async fn a_recovery_code_does_not_replace_enrolling_a_first_factor() {
 
 #[tokio::test]
 async fn codes_are_stored_only_as_keyed_hashes() {
+    if crate::helpers::skipped_unless_sqlite("reading the database file") {
+        return;
+    }
     let app = spawn_app().await;
     let (session, _, _) = app.signed_in_user_with_totp("grace").await;
     let codes = make_recovery_codes(&app, &session).await;

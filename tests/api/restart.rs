@@ -41,17 +41,29 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn serve(data: &std::path::Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_twofold"))
+    start(serve_command(data, port), port).await
+}
+
+/// `twofold serve` on `data`, listening on `port` of loopback, quiet.
+pub fn serve_command(data: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_twofold"));
+    command
         .arg("serve")
-        .env("TWOFOLD_STORAGE_PATH", data)
+        .envs(crate::helpers::store_env(data))
         .env("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}"))
         .env("TWOFOLD_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child };
+        .stderr(Stdio::null());
+    command
+}
+
+/// Runs the binary as `command` says and waits until it serves `/healthz`
+/// on `port`.
+pub async fn start(mut command: Command, port: u16) -> Server {
+    let server = Server {
+        child: command.spawn().unwrap(),
+    };
     let health = format!("http://localhost:{port}/healthz");
     for _ in 0..200 {
         if let Ok(answer) = reqwest::get(&health).await
@@ -64,29 +76,17 @@ pub async fn serve(data: &std::path::Path, port: u16) -> Server {
     panic!("the server did not start");
 }
 
-/// The wall clock, for servers run as the real binary (no test clock).
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-#[tokio::test]
-async fn users_devices_and_sessions_survive_a_kill_9() {
-    let data = tempfile::tempdir().unwrap();
-    add_user_with_cli(data.path(), "alice");
-    let port = free_port();
+/// The first sign-in of `username` (made with the CLI) on the binary at
+/// `port`: the password, then an app enrolled and confirmed. Returns the
+/// signed-in client and the app's base32 secret.
+pub async fn first_sign_in(port: u16, username: &str) -> (reqwest::Client, String) {
     let url = |path: &str| format!("http://localhost:{port}{path}");
-
-    let server = serve(data.path(), port).await;
     let c = client();
-    let login = |c: &reqwest::Client| {
-        c.post(url("/api/v1/login"))
-            .json(&json!({"username": "alice", "password": PASSWORD}))
-            .send()
-    };
-    login(&c).await.unwrap();
+    c.post(url("/api/v1/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     let enrolment: Value = c
         .post(url("/api/v1/me/totp"))
         .send()
@@ -107,6 +107,31 @@ async fn users_devices_and_sessions_survive_a_kill_9() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
+    (c, secret)
+}
+
+/// The wall clock, for servers run as the real binary (no test clock).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn users_devices_and_sessions_survive_a_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    add_user_with_cli(data.path(), "alice");
+    let port = free_port();
+    let url = |path: &str| format!("http://localhost:{port}{path}");
+
+    let server = serve(data.path(), port).await;
+    let (c, secret) = first_sign_in(port, "alice").await;
+    let login = |c: &reqwest::Client| {
+        c.post(url("/api/v1/login"))
+            .json(&json!({"username": "alice", "password": PASSWORD}))
+            .send()
+    };
 
     let _server = server.killed_and_restarted(data.path(), port).await;
 

@@ -94,6 +94,37 @@ fn event(at: Timestamp, username: Option<&str>, name: &str) -> AuditRecord {
     }
 }
 
+/// Confirms `factor` of a signed-in user allowed many factors.
+async fn confirm(store: &dyn Store, user_id: UserId, factor: NewFactor) -> FactorConfirmation {
+    let gate = FactorGate::SignedIn { max_factors: 100 };
+    store.confirm_factor(user_id, factor, gate).await.unwrap()
+}
+
+fn totp_step(id: &str, step: i64, at: Timestamp) -> NewFactor {
+    NewFactor::Totp {
+        device_id: id.into(),
+        step,
+        offset_steps: 0,
+        at,
+    }
+}
+
+/// A TOTP device that counts: enrolled, then confirmed (at step 1).
+async fn confirmed_totp(store: &dyn Store, id: &str, user_id: UserId, created_at: Timestamp) {
+    store
+        .insert_device(totp(id, user_id, created_at, false))
+        .await
+        .unwrap();
+    let outcome = confirm(store, user_id, totp_step(id, 1, created_at)).await;
+    assert_eq!(outcome, FactorConfirmation::Confirmed);
+}
+
+/// A security key added the only way there is; whether it was.
+async fn add_key(store: &dyn Store, key: DeviceRecord) -> bool {
+    let user_id = key.user_id;
+    confirm(store, user_id, NewFactor::SecurityKey(key)).await == FactorConfirmation::Confirmed
+}
+
 const RULE: Rule = Rule {
     max_failures: 5,
     window_secs: 600,
@@ -165,13 +196,9 @@ async fn credential_summaries_count_confirmed_factors_and_unused_codes_by_name()
     let s = store().await;
     let bob = user(&**s, "bob").await;
     let alice = user(&**s, "alice").await;
-    s.insert_device(totp("t1", alice, 1, true)).await.unwrap();
+    confirmed_totp(&**s, "t1", alice, 1).await;
     s.insert_device(totp("t2", alice, 2, false)).await.unwrap();
-    assert!(
-        s.insert_security_key(key("k1", alice, b"c1"))
-            .await
-            .unwrap()
-    );
+    assert!(add_key(&**s, key("k1", alice, b"c1")).await);
     s.replace_recovery_codes(alice, vec![[1; 32], [2; 32], [3; 32]])
         .await
         .unwrap();
@@ -199,6 +226,8 @@ async fn devices_come_back_whole_and_in_insertion_order() {
     for name in ["c", "a", "b"] {
         s.insert_device(totp(name, id, 5, true)).await.unwrap();
     }
+    // Only a confirmation makes a device count, whatever the record says.
+    assert!(s.devices_of(id).await.unwrap().iter().all(|d| !d.confirmed));
     let mut hardware = totp("h", id, 6, false);
     hardware.hardware = true;
     hardware.totp_offset_steps = -2;
@@ -221,41 +250,51 @@ async fn devices_come_back_whole_and_in_insertion_order() {
 }
 
 #[tokio::test]
-async fn a_totp_step_is_accepted_once_and_only_forward() {
+async fn a_totp_step_is_accepted_once_only_forward_and_only_on_a_confirmed_device() {
     let s = store().await;
     let id = user(&**s, "frank").await;
     s.insert_device(totp("d", id, 1, false)).await.unwrap();
     assert!(
-        s.accept_totp_step("d", 10, 300, true, Some(1))
-            .await
-            .unwrap()
+        !s.accept_totp_step("d", 5, 200, None).await.unwrap(),
+        "unconfirmed"
     );
-    assert!(!s.accept_totp_step("d", 10, 301, false, None).await.unwrap());
-    assert!(!s.accept_totp_step("d", 9, 302, false, None).await.unwrap());
+    let confirmation = NewFactor::Totp {
+        device_id: "d".into(),
+        step: 10,
+        offset_steps: 1,
+        at: 300,
+    };
+    assert_eq!(
+        confirm(&**s, id, confirmation).await,
+        FactorConfirmation::Confirmed
+    );
+    assert!(!s.accept_totp_step("d", 10, 301, None).await.unwrap());
+    assert!(!s.accept_totp_step("d", 9, 302, None).await.unwrap());
     let device = s.devices_of(id).await.unwrap().remove(0);
     assert!(device.confirmed);
     assert_eq!(device.totp_last_step, Some(10));
     assert_eq!(device.totp_offset_steps, 1);
     assert_eq!(device.last_used_at, Some(300));
-    assert!(s.accept_totp_step("d", 11, 330, false, None).await.unwrap());
+    assert!(s.accept_totp_step("d", 11, 330, None).await.unwrap());
     let device = s.devices_of(id).await.unwrap().remove(0);
-    assert!(device.confirmed, "confirm=false never unconfirms");
     assert_eq!(device.totp_offset_steps, 1, "no offset keeps the old one");
-    assert!(
-        !s.accept_totp_step("missing", 99, 1, false, None)
-            .await
-            .unwrap()
+    assert!(s.accept_totp_step("d", 12, 360, Some(-1)).await.unwrap());
+    let device = s.devices_of(id).await.unwrap().remove(0);
+    assert_eq!(
+        (device.totp_offset_steps, device.last_used_at),
+        (-1, Some(360))
     );
+    assert!(!s.accept_totp_step("missing", 99, 1, None).await.unwrap());
 }
 
 #[tokio::test]
 async fn a_totp_step_raced_by_many_requests_is_accepted_once() {
     let s = store().await;
     let id = user(&**s, "grace").await;
-    s.insert_device(totp("d", id, 1, true)).await.unwrap();
+    confirmed_totp(&**s, "d", id, 1).await;
     let attempts = (0..16).map(|_| {
         let s = s.clone();
-        tokio::spawn(async move { s.accept_totp_step("d", 42, 1, false, None).await.unwrap() })
+        tokio::spawn(async move { s.accept_totp_step("d", 42, 1, None).await.unwrap() })
     });
     assert_eq!(futures_count(attempts).await, 1);
 }
@@ -267,7 +306,7 @@ async fn devices_are_deleted_renamed_and_stale_enrolments_dropped() {
     let other = user(&**s, "ivan").await;
     s.insert_device(totp("old", id, 10, false)).await.unwrap();
     s.insert_device(totp("new", id, 20, false)).await.unwrap();
-    s.insert_device(totp("kept", id, 5, true)).await.unwrap();
+    confirmed_totp(&**s, "kept", id, 5).await;
     s.delete_unconfirmed_before(id, 15).await.unwrap();
     let ids: Vec<_> = s
         .devices_of(id)
@@ -290,9 +329,40 @@ async fn devices_are_deleted_renamed_and_stale_enrolments_dropped() {
     let kept = s.devices_of(id).await.unwrap().remove(0);
     assert_eq!(kept.name, "work phone");
 
-    assert!(!s.delete_device(other, "kept").await.unwrap());
-    assert!(s.delete_device(id, "kept").await.unwrap());
-    assert!(!s.delete_device(id, "kept").await.unwrap());
+    let removal = |user, device: &'static str| {
+        let s = s.clone();
+        async move { s.delete_device(user, device).await.unwrap() }
+    };
+    assert_eq!(removal(other, "kept").await, DeviceRemoval::NotFound);
+    assert_eq!(removal(id, "kept").await, DeviceRemoval::LastFactor);
+    assert_eq!(removal(id, "new").await, DeviceRemoval::Removed);
+    confirmed_totp(&**s, "second", id, 30).await;
+    assert_eq!(removal(id, "kept").await, DeviceRemoval::Removed);
+    assert_eq!(removal(id, "kept").await, DeviceRemoval::NotFound);
+    let ids: Vec<_> = s
+        .devices_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["second"]);
+}
+
+#[tokio::test]
+async fn parallel_removals_never_take_the_last_factor() {
+    let s = store().await;
+    let id = user(&**s, "pat").await;
+    for (n, device) in ["a", "b", "c"].into_iter().enumerate() {
+        confirmed_totp(&**s, device, id, n as Timestamp).await;
+    }
+    let removals = ["a", "b", "c"].map(|device| {
+        let s = s.clone();
+        tokio::spawn(
+            async move { s.delete_device(id, device).await.unwrap() == DeviceRemoval::Removed },
+        )
+    });
+    assert_eq!(futures_count(removals.into_iter()).await, 2);
     assert_eq!(s.devices_of(id).await.unwrap().len(), 1);
 }
 
@@ -413,6 +483,7 @@ async fn the_sweep_removes_expired_and_idle_sessions_pending_logins_and_ceremoni
     s.put_ceremony(ceremony(70, id, 500), 0).await.unwrap();
     s.put_ceremony(ceremony(71, id, 5000), 0).await.unwrap();
     // now 1000, idle 600: session 2 is idle, 3 expired; pending 60 and ceremony 70 expired.
+    assert_eq!(s.count_live_sessions(1000, 600).await.unwrap(), 1);
     assert_eq!(s.delete_expired(1000, 600).await.unwrap(), 4);
     assert!(s.session([1; 32]).await.unwrap().is_some());
     assert!(s.session([2; 32]).await.unwrap().is_none());
@@ -679,6 +750,74 @@ async fn audit_events_read_newest_first_filtered_limited_and_pruned() {
     assert_eq!(names(s.events(None, 10).await.unwrap()), ["d", "c", "b"]);
 }
 
+fn budget(per_window: u32) -> EventBudget {
+    EventBudget {
+        key: "audit|192.0.2.1".into(),
+        per_window,
+        window_secs: 60,
+    }
+}
+
+#[tokio::test]
+async fn bounded_events_merge_by_key_and_beyond_the_budget_count_on_one_summary_row() {
+    let s = store().await;
+    let summary = || event(10, None, "summary");
+    let appended = |merge_key: Option<&str>, name: &str| {
+        let s = s.clone();
+        let merge_key = merge_key.map(str::to_owned);
+        let name = name.to_owned();
+        async move {
+            s.append_bounded_event(event(10, None, &name), merge_key, budget(2), summary())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(appended(Some("k"), "locked").await, Appended::Stored);
+    assert_eq!(appended(Some("k"), "locked").await, Appended::Merged);
+    assert_eq!(appended(None, "wrong").await, Appended::Stored);
+    assert_eq!(
+        appended(None, "wrong").await,
+        Appended::Summarised { first: true }
+    );
+    assert_eq!(
+        appended(None, "wrong").await,
+        Appended::Summarised { first: false }
+    );
+    let events = s.events(None, 10).await.unwrap();
+    let details: Vec<(String, String)> = events.into_iter().map(|e| (e.event, e.detail)).collect();
+    assert_eq!(details.len(), 3, "{details:?}");
+    assert!(
+        details.contains(&("locked".into(), "detail of locked count=2".into())),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&("summary".into(), "detail of summary count=2".into())),
+        "{details:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_bounded_events_never_overrun_the_budget() {
+    let s = store().await;
+    let tasks = (0..20).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.append_bounded_event(
+                event(10, None, "wrong"),
+                None,
+                budget(5),
+                event(10, None, "summary"),
+            )
+            .await
+            .unwrap()
+                == Appended::Stored
+        })
+    });
+    assert_eq!(futures_count(tasks).await, 5, "exactly the budget");
+    let rows = s.events(None, 100).await.unwrap();
+    assert_eq!(rows.len(), 6, "five events and one summary");
+}
+
 // ---- security keys ----
 
 fn ceremony(owner: u8, user_id: UserId, expires_at: Timestamp) -> CeremonyRecord {
@@ -738,13 +877,9 @@ async fn a_credential_is_registered_once_and_written_back_only_when_its_counter_
     let s = store().await;
     let alice = user(&**s, "alice").await;
     let bob = user(&**s, "bob").await;
-    assert!(
-        s.insert_security_key(key("a", alice, b"cred"))
-            .await
-            .unwrap()
-    );
-    assert!(!s.insert_security_key(key("b", bob, b"cred")).await.unwrap());
-    assert!(s.insert_security_key(key("c", bob, b"zero")).await.unwrap());
+    assert!(add_key(&**s, key("a", alice, b"cred")).await);
+    assert!(!add_key(&**s, key("b", bob, b"cred")).await);
+    assert!(add_key(&**s, key("c", bob, b"zero")).await);
     let a = s.devices_of(alice).await.unwrap().remove(0);
     assert_eq!(a.kind, DeviceKind::SecurityKey);
     assert_eq!(a.credential_id.as_deref(), Some(&b"cred"[..]));
@@ -807,10 +942,10 @@ async fn the_lost_device_reset_removes_every_factor_code_and_session() {
     let s = store().await;
     let id = user(&**s, "uma").await;
     let other = user(&**s, "victor").await;
-    s.insert_device(totp("t", id, 1, true)).await.unwrap();
+    confirmed_totp(&**s, "t", id, 1).await;
     s.insert_device(totp("u", id, 2, false)).await.unwrap();
-    assert!(s.insert_security_key(key("k", id, b"k")).await.unwrap());
-    s.insert_device(totp("o", other, 1, true)).await.unwrap();
+    assert!(add_key(&**s, key("k", id, b"k")).await);
+    confirmed_totp(&**s, "o", other, 1).await;
     s.replace_recovery_codes(id, vec![[1; 32], [2; 32]])
         .await
         .unwrap();
@@ -841,8 +976,8 @@ async fn user_overviews_list_users_by_name_with_counts_and_last_sign_in() {
     let s = store().await;
     let zed = user(&**s, "zed").await;
     let amy = user(&**s, "amy").await;
-    s.insert_device(totp("t", zed, 1, true)).await.unwrap();
-    assert!(s.insert_security_key(key("k", zed, b"k")).await.unwrap());
+    confirmed_totp(&**s, "t", zed, 1).await;
+    assert!(add_key(&**s, key("k", zed, b"k")).await);
     s.record_sign_in(zed, 777).await.unwrap();
     let overviews = s.user_overviews().await.unwrap();
     let names: Vec<_> = overviews.iter().map(|o| o.user.username.as_str()).collect();
@@ -1050,7 +1185,7 @@ async fn a_first_key_is_adopted_once_sealing_the_plain_seeds() {
     assert!(s.sealed_canary().await.unwrap().is_none());
     assert!(!s.holds_seeds().await.unwrap());
     let id = user(&**s, "cleo").await;
-    s.insert_device(totp("d", id, 1, true)).await.unwrap();
+    confirmed_totp(&**s, "d", id, 1).await;
     assert!(s.holds_seeds().await.unwrap());
     let seal: SealSeed = Box::new(|id: &str, seed: &[u8]| {
         let mut sealed = id.as_bytes().to_vec();
@@ -1090,6 +1225,136 @@ async fn concurrent_adoptions_adopt_one_key() {
 async fn the_store_answers_a_health_check() {
     let s = store().await;
     s.check_readable().await.unwrap();
+}
+
+// ---- confirming a factor ----
+
+#[tokio::test]
+async fn a_refused_confirmation_writes_nothing() {
+    let s = store().await;
+    let id = user(&**s, "lena").await;
+    let other = user(&**s, "mo").await;
+    s.insert_device(totp("d", id, 1, false)).await.unwrap();
+    let refused = confirm(&**s, other, totp_step("d", 5, 10)).await;
+    assert_eq!(refused, FactorConfirmation::StepRefused, "not theirs");
+    let refused = confirm(&**s, id, totp_step("missing", 5, 10)).await;
+    assert_eq!(refused, FactorConfirmation::StepRefused);
+    let device = s.devices_of(id).await.unwrap().remove(0);
+    assert!(!device.confirmed && device.totp_last_step.is_none());
+
+    assert_eq!(
+        confirm(&**s, id, totp_step("d", 5, 10)).await,
+        FactorConfirmation::Confirmed
+    );
+    let again = confirm(&**s, id, totp_step("d", 6, 11)).await;
+    assert_eq!(again, FactorConfirmation::StepRefused, "already confirmed");
+
+    // The gate: at most `max_factors` confirmed devices.
+    s.insert_device(totp("e", id, 2, false)).await.unwrap();
+    let gate = FactorGate::SignedIn { max_factors: 1 };
+    let full = s
+        .confirm_factor(id, totp_step("e", 7, 12), gate)
+        .await
+        .unwrap();
+    assert_eq!(full, FactorConfirmation::TooManyFactors);
+    let e = s.devices_of(id).await.unwrap().remove(1);
+    assert!(
+        !e.confirmed && e.totp_last_step.is_none(),
+        "nothing written"
+    );
+    let gate = FactorGate::SignedIn { max_factors: 1 };
+    let key = NewFactor::SecurityKey(key("k", id, b"k"));
+    let full = s.confirm_factor(id, key, gate).await.unwrap();
+    assert_eq!(full, FactorConfirmation::TooManyFactors);
+    assert_eq!(s.devices_of(id).await.unwrap().len(), 2, "no key added");
+}
+
+#[tokio::test]
+async fn parallel_confirmations_never_exceed_the_factor_limit() {
+    let s = store().await;
+    let id = user(&**s, "nora").await;
+    let mut attempts = Vec::new();
+    for n in 0..8 {
+        let name = format!("app{n}");
+        s.insert_device(totp(&name, id, 1, false)).await.unwrap();
+        let s = s.clone();
+        attempts.push(tokio::spawn(async move {
+            let gate = FactorGate::SignedIn { max_factors: 3 };
+            let outcome = s.confirm_factor(id, totp_step(&name, 5, 10), gate).await;
+            outcome.unwrap() == FactorConfirmation::Confirmed
+        }));
+    }
+    assert_eq!(futures_count(attempts.into_iter()).await, 3);
+    let devices = s.devices_of(id).await.unwrap();
+    assert_eq!(devices.iter().filter(|d| d.confirmed).count(), 3);
+}
+
+#[tokio::test]
+async fn a_first_login_confirms_exactly_one_of_many_parallel_factors() {
+    let s = store().await;
+    let id = user(&**s, "otto").await;
+    let mut first = pending(1, id, 90);
+    first.enrolment_only = true;
+    s.insert_pending(first).await.unwrap();
+    let mut attempts = Vec::new();
+    for n in 0..7u8 {
+        let name = format!("app{n}");
+        s.insert_device(totp(&name, id, 1, false)).await.unwrap();
+        let factor = totp_step(&name, 5, 100);
+        attempts.push((factor, session(100 + n, id, 100)));
+    }
+    attempts.push((
+        NewFactor::SecurityKey(key("k", id, b"k")),
+        session(107, id, 100),
+    ));
+    let attempts = attempts.into_iter().map(|(factor, session)| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let gate = FactorGate::FirstLogin {
+                pending: [1; 32],
+                session,
+            };
+            s.confirm_factor(id, factor, gate).await.unwrap() == FactorConfirmation::Confirmed
+        })
+    });
+    assert_eq!(futures_count(attempts).await, 1);
+    assert!(
+        s.pending([1; 32]).await.unwrap().is_none(),
+        "the pending login ended"
+    );
+    let devices = s.devices_of(id).await.unwrap();
+    assert_eq!(devices.iter().filter(|d| d.confirmed).count(), 1);
+    let mut sessions = 0;
+    for n in 0..8u8 {
+        sessions += s.session([100 + n; 32]).await.unwrap().is_some() as usize;
+    }
+    assert_eq!(sessions, 1, "one session, from the one confirmation");
+}
+
+#[tokio::test]
+async fn a_first_login_past_its_expiry_or_not_for_enrolment_confirms_nothing() {
+    let s = store().await;
+    let id = user(&**s, "pia").await;
+    s.insert_device(totp("d", id, 1, false)).await.unwrap();
+    let mut first = pending(1, id, 90); // expires at 390
+    first.enrolment_only = true;
+    s.insert_pending(first).await.unwrap();
+    s.insert_pending(pending(2, id, 90)).await.unwrap(); // not enrolment-only
+    for (token, at) in [([1; 32], 390), ([2; 32], 100)] {
+        let gate = FactorGate::FirstLogin {
+            pending: token,
+            session: session(50, id, at),
+        };
+        let outcome = s.confirm_factor(id, totp_step("d", 5, at), gate).await;
+        assert_eq!(outcome.unwrap(), FactorConfirmation::NotFirstFactor);
+    }
+    assert!(
+        s.pending([1; 32]).await.unwrap().is_some(),
+        "left as it was"
+    );
+    assert!(s.pending([2; 32]).await.unwrap().is_some());
+    assert!(s.session([50; 32]).await.unwrap().is_none());
+    assert!(!s.devices_of(id).await.unwrap()[0].confirmed);
 }
 
 /// How many of the spawned tasks answered `true`.

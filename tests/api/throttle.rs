@@ -385,3 +385,38 @@ async fn parallel_guesses_cannot_slip_past_the_limit() {
     statuses.sort();
     assert_eq!(statuses, [vec![401; 5], vec![429; 7]].concat());
 }
+
+#[tokio::test]
+async fn parallel_right_passwords_from_one_address_all_get_in() {
+    let app = spawn_app().await;
+    app.signed_in_user_with_totp("peggy").await;
+    // Attempts in flight are not failures: eight at once (more than the
+    // five a client may get wrong) all pass, each to its second factor.
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = app.url("/api/v1/login");
+        sign_ins.spawn(async move {
+            let answer = client()
+                .post(url)
+                .json(&json!({"username": "peggy", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            let body: Value = answer.json().await.unwrap();
+            (
+                status,
+                body["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        });
+    }
+    for (status, outcome) in sign_ins.join_all().await {
+        assert_eq!(status, 200, "{outcome}");
+        assert_eq!(outcome, "second_factor_required");
+    }
+    // And the count they left behind is none: five wrong ones still get 401.
+    for _ in 0..5 {
+        assert_eq!(app.login(&client(), "peggy", WRONG).await.status(), 401);
+    }
+    assert_eq!(app.login(&client(), "peggy", WRONG).await.status(), 429);
+}

@@ -1,9 +1,16 @@
-//! Second-factor devices: authenticator apps, hardware TOTP tokens, security keys.
+//! Second-factor devices: authenticator apps, hardware TOTP tokens, security
+//! keys; and confirming one, the only way a device starts to count, under the
+//! rules a user's factors obey (checked and written in one transaction that
+//! holds the user's row lock, so confirmations on any instance take turns).
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::{DeviceKind, DeviceRecord, DeviceStore, PostgresStore, StoreResult, UserId};
+use super::{
+    DeviceKind, DeviceRecord, DeviceRemoval, DeviceStore, FactorConfirmation, FactorGate,
+    NewFactor, PostgresStore, StoreResult, UserId,
+};
 use crate::model::Timestamp;
 
 pub(super) const DEVICE_COLUMNS: &str = "id, user_id, kind, name, confirmed, created_at, \
@@ -48,7 +55,7 @@ impl DeviceStore for PostgresStore {
                     &device.user_id,
                     &device.kind.as_str(),
                     &device.name,
-                    &device.confirmed,
+                    &false,
                     &device.created_at,
                     &device.last_used_at,
                     &device.totp_secret,
@@ -79,7 +86,6 @@ impl DeviceStore for PostgresStore {
         device_id: &str,
         step: i64,
         at: Timestamp,
-        confirm: bool,
         offset_steps: Option<i64>,
     ) -> StoreResult<bool> {
         let client = self.client().await?;
@@ -88,24 +94,85 @@ impl DeviceStore for PostgresStore {
         let changed = client
             .execute(
                 "UPDATE devices
-                    SET totp_last_step = $2, last_used_at = $3, confirmed = confirmed OR $4,
-                        totp_offset_steps = coalesce($5, totp_offset_steps)
-                  WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
-                &[&device_id, &step, &at, &confirm, &offset_steps],
+                    SET totp_last_step = $2, last_used_at = $3,
+                        totp_offset_steps = coalesce($4, totp_offset_steps)
+                  WHERE id = $1 AND confirmed
+                    AND (totp_last_step IS NULL OR totp_last_step < $2)",
+                &[&device_id, &step, &at, &offset_steps],
             )
             .await?;
         Ok(changed == 1)
     }
 
-    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let removed = client
-            .execute(
+    async fn confirm_factor(
+        &self,
+        user: UserId,
+        factor: NewFactor,
+        gate: FactorGate,
+    ) -> StoreResult<FactorConfirmation> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The user's row lock serialises every confirmation of this user,
+        // whichever instance runs it: the counts below can't change until
+        // this transaction ends.
+        let exists = tx
+            .query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user])
+            .await?;
+        let outcome = match exists {
+            Some(_) => confirm_factor_in(&tx, user, &factor, &gate).await?,
+            None => match factor {
+                NewFactor::Totp { .. } => FactorConfirmation::StepRefused,
+                NewFactor::SecurityKey(_) => FactorConfirmation::KeyAlreadyRegistered,
+            },
+        };
+        if outcome == FactorConfirmation::Confirmed {
+            tx.commit().await?;
+        }
+        // Dropping an uncommitted transaction rolls it back.
+        Ok(outcome)
+    }
+
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The user's row is locked first, as confirm_factor does: two
+        // removals of a user's last two factors run one after the other.
+        tx.query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user])
+            .await?;
+        let confirmed: Option<bool> = tx
+            .query_opt(
+                "SELECT confirmed FROM devices WHERE id = $1 AND user_id = $2",
+                &[&device_id, &user],
+            )
+            .await?
+            .map(|row| row.get(0));
+        let outcome = match confirmed {
+            None => DeviceRemoval::NotFound,
+            Some(true) => {
+                let others: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM devices WHERE user_id = $1 AND confirmed",
+                        &[&user],
+                    )
+                    .await?
+                    .get(0);
+                if others <= 1 {
+                    DeviceRemoval::LastFactor
+                } else {
+                    DeviceRemoval::Removed
+                }
+            }
+            Some(false) => DeviceRemoval::Removed,
+        };
+        if outcome == DeviceRemoval::Removed {
+            tx.execute(
                 "DELETE FROM devices WHERE id = $1 AND user_id = $2",
                 &[&device_id, &user],
             )
             .await?;
-        Ok(removed == 1)
+        }
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()> {
@@ -129,4 +196,88 @@ impl DeviceStore for PostgresStore {
             .await?;
         Ok(changed == 1)
     }
+}
+
+/// The body of `confirm_factor`, inside its transaction under the user's row
+/// lock: the gate first, then the device. The caller commits only on
+/// `Confirmed`.
+async fn confirm_factor_in(
+    tx: &Transaction<'_>,
+    user: UserId,
+    factor: &NewFactor,
+    gate: &FactorGate,
+) -> Result<FactorConfirmation, tokio_postgres::Error> {
+    let confirmed: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM devices WHERE user_id = $1 AND confirmed",
+            &[&user],
+        )
+        .await?
+        .get(0);
+    match gate {
+        FactorGate::SignedIn { max_factors } => {
+            if confirmed >= i64::from(*max_factors) {
+                return Ok(FactorConfirmation::TooManyFactors);
+            }
+        }
+        FactorGate::FirstLogin { pending, session } => {
+            let ended = tx
+                .execute(
+                    "DELETE FROM pending_logins
+                      WHERE token_hash = $1 AND user_id = $2 AND enrolment_only
+                        AND $3 < expires_at",
+                    &[&&pending[..], &user, &session.created_at],
+                )
+                .await?;
+            if ended != 1 || confirmed > 0 || session.user_id != user {
+                return Ok(FactorConfirmation::NotFirstFactor);
+            }
+            // A user confirming a first factor holds no other session.
+            super::sessions::insert_session(tx, session, u32::MAX).await?;
+        }
+    }
+    let written = match factor {
+        NewFactor::Totp {
+            device_id,
+            step,
+            offset_steps,
+            at,
+        } => {
+            tx.execute(
+                "UPDATE devices
+                    SET confirmed = TRUE, totp_last_step = $3, last_used_at = $4,
+                        totp_offset_steps = $5
+                  WHERE id = $1 AND user_id = $2 AND kind = 'totp' AND NOT confirmed
+                    AND (totp_last_step IS NULL OR totp_last_step < $3)",
+                &[device_id, &user, step, at, offset_steps],
+            )
+            .await?
+                == 1
+        }
+        NewFactor::SecurityKey(device) => {
+            tx.execute(
+                "INSERT INTO devices
+                    (id, user_id, kind, name, confirmed, created_at, last_used_at,
+                     credential, credential_id, sign_count)
+                 VALUES ($1, $2, 'security_key', $3, TRUE, $4, $5, $6, $7, 0)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &device.id,
+                    &user,
+                    &device.name,
+                    &device.created_at,
+                    &device.last_used_at,
+                    &device.credential,
+                    &device.credential_id,
+                ],
+            )
+            .await?
+                == 1
+        }
+    };
+    Ok(match (written, factor) {
+        (true, _) => FactorConfirmation::Confirmed,
+        (false, NewFactor::Totp { .. }) => FactorConfirmation::StepRefused,
+        (false, NewFactor::SecurityKey(_)) => FactorConfirmation::KeyAlreadyRegistered,
+    })
 }

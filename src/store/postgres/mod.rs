@@ -35,17 +35,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         2,
-        include_str!("../../../migrations/postgres/0002_sessions.sql"),
+        include_str!("../../../migrations/postgres/0002_bounded_audit.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_sessions.sql"),
     ),
 ];
 
 /// Held (per transaction) while migrating, so instances starting together
 /// on a new database take turns: `'twofold'` as a number.
-const MIGRATION_LOCK: i64 = 0x7477_6f66_6f6c_64;
+const MIGRATION_LOCK: i64 = 0x0074_776f_666f_6c64;
 
-/// How long a request waits for a connection, and a new connection for the
-/// server, before answering `unavailable`.
-const WAIT: Duration = Duration::from_secs(5);
+/// How long a new connection may take (a database that does not answer by
+/// then is `unavailable`).
+const CONNECT: Duration = Duration::from_secs(10);
+/// How long a request waits for a free pooled connection under load.
+const QUEUE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -61,7 +67,7 @@ impl PostgresStore {
             .trim()
             .parse()
             .context("storage.url is not a PostgreSQL URL")?;
-        config.connect_timeout(WAIT);
+        config.connect_timeout(CONNECT);
         config.application_name("twofold");
         let manager = Manager::from_config(
             config,
@@ -73,16 +79,21 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(pool_size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(WAIT))
-            .create_timeout(Some(WAIT))
-            .recycle_timeout(Some(WAIT))
+            .wait_timeout(Some(QUEUE))
+            .create_timeout(Some(CONNECT))
+            .recycle_timeout(Some(CONNECT))
             .build()
             .context("building the PostgreSQL connection pool")?;
         let store = Self { pool };
         let mut client = store.pool.get().await.map_err(|e| {
-            anyhow::anyhow!("can't connect to the PostgreSQL database (storage.url): {e}")
+            let reason = anyhow::Error::new(e);
+            anyhow::anyhow!(one_line(&format!(
+                "can't connect to the PostgreSQL database (storage.url): {reason:#}"
+            )))
         })?;
-        migrate(&mut client).await?;
+        migrate(&mut client)
+            .await
+            .map_err(|e| anyhow::anyhow!(one_line(&format!("{e:#}"))))?;
         Ok(store)
     }
 
@@ -93,6 +104,12 @@ impl PostgresStore {
             StoreError::Unavailable
         })
     }
+}
+
+/// PostgreSQL's messages may carry DETAIL and HINT lines: a startup failure
+/// is said in one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Applies the migrations this database lacks, in one transaction under the

@@ -11,7 +11,7 @@ use crate::model::Timestamp;
 
 /// Held while a first key is adopted, so instances starting together on a
 /// new database adopt one key: `'sealing'` as a number.
-const ADOPTION_LOCK: i64 = 0x7365_616c_696e_67;
+const ADOPTION_LOCK: i64 = 0x0073_6561_6c69_6e67;
 
 #[async_trait]
 impl SecurityStore for PostgresStore {

@@ -1,23 +1,16 @@
 //! Security keys' storage: WebAuthn ceremonies in progress (single-use,
 //! short-lived, kept in the database so any instance can finish what another
-//! began), registering a key once across all accounts, and writing back a
-//! key's credential only when its signature counter grew.
+//! began) and writing back a key's credential only when its signature counter
+//! grew. A key is added by `DeviceStore::confirm_factor`, once across all
+//! accounts.
 
 use async_trait::async_trait;
 
 use super::{
-    CeremonyPurpose, CeremonyRecord, DeviceKind, DeviceRecord, PostgresStore, SecurityKeyStore,
-    StoreResult, TokenHash, hash32,
+    CeremonyPurpose, CeremonyRecord, PostgresStore, SecurityKeyStore, StoreResult, TokenHash,
+    hash32,
 };
 use crate::model::Timestamp;
-
-fn purpose_from(text: &str) -> CeremonyPurpose {
-    if text == "registration" {
-        CeremonyPurpose::Registration
-    } else {
-        CeremonyPurpose::Authentication
-    }
-}
 
 #[async_trait]
 impl SecurityKeyStore for PostgresStore {
@@ -69,38 +62,13 @@ impl SecurityKeyStore for PostgresStore {
         };
         let ceremony = CeremonyRecord {
             owner_hash: hash32(row.get(0))?,
-            purpose: purpose_from(row.get(1)),
+            purpose: CeremonyPurpose::parse(row.get(1)),
             user_id: row.get(2),
             device_name: row.get(3),
             state: row.get(4),
             expires_at: row.get(5),
         };
         Ok(Some(ceremony).filter(|c| now < c.expires_at))
-    }
-
-    async fn insert_security_key(&self, device: DeviceRecord) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let inserted = client
-            .execute(
-                "INSERT INTO devices
-                    (id, user_id, kind, name, confirmed, created_at, last_used_at,
-                     credential, credential_id, sign_count)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &device.id,
-                    &device.user_id,
-                    &DeviceKind::SecurityKey.as_str(),
-                    &device.name,
-                    &device.confirmed,
-                    &device.created_at,
-                    &device.last_used_at,
-                    &device.credential,
-                    &device.credential_id,
-                ],
-            )
-            .await?;
-        Ok(inserted == 1)
     }
 
     async fn record_security_key_use(

@@ -361,6 +361,21 @@ impl SessionStore for PostgresStore {
         tx.commit().await?;
         Ok(sessions + pending + ceremonies + remembered)
     }
+
+    async fn count_live_sessions(
+        &self,
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM sessions WHERE expires_at > $1 AND last_seen_at + $2 > $1",
+                &[&now, &idle_timeout_secs],
+            )
+            .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
 }
 
 /// Ends every session, pending login and remembered browser of a user

@@ -10,7 +10,7 @@ use super::{
     MAX_KNOWN_CLIENTS_PER_USER, PostgresStore, StoreResult, ThrottleStore, TokenHash, UserId, count,
 };
 use crate::model::Timestamp;
-use crate::model::throttle::{Charge, Charged, Counter};
+use crate::model::throttle::{Charge, Charged, Counter, plan_charges};
 
 /// Locks the counters of `charges` until the transaction ends.
 async fn lock_keys(tx: &Transaction<'_>, charges: &[Charge]) -> Result<(), tokio_postgres::Error> {
@@ -27,7 +27,7 @@ async fn lock_keys(tx: &Transaction<'_>, charges: &[Charge]) -> Result<(), tokio
     Ok(())
 }
 
-async fn counter(
+pub(super) async fn counter(
     client: &impl GenericClient,
     key: &str,
 ) -> Result<Option<Counter>, tokio_postgres::Error> {
@@ -44,7 +44,7 @@ async fn counter(
     }))
 }
 
-async fn save(
+pub(super) async fn save(
     client: &impl GenericClient,
     key: &str,
     counter: &Counter,
@@ -75,30 +75,17 @@ impl ThrottleStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         lock_keys(&tx, &charges).await?;
-        let mut current = Vec::with_capacity(charges.len());
-        let mut longest: Option<(i64, String)> = None;
+        let mut stored = Vec::with_capacity(charges.len());
         for charge in &charges {
-            let stored = counter(&tx, &charge.key).await?;
-            if let Some(wait) = charge.rule.wait(stored, now)
-                && longest.as_ref().is_none_or(|(w, _)| wait > *w)
-            {
-                longest = Some((wait, charge.key.clone()));
-            }
-            current.push(stored);
+            stored.push(counter(&tx, &charge.key).await?);
         }
-        if let Some((retry_after_secs, key)) = longest {
-            return Ok(Charged::Locked {
-                retry_after_secs,
-                key,
-            });
-        }
-        let mut charged = Vec::with_capacity(charges.len());
-        for (mut charge, stored) in charges.into_iter().zip(current) {
-            let next = charge.rule.charge(stored, now);
+        let planned = match plan_charges(charges, &stored, now) {
+            Ok(planned) => planned,
+            Err(locked) => return Ok(locked),
+        };
+        let mut charged = Vec::with_capacity(planned.len());
+        for (charge, next) in planned {
             save(&tx, &charge.key, &next, charge.rule.forget_at(&next)).await?;
-            let lock_is_new = next.locked_until > now
-                && stored.is_none_or(|s| s.locked_until != next.locked_until);
-            charge.set_lock = if lock_is_new { next.locked_until } else { 0 };
             charged.push(charge);
         }
         tx.commit().await?;

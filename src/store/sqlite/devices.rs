@@ -3,16 +3,24 @@
 //! rules a user's factors obey (checked and written in one transaction).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    DeviceKind, DeviceRecord, DeviceStore, FactorConfirmation, FactorGate, NewFactor, SqliteStore,
-    StoreResult, UserId,
+    DeviceKind, DeviceRecord, DeviceRemoval, DeviceStore, FactorConfirmation, FactorGate,
+    NewFactor, SqliteStore, StoreResult, UserId,
 };
 use crate::model::Timestamp;
 
 const DEVICE_COLUMNS: &str = "id, user_id, kind, name, confirmed, created_at, last_used_at, \
      totp_secret, totp_last_step, totp_offset_steps, hardware, credential, credential_id";
+
+fn confirmed_count(conn: &Connection, user: UserId) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM devices WHERE user_id = ?1 AND confirmed",
+        params![user],
+        |row| row.get(0),
+    )
+}
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     let kind: String = row.get(2)?;
@@ -117,14 +125,32 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
-    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<bool> {
+    async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval> {
         let device_id = device_id.to_owned();
         self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
-                params![device_id, user],
-            )
-            .map(|n| n == 1)
+            // IMMEDIATE: the write lock is taken before the count, so two
+            // removals of a user's last two factors run one after the other.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let confirmed: Option<bool> = tx
+                .query_row(
+                    "SELECT confirmed FROM devices WHERE id = ?1 AND user_id = ?2",
+                    params![device_id, user],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let outcome = match confirmed {
+                None => DeviceRemoval::NotFound,
+                Some(true) if confirmed_count(&tx, user)? <= 1 => DeviceRemoval::LastFactor,
+                Some(_) => {
+                    tx.execute(
+                        "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
+                        params![device_id, user],
+                    )?;
+                    DeviceRemoval::Removed
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
         })
         .await
     }
@@ -161,14 +187,10 @@ fn confirm_factor_in(
     factor: &NewFactor,
     gate: &FactorGate,
 ) -> rusqlite::Result<FactorConfirmation> {
-    let confirmed: u32 = conn.query_row(
-        "SELECT count(*) FROM devices WHERE user_id = ?1 AND confirmed",
-        [user],
-        |row| row.get(0),
-    )?;
+    let confirmed = confirmed_count(conn, user)?;
     match gate {
         FactorGate::SignedIn { max_factors } => {
-            if confirmed >= *max_factors {
+            if confirmed >= i64::from(*max_factors) {
                 return Ok(FactorConfirmation::TooManyFactors);
             }
         }
@@ -239,7 +261,7 @@ mod tests {
 
     async fn store_with_user(name: &str) -> (tempfile::TempDir, SqliteStore, UserId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db"), 8).unwrap();
         let user = add_user(&store, name).await;
         (dir, store, user)
     }
@@ -348,7 +370,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_first_login_confirms_exactly_one_of_many_parallel_factors() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db"), 8).unwrap();
         for round in 0..6 {
             let user = add_user(&store, &format!("user{round}")).await;
             let pending = open_first_login(&store, user).await;
@@ -396,7 +418,10 @@ mod tests {
                 // Back to 7: one more may be added again.
                 let devices = store.devices_of(user).await.unwrap();
                 let held = devices.iter().find(|d| d.confirmed).unwrap();
-                assert!(store.delete_device(user, &held.id).await.unwrap());
+                assert_eq!(
+                    store.delete_device(user, &held.id).await.unwrap(),
+                    DeviceRemoval::Removed
+                );
             }
             let mut attempts = Vec::new();
             for n in 0..5 {

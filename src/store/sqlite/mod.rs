@@ -36,7 +36,10 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../../migrations/sqlite/0003_protection.sql"
     )),
     M::up(include_str!("../../../migrations/sqlite/0004_admin.sql")),
-    M::up(include_str!("../../../migrations/sqlite/0005_sessions.sql")),
+    M::up(include_str!(
+        "../../../migrations/sqlite/0005_bounded_audit.sql"
+    )),
+    M::up(include_str!("../../../migrations/sqlite/0006_sessions.sql")),
 ];
 
 #[derive(Clone)]
@@ -109,17 +112,40 @@ impl SqliteStore {
     }
 }
 
+/// The data folder is the server user's alone: made 0700 when missing, and
+/// an existing one left looser (0755 lets every local user list it and open
+/// whatever in it is not private itself) is tightened to 0700, or the start
+/// is refused with the reason.
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.as_os_str().is_empty() || dir.exists() {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.as_os_str().is_empty() {
         return Ok(());
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating the data folder {}", dir.display()))
+    if !dir.exists() {
+        return std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the data folder {}", dir.display()));
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading the data folder {}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
+        format!(
+            "the data folder {} is open to other users (mode {mode:o}) and can't be made \
+             private; run chmod 700 on it",
+            dir.display()
+        )
+    })?;
+    tracing::warn!(folder = %dir.display(), was = format!("{mode:o}"), "data folder tightened to mode 700");
+    Ok(())
 }
 
 #[cfg(not(unix))]

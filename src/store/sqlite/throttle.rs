@@ -9,9 +9,9 @@ use super::{
     MAX_KNOWN_CLIENTS_PER_USER, SqliteStore, StoreResult, ThrottleStore, TokenHash, UserId,
 };
 use crate::model::Timestamp;
-use crate::model::throttle::{Charge, Charged, Counter};
+use crate::model::throttle::{Charge, Charged, Counter, plan_charges};
 
-fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Counter>> {
+pub(super) fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Counter>> {
     conn.prepare_cached(
         "SELECT failures, window_start, locked_until FROM throttle_counters WHERE key = ?1",
     )?
@@ -25,7 +25,7 @@ fn counter(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<Co
     .optional()
 }
 
-fn save(
+pub(super) fn save(
     conn: &rusqlite::Connection,
     key: &str,
     counter: &Counter,
@@ -52,30 +52,17 @@ impl ThrottleStore for SqliteStore {
     async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged> {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut current = Vec::with_capacity(charges.len());
-            let mut longest: Option<(i64, String)> = None;
-            for charge in &charges {
-                let stored = counter(&tx, &charge.key)?;
-                if let Some(wait) = charge.rule.wait(stored, now)
-                    && longest.as_ref().is_none_or(|(w, _)| wait > *w)
-                {
-                    longest = Some((wait, charge.key.clone()));
-                }
-                current.push(stored);
-            }
-            if let Some((retry_after_secs, key)) = longest {
-                return Ok(Charged::Locked {
-                    retry_after_secs,
-                    key,
-                });
-            }
-            let mut charged = Vec::with_capacity(charges.len());
-            for (mut charge, stored) in charges.into_iter().zip(current) {
-                let next = charge.rule.charge(stored, now);
+            let stored = charges
+                .iter()
+                .map(|charge| counter(&tx, &charge.key))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let planned = match plan_charges(charges, &stored, now) {
+                Ok(planned) => planned,
+                Err(locked) => return Ok(locked),
+            };
+            let mut charged = Vec::with_capacity(planned.len());
+            for (charge, next) in planned {
                 save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
-                let lock_is_new = next.locked_until > now
-                    && stored.is_none_or(|s| s.locked_until != next.locked_until);
-                charge.set_lock = if lock_is_new { next.locked_until } else { 0 };
                 charged.push(charge);
             }
             tx.commit()?;
