@@ -132,6 +132,8 @@ struct AuditView {
 #[derive(Deserialize)]
 struct NoticeQuery {
     notice: Option<String>,
+    /// Back from "Confirm it's you": the action waits for one more press.
+    stepped_up: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +219,9 @@ async fn users_page(
             "Every second factor and recovery code of the user was removed and their sessions ended. \
              They enrol a new factor at their next sign-in.",
         ),
+        _ if query.stepped_up.is_some() => {
+            Some("You confirmed it's you. Press the button of the change once more to make it.")
+        }
         _ => None,
     };
     match users_view(&auth, &by, notice, None, String::new(), false).await {
