@@ -1,21 +1,24 @@
-//! The `twofold` command line: `serve`, `user add`, `credential-report`, and
-//! the host operator's break-glass administration (`user list / disable /
-//! enable / reset-mfa`, `audit`). Every command reads the same settings, so it
-//! acts on the database `serve` reads.
+//! The `twofold` command line: `serve`, `user add`, `credential-report`,
+//! `secrets rotate`, the host operator's break-glass administration (`user
+//! list / disable / enable / reset-mfa`, `audit`), and `export` / `import`.
+//! Every command reads the same settings, so it acts on the database `serve` reads.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
-use crate::auth::clock::{SystemClock, iso8601};
+use crate::auth::clock::{Clock, SystemClock, iso8601};
+use crate::auth::secrets::SecretsKey;
 use crate::auth::{Auth, AuthError, Client};
 use crate::config::Settings;
-use crate::startup::{Application, build_auth};
+use crate::export_file;
+use crate::startup::{Application, build_auth, open_store};
+use crate::store::ImportOutcome;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +55,32 @@ pub enum Command {
               value_parser = clap::value_parser!(u32).range(1..=MAX_AUDIT_LIMIT as i64))]
         limit: u32,
     },
+    /// Write every user, second factor (seeds stay sealed), recovery code
+    /// hash and audit event to FILE (JSON lines), consistently while the
+    /// server runs: the backup, and the way to move to another store.
+    Export {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Load an export FILE into an empty store of either backend, in one
+    /// transaction (nothing is written if the file or the store is refused).
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Manage the key that seals stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret under a new key, in one transaction; the old
+    /// key file is kept as secret.key.old until the next start. Running
+    /// servers keep working and pick up the new key.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +158,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { user, limit } => {
             print_audit(&host_auth(settings).await?, user.as_deref(), limit).await
         }
+        Command::Secrets {
+            command: SecretsCommand::Rotate,
+        } => rotate_secrets(settings).await,
+        Command::Export { file } => export(&settings, &file).await,
+        Command::Import { file } => import(&settings, &file).await,
+    }
+}
+
+/// `twofold export`: reads the store only (no secrets key needed, none made).
+async fn export(settings: &Settings, file: &Path) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let records = export_file::export_to(store.as_ref(), file, SystemClock.now()).await?;
+    eprintln!(
+        "exported {records} records from {} to {}",
+        settings.database_description(),
+        file.display()
+    );
+    Ok(())
+}
+
+/// `twofold import`: the file's header is checked before the store is
+/// opened (a new PostgreSQL database gets its schema then).
+async fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
+    let records = export_file::read_records(file)?;
+    let store = open_store(settings).await?;
+    let database = settings.database_description();
+    match store
+        .import_records(records)
+        .await
+        .with_context(|| format!("importing {}; nothing was written", file.display()))?
+    {
+        ImportOutcome::Imported { records } => {
+            eprintln!(
+                "imported {records} records from {} into {database}",
+                file.display()
+            );
+            Ok(())
+        }
+        ImportOutcome::StoreHasUsers => bail!(
+            "{database} already has users; import loads into an empty store only. \
+             Nothing was written"
+        ),
     }
 }
 
@@ -137,6 +208,20 @@ async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> 
     let app = Application::build(settings).await?;
     app.announce(config).await?;
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `twofold secrets rotate`.
+async fn rotate_secrets(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let resealed = SecretsKey::rotate(&settings, store.as_ref()).await?;
+    let file = settings.key_file();
+    println!(
+        "Sealed {resealed} secrets under a new key in {}; the old key is kept as {}.old until \
+         the next start opens everything with the new one. Back up the new key file.",
+        file.display(),
+        file.display()
+    );
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod export_file;
 pub mod metrics;
 pub mod model;
 pub mod startup;

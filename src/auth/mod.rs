@@ -16,6 +16,7 @@ pub mod session;
 pub mod totp;
 pub mod users;
 // Account protection (issue 4).
+mod key_files;
 pub mod password_policy;
 pub mod recovery;
 pub mod secrets;

@@ -146,6 +146,23 @@ mod tests {
     }
 
     #[test]
+    fn the_estimator_reads_only_the_first_characters_of_a_long_password() {
+        // A weak start followed by strong characters is judged by its start:
+        // the estimator never sees more than MAX_CHARS_ESTIMATED (its cost
+        // grows steeply with length).
+        let weak_start = "a".repeat(MAX_CHARS_ESTIMATED);
+        let strong_end = "Xq7#vLp2!mZ9@wRt4$kB8%nC6^hJ3&yF";
+        let password = format!("{weak_start}{strong_end}");
+        assert!(
+            policy()
+                .check("alice", &password)
+                .unwrap_err()
+                .contains("too easy to guess")
+        );
+        assert_eq!(policy().check("alice", strong_end), Ok(()));
+    }
+
+    #[test]
     fn passphrases_pass() {
         for good in [
             "correct horse battery staple",

@@ -3,15 +3,18 @@
 //! number of instances) keep the same promises; the records here are the
 //! vocabulary both share, and SQL stays inside each store's folder.
 
+mod export;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use export::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::model::Timestamp;
+use crate::model::access::{AccessChange, AccessRows, Attachment};
 use crate::model::throttle::{Charge, Charged};
 
 pub type UserId = i64;
@@ -52,7 +55,8 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     Totp,
     SecurityKey,
@@ -406,7 +410,25 @@ pub trait SecurityStore {
 /// connection.
 pub type SealSeed = Box<dyn Fn(&str, &[u8]) -> anyhow::Result<Vec<u8>> + Send + Sync>;
 
-/// Run once at startup, before serving.
+/// A value sealed with the secrets key; each is bound to its place, so it is
+/// opened (and sealed again) knowing what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedItem<'a> {
+    Canary,
+    Seed {
+        device_id: &'a str,
+    },
+    /// The key recovery codes are hashed with (stored once a key has been
+    /// rotated; before that it is derived from the secrets key).
+    RecoveryKey,
+}
+
+/// Re-seals one value: given what it is and its sealed bytes (`None` for a
+/// recovery key never stored), returns the new sealed bytes.
+pub type Reseal =
+    Box<dyn Fn(SealedItem<'_>, Option<&[u8]>) -> anyhow::Result<Vec<u8>> + Send + Sync>;
+
+/// Run at startup, before serving, and by `twofold secrets rotate`.
 #[async_trait]
 pub trait SealingBootstrap {
     /// The canary sealed with the secrets key, if a key was ever adopted.
@@ -417,6 +439,13 @@ pub trait SealingBootstrap {
     /// stores the canary, in one transaction. False (nothing written) when
     /// another process (or instance) adopted a key first.
     async fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed) -> StoreResult<bool>;
+    /// The recovery-code key, sealed, once one was stored.
+    async fn sealed_recovery_key(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Replaces every sealed value (the canary, every TOTP seed, the
+    /// recovery-code key) with what `reseal` makes of it, in one transaction:
+    /// if `reseal` fails for one, nothing is written. Returns how many values
+    /// were re-sealed.
+    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64>;
 }
 
 /// Known clients kept per user; the oldest are forgotten first.
@@ -602,6 +631,29 @@ pub trait RememberedBrowserStore {
     ) -> StoreResult<bool>;
 }
 
+/// Groups, policies and attachments (authorization). Every write bumps the
+/// access version in the same transaction; names are case-sensitive.
+#[async_trait]
+pub trait AccessStore {
+    /// Creates the group; `true` when it was created, `false` when it existed.
+    async fn put_group(&self, name: &str) -> StoreResult<bool>;
+    /// Deletes the group with its memberships and attachments; `false` if none.
+    async fn delete_group(&self, name: &str) -> StoreResult<bool>;
+    async fn add_member(&self, group: &str, username: &str) -> StoreResult<AccessChange>;
+    async fn remove_member(&self, group: &str, username: &str) -> StoreResult<AccessChange>;
+    /// Creates or replaces the document; `true` when it was created.
+    async fn put_policy(&self, name: &str, document: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Deletes the policy and detaches it everywhere; `false` if none.
+    async fn delete_policy(&self, name: &str) -> StoreResult<bool>;
+    async fn attach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange>;
+    async fn detach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange>;
+    /// Every group, policy and attachment, read in one transaction.
+    async fn access_rows(&self) -> StoreResult<AccessRows>;
+    /// The version counter alone: cheap, read at most once a second per
+    /// instance to notice another instance's change.
+    async fn access_version(&self) -> StoreResult<i64>;
+}
+
 /// Everything the domain needs from storage.
 #[async_trait]
 pub trait Store:
@@ -616,6 +668,7 @@ pub trait Store:
     + RememberedBrowserStore
     + SecurityStore
     + SealingBootstrap
+    + TransferStore
     + Send
     + Sync
 {

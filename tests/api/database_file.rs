@@ -64,6 +64,9 @@ fn loose_folder(parent: &Path) -> std::path::PathBuf {
 
 #[test]
 fn the_cli_tightens_a_loose_data_folder() {
+    if crate::helpers::skipped_unless_sqlite("tightening the data folder") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let folder = loose_folder(data.path());
     add_user_with_cli(&folder, "bob");
@@ -72,6 +75,9 @@ fn the_cli_tightens_a_loose_data_folder() {
 
 #[tokio::test]
 async fn the_server_tightens_a_loose_data_folder() {
+    if crate::helpers::skipped_unless_sqlite("tightening the data folder") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let folder = loose_folder(data.path());
     let app =
@@ -89,6 +95,9 @@ async fn the_server_tightens_a_loose_data_folder() {
 /// root): the command refuses to start, saying why on one line.
 #[test]
 fn a_loose_data_folder_that_cannot_be_tightened_stops_the_start() {
+    if crate::helpers::skipped_unless_sqlite("tightening the data folder") {
+        return;
+    }
     let folder = Path::new("/proc/self");
     assert_ne!(mode(folder) & 0o077, 0);
     let answer = crate::cli::twofold(folder, &["user", "list"], "");

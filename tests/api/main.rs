@@ -15,6 +15,7 @@ mod nginx;
 mod pages;
 mod restart;
 mod resync;
+mod secrets_rotation;
 mod security_keys;
 mod sessions;
 // Account protection (issue 4).
@@ -34,6 +35,8 @@ mod store_conformance;
 // Several instances on one PostgreSQL database, and its outages.
 mod database_outages;
 mod several_instances;
+// Moving between stores, and backups: export and import.
+mod export_import;
 // Pages in a real browser (issue 7).
 mod browser;
 mod browser_account;

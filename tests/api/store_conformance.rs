@@ -1221,6 +1221,76 @@ async fn concurrent_adoptions_adopt_one_key() {
     assert!(s.sealed_canary().await.unwrap().is_some());
 }
 
+/// A stand-in re-seal: prefixes each value with what it is.
+fn tagging_reseal(fail_on: Option<&'static str>) -> Reseal {
+    Box::new(move |item: SealedItem<'_>, sealed: Option<&[u8]>| {
+        let tag = match item {
+            SealedItem::Canary => "canary".to_owned(),
+            SealedItem::Seed { device_id } => format!("seed {device_id}"),
+            SealedItem::RecoveryKey => "recovery".to_owned(),
+        };
+        if fail_on == Some(tag.as_str()) {
+            anyhow::bail!("cannot re-seal {tag}");
+        }
+        let mut out = format!("{tag}:").into_bytes();
+        out.extend_from_slice(sealed.unwrap_or(b"none"));
+        Ok(out)
+    })
+}
+
+#[tokio::test]
+async fn every_sealed_value_is_resealed_in_one_transaction_or_not_at_all() {
+    let s = store().await;
+    let id = user(&**s, "dora").await;
+    s.insert_device(totp("a", id, 1, true)).await.unwrap();
+    s.insert_device(totp("b", id, 2, false)).await.unwrap();
+    s.insert_device(key("k", id, b"cred")).await.unwrap();
+    let keep: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
+    assert!(s.adopt_key(b"c0".to_vec(), keep).await.unwrap());
+    assert!(s.sealed_recovery_key().await.unwrap().is_none());
+
+    // One value that can't be re-sealed: nothing is written.
+    let failed = s.reseal_all(tagging_reseal(Some("seed b"))).await;
+    assert!(failed.is_err());
+    assert_eq!(
+        s.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"c0"[..])
+    );
+    assert!(s.sealed_recovery_key().await.unwrap().is_none());
+    let seeds = |devices: Vec<DeviceRecord>| -> Vec<Option<Vec<u8>>> {
+        devices.into_iter().map(|d| d.totp_secret).collect()
+    };
+    assert_eq!(
+        seeds(s.devices_of(id).await.unwrap()),
+        vec![Some(vec![1, 2, 3, 4]), Some(vec![1, 2, 3, 4]), None]
+    );
+
+    // The canary, both seeds (confirmed or not) and the recovery key.
+    assert_eq!(s.reseal_all(tagging_reseal(None)).await.unwrap(), 4);
+    assert_eq!(
+        s.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"canary:c0"[..])
+    );
+    assert_eq!(
+        s.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"recovery:none"[..])
+    );
+    let mut a = b"seed a:".to_vec();
+    a.extend([1, 2, 3, 4]);
+    let mut b = b"seed b:".to_vec();
+    b.extend([1, 2, 3, 4]);
+    assert_eq!(
+        seeds(s.devices_of(id).await.unwrap()),
+        vec![Some(a), Some(b), None]
+    );
+    // A second rotation re-seals the stored recovery key.
+    s.reseal_all(tagging_reseal(None)).await.unwrap();
+    assert_eq!(
+        s.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"recovery:recovery:none"[..])
+    );
+}
+
 #[tokio::test]
 async fn the_store_answers_a_health_check() {
     let s = store().await;
@@ -1365,4 +1435,285 @@ async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>
         count += task.await.unwrap() as usize;
     }
     count
+}
+
+// ---- export and import ----
+
+/// Collects an export in memory, as the file would hold it.
+#[derive(Default)]
+struct Collected {
+    source: Option<ExportSource>,
+    records: Vec<ExportRecord>,
+}
+
+impl ExportSink for Collected {
+    fn begin(&mut self, source: &ExportSource) -> anyhow::Result<()> {
+        assert!(self.source.is_none(), "begin is called once");
+        self.source = Some(source.clone());
+        Ok(())
+    }
+
+    fn record(&mut self, record: ExportRecord) -> anyhow::Result<()> {
+        assert!(self.source.is_some(), "begin comes first");
+        self.records.push(record);
+        Ok(())
+    }
+}
+
+async fn exported(store: &dyn Store) -> Vec<ExportRecord> {
+    let mut sink = Collected::default();
+    let count = store.export_records(&mut sink).await.unwrap();
+    assert_eq!(count, sink.records.len() as u64);
+    sink.records
+}
+
+fn source_of(records: Vec<ExportRecord>) -> RecordSource {
+    Box::new(records.into_iter().map(Ok))
+}
+
+/// A store holding one of every lasting row, and a session and pending login.
+async fn populated_store() -> FreshStore {
+    let s = store().await;
+    let first = user(&**s, "Alice").await;
+    user(&**s, "gone").await;
+    let bob = user(&**s, "bob").await;
+    assert!(bob > first);
+    s.insert_device(totp("t", first, 3, false)).await.unwrap();
+    let confirmed = NewFactor::Totp {
+        device_id: "t".into(),
+        step: 1000,
+        offset_steps: -1,
+        at: 30_000,
+    };
+    assert_eq!(
+        confirm(&**s, first, confirmed).await,
+        FactorConfirmation::Confirmed
+    );
+    s.insert_device(totp("unconfirmed", bob, 4, false))
+        .await
+        .unwrap();
+    let mut security_key = key("k", first, b"credential-id");
+    security_key.credential = Some(r#"{"cred":"json"}"#.into());
+    assert!(add_key(&**s, security_key).await);
+    assert!(
+        s.record_security_key_use("k", r#"{"cred":"used"}"#.into(), 7, 40_000)
+            .await
+            .unwrap()
+    );
+    s.replace_recovery_codes(first, vec![[1; 32], [2; 32]])
+        .await
+        .unwrap();
+    assert!(s.use_recovery_code(first, [2; 32], 50).await.unwrap());
+    s.record_sign_in(first, 60).await.unwrap();
+    s.append_event(event(10, Some("Alice"), "first"))
+        .await
+        .unwrap();
+    s.append_event(event(5, None, "second")).await.unwrap();
+    let seal: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
+    assert!(s.adopt_key(b"sealed canary".to_vec(), seal).await.unwrap());
+    // Sessions, pending logins and remembered browsers are not exported.
+    s.insert_pending(pending(1, first, 100)).await.unwrap();
+    s.insert_pending(pending(2, first, 100)).await.unwrap();
+    assert!(
+        s.promote_pending([2; 32], session(3, first, 100), CAP)
+            .await
+            .unwrap()
+    );
+    s.insert_remembered_browser(remembered(4, first, 100), CAP)
+        .await
+        .unwrap();
+    s
+}
+
+#[tokio::test]
+async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_unchanged() {
+    let from = populated_store().await;
+    let records = exported(&**from).await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| match r {
+            ExportRecord::User(_) => "user",
+            ExportRecord::Device(_) => "device",
+            ExportRecord::RecoveryCode(_) => "recovery_code",
+            ExportRecord::AuditEvent(_) => "audit_event",
+            ExportRecord::SealedCanary(_) => "sealed_canary",
+            ExportRecord::SealedRecoveryKey(_) => "sealed_recovery_key",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user",
+            "user",
+            "user",
+            "device",
+            "device",
+            "device",
+            "recovery_code",
+            "recovery_code",
+            "audit_event",
+            "audit_event",
+            "sealed_canary"
+        ]
+    );
+    let to = store().await;
+    assert_eq!(
+        to.import_records(source_of(records.clone())).await.unwrap(),
+        ImportOutcome::Imported { records: 11 }
+    );
+    assert_eq!(exported(&**to).await, records, "the same rows come back");
+
+    // What was imported works as it did.
+    let alice = to.user_by_name("alice").await.unwrap().unwrap();
+    let bob = to.user_by_name("BOB").await.unwrap().unwrap();
+    assert_eq!(
+        alice.id,
+        from.user_by_name("alice").await.unwrap().unwrap().id
+    );
+    assert!(!to.accept_totp_step("t", 1000, 1, None).await.unwrap());
+    assert!(to.accept_totp_step("t", 1001, 1, None).await.unwrap());
+    assert!(!to.use_recovery_code(alice.id, [2; 32], 1).await.unwrap());
+    assert!(to.use_recovery_code(alice.id, [1; 32], 1).await.unwrap());
+    assert!(
+        !to.record_security_key_use("k", "{}".into(), 7, 1)
+            .await
+            .unwrap(),
+        "the key's counter came along"
+    );
+    assert!(
+        !add_key(&**to, key("k2", bob.id, b"credential-id")).await,
+        "the key's credential id is still taken"
+    );
+    assert_eq!(
+        to.sealed_canary().await.unwrap().as_deref(),
+        Some(&b"sealed canary"[..])
+    );
+    let events = to.events(None, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["first", "second"],
+        "newest first is insertion order for equal rows, as before"
+    );
+    assert!(to.session([3; 32]).await.unwrap().is_none());
+    assert!(to.pending([1; 32]).await.unwrap().is_none());
+    assert!(to.remembered_browser([4; 32]).await.unwrap().is_none());
+    assert_eq!(to.sessions_of(alice.id).await.unwrap().len(), 0);
+    // New rows are numbered after the imported ones.
+    let new = to.insert_user(new_user("carol", 200)).await.unwrap();
+    assert!(new.id > bob.id, "{} after {}", new.id, bob.id);
+    assert!(matches!(
+        to.insert_user(new_user("ALICE", 200)).await,
+        Err(StoreError::UsernameTaken)
+    ));
+}
+
+#[tokio::test]
+async fn the_sealed_recovery_key_of_a_rotated_store_moves_with_an_export() {
+    // A rotated store keeps its recovery-code key sealed: without it the
+    // codes hashed before the rotation would not verify on the new store.
+    let from = populated_store().await;
+    let mut records = exported(&**from).await;
+    records.push(ExportRecord::SealedRecoveryKey(ExportedCanary {
+        sealed: b"sealed recovery key".to_vec(),
+    }));
+    let rotated = store().await;
+    rotated
+        .import_records(source_of(records.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"sealed recovery key"[..])
+    );
+    let moved = exported(&**rotated).await;
+    assert_eq!(moved, records, "the key comes out again");
+    let to = store().await;
+    to.import_records(source_of(moved)).await.unwrap();
+    assert_eq!(
+        to.sealed_recovery_key().await.unwrap().as_deref(),
+        Some(&b"sealed recovery key"[..])
+    );
+}
+
+#[tokio::test]
+async fn an_import_into_a_store_with_users_writes_nothing() {
+    let records = exported(&**populated_store().await).await;
+    let to = store().await;
+    user(&**to, "already-here").await;
+    let before = exported(&**to).await;
+    assert_eq!(
+        to.import_records(source_of(records)).await.unwrap(),
+        ImportOutcome::StoreHasUsers
+    );
+    assert_eq!(exported(&**to).await, before);
+}
+
+#[tokio::test]
+async fn an_import_that_fails_part_way_writes_nothing() {
+    let records = exported(&**populated_store().await).await;
+    // A source that breaks after its users and devices (a damaged line).
+    let to = store().await;
+    let broken = records
+        .clone()
+        .into_iter()
+        .take(6)
+        .map(Ok)
+        .chain(std::iter::once(Err(anyhow::anyhow!("line 8 is not JSON"))));
+    let error = to.import_records(Box::new(broken)).await.unwrap_err();
+    assert!(error.to_string().contains("line 8"), "{error}");
+    assert!(to.user_by_name("alice").await.unwrap().is_none());
+    assert_eq!(exported(&**to).await, []);
+
+    // A row the database refuses (a device of a user not in the file).
+    let mut orphan = records.clone();
+    orphan.retain(|r| !matches!(r, ExportRecord::User(u) if u.username == "bob"));
+    assert!(to.import_records(source_of(orphan)).await.is_err());
+    assert_eq!(exported(&**to).await, []);
+
+    // The same store then takes the whole file.
+    assert!(matches!(
+        to.import_records(source_of(records)).await.unwrap(),
+        ImportOutcome::Imported { records: 11 }
+    ));
+}
+
+/// A sink that signs a user up as soon as the export has begun.
+struct WritesDuringExport {
+    store: std::sync::Arc<dyn Store>,
+    collected: Collected,
+}
+
+impl ExportSink for WritesDuringExport {
+    fn begin(&mut self, source: &ExportSource) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(store.insert_user(new_user("late", 300)))
+        })?;
+        self.collected.begin(source)
+    }
+
+    fn record(&mut self, record: ExportRecord) -> anyhow::Result<()> {
+        self.collected.record(record)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_reads_one_snapshot_while_the_store_is_written() {
+    let s = populated_store().await;
+    let mut sink = WritesDuringExport {
+        store: s.store.clone(),
+        collected: Collected::default(),
+    };
+    s.export_records(&mut sink).await.unwrap();
+    let users: Vec<_> = sink
+        .collected
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            ExportRecord::User(u) => Some(u.username.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(users, ["Alice", "gone", "bob"]);
+    assert!(s.user_by_name("late").await.unwrap().is_some());
 }

@@ -13,6 +13,7 @@ mod security;
 mod security_keys;
 mod sessions;
 mod throttle;
+mod transfer;
 mod users;
 
 use std::time::Duration;
@@ -39,7 +40,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         3,
-        include_str!("../../../migrations/postgres/0003_sessions.sql"),
+        include_str!("../../../migrations/postgres/0003_sealed_recovery_key.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_sessions.sql"),
     ),
 ];
 

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 
 use super::{
-    PostgresStore, SealSeed, SealingBootstrap, SecurityStore, StoreResult, TokenHash, UserId,
+    PostgresStore, Reseal, SealSeed, SealedItem, SealingBootstrap, SecurityStore, StoreResult,
+    TokenHash, UserId,
 };
 use crate::model::Timestamp;
 
@@ -127,5 +128,65 @@ impl SealingBootstrap for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn sealed_recovery_key(&self) -> StoreResult<Option<Vec<u8>>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT sealed FROM sealed_recovery_key WHERE id = 1", &[])
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The canary row locked first: a second rotation (or a start's
+        // re-seal) waits for this one and then reads what it wrote.
+        let canary: Vec<u8> = tx
+            .query_one(
+                "SELECT sealed FROM sealed_canary WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?
+            .get(0);
+        let canary = reseal(SealedItem::Canary, Some(&canary))?;
+        tx.execute(
+            "UPDATE sealed_canary SET sealed = $1 WHERE id = 1",
+            &[&canary],
+        )
+        .await?;
+        let seeds = tx
+            .query(
+                "SELECT id, totp_secret FROM devices WHERE totp_secret IS NOT NULL FOR UPDATE",
+                &[],
+            )
+            .await?;
+        let resealed = 2 + seeds.len() as u64;
+        for row in seeds {
+            let (id, seed): (String, Vec<u8>) = (row.get(0), row.get(1));
+            let sealed = reseal(SealedItem::Seed { device_id: &id }, Some(&seed))?;
+            tx.execute(
+                "UPDATE devices SET totp_secret = $2 WHERE id = $1",
+                &[&id, &sealed],
+            )
+            .await?;
+        }
+        let recovery: Option<Vec<u8>> = tx
+            .query_opt(
+                "SELECT sealed FROM sealed_recovery_key WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?
+            .map(|row| row.get(0));
+        let recovery = reseal(SealedItem::RecoveryKey, recovery.as_deref())?;
+        tx.execute(
+            "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+            &[&recovery],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(resealed)
     }
 }

@@ -30,8 +30,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn set_disabled(&self, user: UserId, disabled: bool) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled != ?2",
                 params![user, disabled],
@@ -41,15 +40,13 @@ impl AdminStore for SqliteStore {
                 tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
                 tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
             }
-            tx.commit()?;
             Ok(changed == 1)
         })
         .await
     }
 
     async fn remove_second_factors(&self, user: UserId) -> StoreResult<SecondFactorsRemoved> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let devices = tx.execute(
                 "DELETE FROM devices WHERE user_id = ?1 AND confirmed",
                 [user],
@@ -63,7 +60,6 @@ impl AdminStore for SqliteStore {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
-            tx.commit()?;
             Ok(SecondFactorsRemoved {
                 devices: devices as u32,
                 recovery_codes: recovery_codes as u32,
@@ -73,7 +69,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE users SET last_sign_in_at = ?2 WHERE id = ?1",
                 params![user, at],

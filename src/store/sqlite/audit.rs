@@ -3,7 +3,7 @@
 //! budget per window, repeats counted on one row).
 
 use async_trait::async_trait;
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::throttle::{counter, save};
 use super::{Appended, AuditRecord, AuditStore, EventBudget, SqliteStore, StoreResult};
@@ -92,7 +92,7 @@ fn take_from_budget(
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_event(&self, event: AuditRecord) -> StoreResult<()> {
-        self.call(move |conn| append(conn, &event)).await
+        self.write(move |conn| append(conn, &event)).await
     }
 
     async fn append_bounded_event(
@@ -102,31 +102,30 @@ impl AuditStore for SqliteStore {
         budget: EventBudget,
         summary: AuditRecord,
     ) -> StoreResult<Appended> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // On the writer, whose transaction holds the write lock before the
+        // budget is read: parallel events can't overrun it.
+        self.write(move |tx| {
             if let Some(key) = &merge_key
-                && merge(&tx, key, &event.detail)?
+                && merge(tx, key, &event.detail)?
             {
-                tx.commit()?;
                 return Ok(Appended::Merged);
             }
-            let (within, window_start) = take_from_budget(&tx, &budget, event.at)?;
+            let (within, window_start) = take_from_budget(tx, &budget, event.at)?;
             let appended = if within {
                 match &merge_key {
-                    Some(key) => append_merged(&tx, &event, key)?,
-                    None => append(&tx, &event)?,
+                    Some(key) => append_merged(tx, &event, key)?,
+                    None => append(tx, &event)?,
                 }
                 Appended::Stored
             } else {
                 let summary_key = format!("{}|{window_start}", budget.key);
-                if merge(&tx, &summary_key, &summary.detail)? {
+                if merge(tx, &summary_key, &summary.detail)? {
                     Appended::Summarised { first: false }
                 } else {
-                    append_merged(&tx, &summary, &summary_key)?;
+                    append_merged(tx, &summary, &summary_key)?;
                     Appended::Summarised { first: true }
                 }
             };
-            tx.commit()?;
             Ok(appended)
         })
         .await
@@ -156,7 +155,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn delete_events_before(&self, before: Timestamp) -> StoreResult<u64> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM audit_events WHERE at < ?1", [before])
                 .map(|n| n as u64)
         })

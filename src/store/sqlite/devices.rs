@@ -3,7 +3,7 @@
 //! rules a user's factors obey (checked and written in one transaction).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     DeviceKind, DeviceRecord, DeviceRemoval, DeviceStore, FactorConfirmation, FactorGate,
@@ -48,7 +48,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn insert_device(&self, device: DeviceRecord) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
                 params![
@@ -89,16 +89,19 @@ impl DeviceStore for SqliteStore {
         factor: NewFactor,
         gate: FactorGate,
     ) -> StoreResult<FactorConfirmation> {
-        self.call(move |conn| {
-            // IMMEDIATE takes the writer lock before the first read, so the
-            // counts below cannot change before this transaction commits.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let outcome = confirm_factor_in(&tx, user, &factor, &gate)?;
-            if outcome == FactorConfirmation::Confirmed {
-                tx.commit()?;
-            }
-            // Dropping an uncommitted transaction rolls it back.
-            Ok(outcome)
+        // On the writer, whose transaction holds the write lock before the
+        // first read, so the counts below cannot change before it commits.
+        self.write(move |tx| {
+            tx.execute_batch("SAVEPOINT confirm_factor")?;
+            let outcome = confirm_factor_in(tx, user, &factor, &gate);
+            // Anything but `Confirmed` writes nothing.
+            let end = if matches!(outcome, Ok(FactorConfirmation::Confirmed)) {
+                "RELEASE confirm_factor"
+            } else {
+                "ROLLBACK TO confirm_factor; RELEASE confirm_factor"
+            };
+            tx.execute_batch(end)?;
+            outcome
         })
         .await
     }
@@ -111,7 +114,7 @@ impl DeviceStore for SqliteStore {
         offset_steps: Option<i64>,
     ) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE devices
                     SET totp_last_step = ?2, last_used_at = ?3,
@@ -127,10 +130,10 @@ impl DeviceStore for SqliteStore {
 
     async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
-            // IMMEDIATE: the write lock is taken before the count, so two
-            // removals of a user's last two factors run one after the other.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // On the writer, whose transaction holds the write lock before the
+        // count: two removals of a user's last two factors run one after
+        // the other.
+        self.write(move |tx| {
             let confirmed: Option<bool> = tx
                 .query_row(
                     "SELECT confirmed FROM devices WHERE id = ?1 AND user_id = ?2",
@@ -138,9 +141,9 @@ impl DeviceStore for SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()?;
-            let outcome = match confirmed {
+            Ok(match confirmed {
                 None => DeviceRemoval::NotFound,
-                Some(true) if confirmed_count(&tx, user)? <= 1 => DeviceRemoval::LastFactor,
+                Some(true) if confirmed_count(tx, user)? <= 1 => DeviceRemoval::LastFactor,
                 Some(_) => {
                     tx.execute(
                         "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
@@ -148,15 +151,13 @@ impl DeviceStore for SqliteStore {
                     )?;
                     DeviceRemoval::Removed
                 }
-            };
-            tx.commit()?;
-            Ok(outcome)
+            })
         })
         .await
     }
 
     async fn delete_unconfirmed_before(&self, user: UserId, before: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM devices WHERE user_id = ?1 AND NOT confirmed AND created_at < ?2",
                 params![user, before],
@@ -168,7 +169,7 @@ impl DeviceStore for SqliteStore {
 
     async fn rename_device(&self, user: UserId, device_id: &str, name: &str) -> StoreResult<bool> {
         let (device_id, name) = (device_id.to_owned(), name.to_owned());
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE devices SET name = ?3 WHERE id = ?1 AND user_id = ?2 AND confirmed",
                 params![device_id, user, name],

@@ -10,8 +10,7 @@ use crate::model::Timestamp;
 #[async_trait]
 impl RecoveryStore for SqliteStore {
     async fn replace_recovery_codes(&self, user: UserId, hashes: Vec<CodeHash>) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user])?;
             {
                 let mut insert =
@@ -20,7 +19,7 @@ impl RecoveryStore for SqliteStore {
                     insert.execute(params![user, hash])?;
                 }
             }
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -31,7 +30,7 @@ impl RecoveryStore for SqliteStore {
         hash: CodeHash,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE recovery_codes SET used_at = ?3
                   WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",

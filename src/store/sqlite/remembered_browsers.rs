@@ -33,8 +33,7 @@ impl RememberedBrowserStore for SqliteStore {
         browser: RememberedBrowserRecord,
         keep_at_most: u32,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 &format!(
                     "INSERT INTO remembered_browsers ({COLUMNS})
@@ -53,8 +52,7 @@ impl RememberedBrowserStore for SqliteStore {
                     browser.user_agent
                 ],
             )?;
-            keep_newest(&tx, TABLE, browser.user_id, keep_at_most)?;
-            tx.commit()
+            keep_newest(tx, TABLE, browser.user_id, keep_at_most)
         })
         .await
     }
@@ -91,7 +89,7 @@ impl RememberedBrowserStore for SqliteStore {
 
     async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.call(move |conn| delete_by_handle(conn, TABLE, user, &id))
+        self.write(move |conn| delete_by_handle(conn, TABLE, user, &id))
             .await
     }
 
@@ -100,7 +98,7 @@ impl RememberedBrowserStore for SqliteStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64> {
-        self.call(move |conn| delete_all_but(conn, TABLE, user, keep))
+        self.write(move |conn| delete_all_but(conn, TABLE, user, keep))
             .await
     }
 
@@ -111,8 +109,7 @@ impl RememberedBrowserStore for SqliteStore {
         keep_at_most: u32,
         password_event: AuditRecord,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let used = tx.execute(
                 "UPDATE remembered_browsers SET last_used_at = ?3
                   WHERE token_hash = ?1 AND user_id = ?2",
@@ -125,9 +122,8 @@ impl RememberedBrowserStore for SqliteStore {
                 "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
                 params![session.user_id, session.created_at],
             )?;
-            super::sessions::insert_session(&tx, &session, keep_at_most)?;
-            super::audit::append(&tx, &password_event)?;
-            tx.commit()?;
+            super::sessions::insert_session(tx, &session, keep_at_most)?;
+            super::audit::append(tx, &password_event)?;
             Ok(true)
         })
         .await

@@ -4,11 +4,11 @@
 //! secrets.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{
-    SealSeed, SealingBootstrap, SecurityStore, SqliteStore, StoreError, StoreResult, TokenHash,
-    UserId,
+    Reseal, SealSeed, SealedItem, SealingBootstrap, SecurityStore, SqliteStore, StoreError,
+    StoreResult, TokenHash, UserId,
 };
 use crate::model::Timestamp;
 
@@ -21,8 +21,7 @@ impl SecurityStore for SqliteStore {
         at: Timestamp,
         keep: TokenHash,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
                 params![user, password_hash, at],
@@ -33,7 +32,7 @@ impl SecurityStore for SqliteStore {
             )?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -44,8 +43,7 @@ impl SecurityStore for SqliteStore {
         new_token: TokenHash,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let moved = tx.execute(
                 "UPDATE sessions SET token_hash = ?2,
                         second_factor_at = max(second_factor_at, ?3),
@@ -57,7 +55,6 @@ impl SecurityStore for SqliteStore {
                 "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1",
                 [session],
             )?;
-            tx.commit()?;
             Ok(moved == 1)
         })
         .await
@@ -88,24 +85,76 @@ impl SealingBootstrap for SqliteStore {
     }
 
     async fn adopt_key(&self, canary: Vec<u8>, seal: SealSeed) -> StoreResult<bool> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| StoreError::Unexpected(e.into()))?;
-            adopt_key_now(&mut conn, canary, &seal)
+        self.write_checked(move |tx| adopt_key_now(tx, canary, &seal))
+            .await
+    }
+
+    async fn sealed_recovery_key(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.call(|conn| {
+            conn.query_row(
+                "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
         })
         .await
-        .map_err(|e| StoreError::Unexpected(e.into()))?
+    }
+
+    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64> {
+        self.write_checked(move |tx| reseal_all_now(tx, &reseal))
+            .await
     }
 }
 
-fn adopt_key_now(
-    conn: &mut rusqlite::Connection,
-    canary: Vec<u8>,
-    seal: &SealSeed,
-) -> StoreResult<bool> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
+fn reseal_all_now(tx: &rusqlite::Connection, reseal: &Reseal) -> StoreResult<u64> {
+    let canary: Vec<u8> = tx
+        .query_row("SELECT sealed FROM sealed_canary WHERE id = 1", [], |row| {
+            row.get(0)
+        })
         .map_err(unexpected)?;
+    let canary = reseal(SealedItem::Canary, Some(&canary))?;
+    tx.execute(
+        "UPDATE sealed_canary SET sealed = ?1 WHERE id = 1",
+        [canary],
+    )
+    .map_err(unexpected)?;
+    let seeds: Vec<(String, Vec<u8>)> = tx
+        .prepare("SELECT id, totp_secret FROM devices WHERE totp_secret IS NOT NULL")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(unexpected)?;
+    let resealed = 2 + seeds.len() as u64;
+    for (id, seed) in seeds {
+        let sealed = reseal(SealedItem::Seed { device_id: &id }, Some(&seed))?;
+        tx.execute(
+            "UPDATE devices SET totp_secret = ?2 WHERE id = ?1",
+            params![id, sealed],
+        )
+        .map_err(unexpected)?;
+    }
+    let recovery: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unexpected)?;
+    let recovery = reseal(SealedItem::RecoveryKey, recovery.as_deref())?;
+    tx.execute(
+        "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+        [recovery],
+    )
+    .map_err(unexpected)?;
+    Ok(resealed)
+}
+
+fn adopt_key_now(tx: &rusqlite::Connection, canary: Vec<u8>, seal: &SealSeed) -> StoreResult<bool> {
     let adopted: bool = tx
         .query_row("SELECT EXISTS (SELECT 1 FROM sealed_canary)", [], |row| {
             row.get(0)
@@ -135,7 +184,6 @@ fn adopt_key_now(
         [canary],
     )
     .map_err(unexpected)?;
-    tx.commit().map_err(unexpected)?;
     Ok(true)
 }
 

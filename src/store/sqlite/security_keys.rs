@@ -14,8 +14,7 @@ use crate::model::Timestamp;
 #[async_trait]
 impl SecurityKeyStore for SqliteStore {
     async fn put_ceremony(&self, ceremony: CeremonyRecord, now: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "DELETE FROM webauthn_ceremonies WHERE expires_at <= ?1",
                 [now],
@@ -33,7 +32,7 @@ impl SecurityKeyStore for SqliteStore {
                     ceremony.expires_at,
                 ],
             )?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -44,7 +43,7 @@ impl SecurityKeyStore for SqliteStore {
         purpose: CeremonyPurpose,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             let taken = conn
                 .query_row(
                     "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1 AND purpose = ?2
@@ -75,7 +74,7 @@ impl SecurityKeyStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
+        self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE devices SET credential = ?2, sign_count = ?3, last_used_at = ?4
                   WHERE id = ?1 AND kind = 'security_key'

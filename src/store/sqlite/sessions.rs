@@ -139,7 +139,7 @@ fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Resul
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
-        self.call(move |conn| insert_pending(conn, &pending)).await
+        self.write(move |conn| insert_pending(conn, &pending)).await
     }
 
     async fn open_pending_login(
@@ -147,15 +147,14 @@ impl SessionStore for SqliteStore {
         pending: PendingRecord,
         event: AuditRecord,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "UPDATE users SET password_last_used_at = ?2 WHERE id = ?1",
                 params![pending.user_id, pending.created_at],
             )?;
-            insert_pending(&tx, &pending)?;
-            super::audit::append(&tx, &event)?;
-            tx.commit()
+            insert_pending(tx, &pending)?;
+            super::audit::append(tx, &event)?;
+            Ok(())
         })
         .await
     }
@@ -174,7 +173,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.query_row(
                 "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
                  RETURNING failures",
@@ -188,7 +187,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM pending_logins WHERE token_hash = ?1",
                 [token_hash],
@@ -204,8 +203,7 @@ impl SessionStore for SqliteStore {
         session: SessionRecord,
         keep_at_most: u32,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let removed = tx.execute(
                 "DELETE FROM pending_logins WHERE token_hash = ?1",
                 [pending],
@@ -213,20 +211,15 @@ impl SessionStore for SqliteStore {
             if removed != 1 {
                 return Ok(false);
             }
-            insert_session(&tx, &session, keep_at_most)?;
-            tx.commit()?;
+            insert_session(tx, &session, keep_at_most)?;
             Ok(true)
         })
         .await
     }
 
     async fn insert_session(&self, session: SessionRecord, keep_at_most: u32) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            insert_session(&tx, &session, keep_at_most)?;
-            tx.commit()
-        })
-        .await
+        self.write(move |tx| insert_session(tx, &session, keep_at_most))
+            .await
     }
 
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<SessionRecord>> {
@@ -243,7 +236,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete_session_by_id(&self, user: UserId, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.call(move |conn| delete_by_handle(conn, "sessions", user, &id))
+        self.write(move |conn| delete_by_handle(conn, "sessions", user, &id))
             .await
     }
 
@@ -252,7 +245,7 @@ impl SessionStore for SqliteStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64> {
-        self.call(move |conn| delete_all_but(conn, "sessions", user, keep))
+        self.write(move |conn| delete_all_but(conn, "sessions", user, keep))
             .await
     }
 
@@ -271,7 +264,8 @@ impl SessionStore for SqliteStore {
         &self,
         token_hash: TokenHash,
     ) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
-        self.call(move |conn| {
+        // The hot path of `/api/v1/verify`: one indexed read, run in place.
+        self.read_in_place(move |conn| {
             conn.prepare_cached(
                 "SELECT s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
                         s.second_factor_at, s.id, s.method, s.ip, s.user_agent,
@@ -292,7 +286,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE token_hash = ?1",
                 params![token_hash, at],
@@ -303,7 +297,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
                 .map(drop)
         })
@@ -311,19 +305,17 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
             tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
 
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let sessions = tx.execute(
                 "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + ?2 <= ?1",
                 params![now, idle_timeout_secs],
@@ -337,7 +329,6 @@ impl SessionStore for SqliteStore {
                 "DELETE FROM remembered_browsers WHERE expires_at <= ?1",
                 [now],
             )?;
-            tx.commit()?;
             Ok((sessions + pending + ceremonies + remembered) as u64)
         })
         .await

@@ -3,7 +3,7 @@
 //! requests (or instances sharing the database) can't overrun a limit.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{
     MAX_KNOWN_CLIENTS_PER_USER, SqliteStore, StoreResult, ThrottleStore, TokenHash, UserId,
@@ -50,11 +50,10 @@ pub(super) fn save(
 #[async_trait]
 impl ThrottleStore for SqliteStore {
     async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             let stored = charges
                 .iter()
-                .map(|charge| counter(&tx, &charge.key))
+                .map(|charge| counter(tx, &charge.key))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let planned = match plan_charges(charges, &stored, now) {
                 Ok(planned) => planned,
@@ -62,10 +61,9 @@ impl ThrottleStore for SqliteStore {
             };
             let mut charged = Vec::with_capacity(planned.len());
             for (charge, next) in planned {
-                save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
+                save(tx, &charge.key, &next, charge.rule.forget_at(&next))?;
                 charged.push(charge);
             }
-            tx.commit()?;
             Ok(Charged::Charged(charged))
         })
         .await
@@ -77,8 +75,7 @@ impl ThrottleStore for SqliteStore {
         charged_at: Timestamp,
         reset: Option<String>,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |tx| {
             for charge in &charges {
                 if reset.as_deref() == Some(charge.key.as_str()) {
                     tx.execute(
@@ -87,12 +84,12 @@ impl ThrottleStore for SqliteStore {
                     )?;
                     continue;
                 }
-                if let Some(stored) = counter(&tx, &charge.key)? {
+                if let Some(stored) = counter(tx, &charge.key)? {
                     let next = charge.rule.refund(stored, charged_at, charge.set_lock);
-                    save(&tx, &charge.key, &next, charge.rule.forget_at(&next))?;
+                    save(tx, &charge.key, &next, charge.rule.forget_at(&next))?;
                 }
             }
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -104,8 +101,7 @@ impl ThrottleStore for SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -119,7 +115,7 @@ impl ThrottleStore for SqliteStore {
                      ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
                 params![user, MAX_KNOWN_CLIENTS_PER_USER],
             )?;
-            tx.commit()
+            Ok(())
         })
         .await
     }
@@ -150,7 +146,7 @@ impl ThrottleStore for SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE known_clients SET expires_at = ?4
                   WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
@@ -162,12 +158,10 @@ impl ThrottleStore for SqliteStore {
     }
 
     async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let counters =
                 tx.execute("DELETE FROM throttle_counters WHERE forget_at <= ?1", [now])?;
             let clients = tx.execute("DELETE FROM known_clients WHERE expires_at <= ?1", [now])?;
-            tx.commit()?;
             Ok((counters + clients) as u64)
         })
         .await

@@ -39,8 +39,8 @@ pub(super) fn user_from_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, user: NewUser) -> StoreResult<UserRecord> {
-        let pool_result = self
-            .call(move |conn| {
+        let inserted = self
+            .write(move |conn| {
                 let inserted = conn.execute(
                     "INSERT INTO users (username, password_hash, admin, created_at, password_changed_at)
                      VALUES (?1, ?2, ?3, ?4, ?4)
@@ -59,7 +59,7 @@ impl UserStore for SqliteStore {
                 .map(Some)
             })
             .await?;
-        pool_result.ok_or(StoreError::UsernameTaken)
+        inserted.ok_or(StoreError::UsernameTaken)
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
@@ -88,7 +88,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn replace_password_hash(&self, id: UserId, password_hash: String) -> StoreResult<()> {
-        self.call(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
                 params![id, password_hash],

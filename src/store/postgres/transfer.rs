@@ -1,0 +1,309 @@
+//! Export and import: every lasting row read in one `REPEATABLE READ READ
+//! ONLY` transaction (one snapshot while other instances keep writing),
+//! fetched through a portal a batch at a time; an import written in one
+//! transaction that holds the users table against new sign-ups, with the id
+//! sequences moved past the imported ids.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use tokio_postgres::{IsolationLevel, Row};
+
+use super::{
+    ExportRecord, ExportSink, ExportSource, ExportedAuditEvent, ExportedCanary, ExportedDevice,
+    ExportedRecoveryCode, ExportedUser, ImportOutcome, PostgresStore, RecordSource, StoreError,
+    StoreResult, TransferStore,
+};
+use crate::store::DeviceKind;
+
+/// Rows fetched from the server at a time.
+const BATCH: i32 = 500;
+
+type RecordOf = fn(&Row) -> ExportRecord;
+
+const TABLES: [(&str, RecordOf); 6] = [
+    (
+        "SELECT id, username, password_hash, admin, disabled, created_at,
+                password_changed_at, password_last_used_at, last_sign_in_at
+           FROM users ORDER BY id",
+        user_from_row,
+    ),
+    (
+        "SELECT id, user_id, kind, name, confirmed, created_at, last_used_at,
+                totp_secret, totp_last_step, totp_offset_steps, hardware,
+                credential, credential_id, sign_count
+           FROM devices ORDER BY seq",
+        device_from_row,
+    ),
+    (
+        "SELECT user_id, code_hash, used_at FROM recovery_codes ORDER BY id",
+        recovery_code_from_row,
+    ),
+    (
+        "SELECT at, username, event, ip, user_agent, detail FROM audit_events ORDER BY id",
+        audit_event_from_row,
+    ),
+    (
+        "SELECT sealed FROM sealed_canary WHERE id = 1",
+        canary_from_row,
+    ),
+    (
+        "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+        recovery_key_from_row,
+    ),
+];
+
+#[async_trait]
+impl TransferStore for PostgresStore {
+    async fn export_records(&self, sink: &mut dyn ExportSink) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let schema_version: i64 = tx
+            .query_one("SELECT coalesce(max(version), 0) FROM twofold_schema", &[])
+            .await?
+            .get(0);
+        sink.begin(&ExportSource {
+            backend: "postgres",
+            schema_version,
+        })
+        .map_err(StoreError::Unexpected)?;
+        let mut records = 0;
+        for (sql, record_of) in TABLES {
+            let portal = tx.bind(sql, &[]).await?;
+            loop {
+                let rows = tx.query_portal(&portal, BATCH).await?;
+                for row in &rows {
+                    sink.record(record_of(row))
+                        .map_err(StoreError::Unexpected)?;
+                    records += 1;
+                }
+                if rows.len() < BATCH as usize {
+                    break;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    async fn import_records(&self, records: RecordSource) -> StoreResult<ImportOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // No instance signs a user up between the check and the commit.
+        tx.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")
+            .await?;
+        let has_users: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM users)", &[])
+            .await?
+            .get(0);
+        if has_users {
+            return Ok(ImportOutcome::StoreHasUsers);
+        }
+        let mut written = 0u64;
+        for record in records {
+            let record = record.map_err(StoreError::Unexpected)?;
+            write_record(&tx, &record)
+                .await
+                .with_context(|| format!("record {} was refused by the database", written + 1))
+                .map_err(StoreError::Unexpected)?;
+            written += 1;
+        }
+        // New users, codes and events are numbered after the imported ones.
+        tx.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'),
+                           (SELECT coalesce(max(id), 0) + 1 FROM users), false);
+             SELECT setval(pg_get_serial_sequence('recovery_codes', 'id'),
+                           (SELECT coalesce(max(id), 0) + 1 FROM recovery_codes), false);
+             SELECT setval(pg_get_serial_sequence('audit_events', 'id'),
+                           (SELECT coalesce(max(id), 0) + 1 FROM audit_events), false);",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ImportOutcome::Imported { records: written })
+    }
+}
+
+async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Result<()> {
+    match record {
+        ExportRecord::User(u) => {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO users (id, username, password_hash, admin, disabled, created_at,
+                                        password_changed_at, password_last_used_at,
+                                        last_sign_in_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .await?;
+            tx.execute(
+                &insert,
+                &[
+                    &u.id,
+                    &u.username,
+                    &u.password_hash,
+                    &u.admin,
+                    &u.disabled,
+                    &u.created_at,
+                    &u.password_changed_at,
+                    &u.password_last_used_at,
+                    &u.last_sign_in_at,
+                ],
+            )
+            .await?;
+        }
+        ExportRecord::Device(d) => {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO devices (id, user_id, kind, name, confirmed, created_at,
+                                          last_used_at, totp_secret, totp_last_step,
+                                          totp_offset_steps, hardware, credential,
+                                          credential_id, sign_count)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .await?;
+            tx.execute(
+                &insert,
+                &[
+                    &d.id,
+                    &d.user_id,
+                    &d.kind.as_str(),
+                    &d.name,
+                    &d.confirmed,
+                    &d.created_at,
+                    &d.last_used_at,
+                    &d.totp_secret,
+                    &d.totp_last_step,
+                    &d.totp_offset_steps,
+                    &d.hardware,
+                    &d.credential,
+                    &d.credential_id,
+                    &d.sign_count,
+                ],
+            )
+            .await?;
+        }
+        ExportRecord::RecoveryCode(c) => {
+            anyhow::ensure!(
+                c.code_hash.len() == 32,
+                "a recovery code hash is not 32 bytes"
+            );
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, $3)",
+                )
+                .await?;
+            tx.execute(&insert, &[&c.user_id, &c.code_hash, &c.used_at])
+                .await?;
+        }
+        ExportRecord::AuditEvent(e) => {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO audit_events (at, username, event, ip, user_agent, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .await?;
+            tx.execute(
+                &insert,
+                &[
+                    &e.at,
+                    &e.username,
+                    &e.event,
+                    &e.ip,
+                    &e.user_agent,
+                    &e.detail,
+                ],
+            )
+            .await?;
+        }
+        // A store without users holds no seed sealed under its own canary's
+        // key, so the imported canary (the key of the imported seeds) wins.
+        ExportRecord::SealedCanary(c) => {
+            let upsert = tx
+                .prepare_cached(
+                    "INSERT INTO sealed_canary (id, sealed) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+                )
+                .await?;
+            tx.execute(&upsert, &[&c.sealed]).await?;
+        }
+        ExportRecord::SealedRecoveryKey(k) => {
+            let upsert = tx
+                .prepare_cached(
+                    "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+                )
+                .await?;
+            tx.execute(&upsert, &[&k.sealed]).await?;
+        }
+    }
+    Ok(())
+}
+
+fn user_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::User(ExportedUser {
+        id: row.get(0),
+        username: row.get(1),
+        password_hash: row.get(2),
+        admin: row.get(3),
+        disabled: row.get(4),
+        created_at: row.get(5),
+        password_changed_at: row.get(6),
+        password_last_used_at: row.get(7),
+        last_sign_in_at: row.get(8),
+    })
+}
+
+fn device_from_row(row: &Row) -> ExportRecord {
+    let kind: &str = row.get(2);
+    ExportRecord::Device(ExportedDevice {
+        id: row.get(0),
+        user_id: row.get(1),
+        kind: if kind == "totp" {
+            DeviceKind::Totp
+        } else {
+            DeviceKind::SecurityKey
+        },
+        name: row.get(3),
+        confirmed: row.get(4),
+        created_at: row.get(5),
+        last_used_at: row.get(6),
+        totp_secret: row.get(7),
+        totp_last_step: row.get(8),
+        totp_offset_steps: row.get(9),
+        hardware: row.get(10),
+        credential: row.get(11),
+        credential_id: row.get(12),
+        sign_count: row.get(13),
+    })
+}
+
+fn recovery_code_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::RecoveryCode(ExportedRecoveryCode {
+        user_id: row.get(0),
+        code_hash: row.get(1),
+        used_at: row.get(2),
+    })
+}
+
+fn audit_event_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::AuditEvent(ExportedAuditEvent {
+        at: row.get(0),
+        username: row.get(1),
+        event: row.get(2),
+        ip: row.get(3),
+        user_agent: row.get(4),
+        detail: row.get(5),
+    })
+}
+
+fn recovery_key_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::SealedRecoveryKey(ExportedCanary { sealed: row.get(0) })
+}
+
+fn canary_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::SealedCanary(ExportedCanary { sealed: row.get(0) })
+}

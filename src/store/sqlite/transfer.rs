@@ -1,0 +1,309 @@
+//! Export and import: every lasting row read in one WAL read snapshot (the
+//! server keeps writing meanwhile) and handed over as it is read; an import
+//! written in one `BEGIN IMMEDIATE` transaction, or not at all.
+
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use rusqlite::{Connection, Row, TransactionBehavior, params};
+use tokio::sync::mpsc;
+
+use super::{
+    ExportRecord, ExportSink, ExportSource, ExportedAuditEvent, ExportedCanary, ExportedDevice,
+    ExportedRecoveryCode, ExportedUser, ImportOutcome, RecordSource, SqliteStore, StoreError,
+    StoreResult, TransferStore,
+};
+use crate::store::DeviceKind;
+
+/// Records in flight between the reading thread and the sink.
+const IN_FLIGHT: usize = 256;
+
+/// Reads one row of a table as its record.
+type RecordOf = fn(&Row<'_>) -> rusqlite::Result<ExportRecord>;
+
+enum Read {
+    Source(ExportSource),
+    Record(ExportRecord),
+}
+
+#[async_trait]
+impl TransferStore for SqliteStore {
+    async fn export_records(&self, sink: &mut dyn ExportSink) -> StoreResult<u64> {
+        let pool = self.pool.clone();
+        let (sender, mut receiver) = mpsc::channel(IN_FLIGHT);
+        let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut conn = pool.get().context("taking a database connection")?;
+            read_snapshot(&mut conn, &sender)
+        });
+        let mut records = 0;
+        let mut sink_failed = None;
+        while let Some(read) = receiver.recv().await {
+            let written = match read {
+                Read::Source(source) => sink.begin(&source),
+                Read::Record(record) => {
+                    records += 1;
+                    sink.record(record)
+                }
+            };
+            if let Err(error) = written {
+                sink_failed = Some(error);
+                break;
+            }
+        }
+        // The reader stops at its next record once nobody receives.
+        drop(receiver);
+        let read = reader.await.map_err(|e| StoreError::Unexpected(e.into()))?;
+        if let Some(error) = sink_failed {
+            return Err(StoreError::Unexpected(error));
+        }
+        read.map_err(StoreError::Unexpected)?;
+        Ok(records)
+    }
+
+    async fn import_records(&self, records: RecordSource) -> StoreResult<ImportOutcome> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<ImportOutcome> {
+            let mut conn = pool.get().context("taking a database connection")?;
+            // Pooled connections only read; the import (a command run on a
+            // store no server writes yet) writes through this one, then gives
+            // it back read-only again.
+            conn.pragma_update(None, "query_only", "OFF")?;
+            let imported = import(&mut conn, records);
+            conn.pragma_update(None, "query_only", "ON")?;
+            imported
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(e.into()))?
+        .map_err(StoreError::Unexpected)
+    }
+}
+
+/// Reads every table in one deferred transaction: in WAL mode its first read
+/// fixes the snapshot every later read sees.
+fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Result<()> {
+    let send = |read: Read| {
+        out.blocking_send(read)
+            .map_err(|_| anyhow!("the export was stopped"))
+    };
+    let tx = conn.transaction()?;
+    let schema_version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    send(Read::Source(ExportSource {
+        backend: "sqlite",
+        schema_version,
+    }))?;
+    let tables: [(&str, RecordOf); 6] = [
+        (
+            "SELECT id, username, password_hash, admin, disabled, created_at,
+                    password_changed_at, password_last_used_at, last_sign_in_at
+               FROM users ORDER BY id",
+            user_from_row,
+        ),
+        (
+            "SELECT id, user_id, kind, name, confirmed, created_at, last_used_at,
+                    totp_secret, totp_last_step, totp_offset_steps, hardware,
+                    credential, credential_id, sign_count
+               FROM devices ORDER BY rowid",
+            device_from_row,
+        ),
+        (
+            "SELECT user_id, code_hash, used_at FROM recovery_codes ORDER BY id",
+            recovery_code_from_row,
+        ),
+        (
+            "SELECT at, username, event, ip, user_agent, detail FROM audit_events ORDER BY id",
+            audit_event_from_row,
+        ),
+        (
+            "SELECT sealed FROM sealed_canary WHERE id = 1",
+            canary_from_row,
+        ),
+        (
+            "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
+            recovery_key_from_row,
+        ),
+    ];
+    for (sql, record_of) in tables {
+        let mut statement = tx.prepare(sql)?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            send(Read::Record(record_of(row)?))?;
+        }
+    }
+    Ok(())
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::User(ExportedUser {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        password_hash: row.get(2)?,
+        admin: row.get(3)?,
+        disabled: row.get(4)?,
+        created_at: row.get(5)?,
+        password_changed_at: row.get(6)?,
+        password_last_used_at: row.get(7)?,
+        last_sign_in_at: row.get(8)?,
+    }))
+}
+
+fn device_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    let kind: String = row.get(2)?;
+    Ok(ExportRecord::Device(ExportedDevice {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        kind: if kind == "totp" {
+            DeviceKind::Totp
+        } else {
+            DeviceKind::SecurityKey
+        },
+        name: row.get(3)?,
+        confirmed: row.get(4)?,
+        created_at: row.get(5)?,
+        last_used_at: row.get(6)?,
+        totp_secret: row.get(7)?,
+        totp_last_step: row.get(8)?,
+        totp_offset_steps: row.get(9)?,
+        hardware: row.get(10)?,
+        credential: row.get(11)?,
+        credential_id: row.get(12)?,
+        sign_count: row.get(13)?,
+    }))
+}
+
+fn recovery_code_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::RecoveryCode(ExportedRecoveryCode {
+        user_id: row.get(0)?,
+        code_hash: row.get(1)?,
+        used_at: row.get(2)?,
+    }))
+}
+
+fn audit_event_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::AuditEvent(ExportedAuditEvent {
+        at: row.get(0)?,
+        username: row.get(1)?,
+        event: row.get(2)?,
+        ip: row.get(3)?,
+        user_agent: row.get(4)?,
+        detail: row.get(5)?,
+    }))
+}
+
+fn recovery_key_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::SealedRecoveryKey(ExportedCanary {
+        sealed: row.get(0)?,
+    }))
+}
+
+fn canary_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::SealedCanary(ExportedCanary {
+        sealed: row.get(0)?,
+    }))
+}
+
+/// Writes every record in one immediate transaction (no other writer between
+/// the emptiness check and the commit); any error rolls everything back.
+fn import(conn: &mut Connection, records: RecordSource) -> anyhow::Result<ImportOutcome> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let users: i64 = tx.query_row("SELECT count(*) FROM users", [], |row| row.get(0))?;
+    if users > 0 {
+        return Ok(ImportOutcome::StoreHasUsers);
+    }
+    let mut written = 0u64;
+    for record in records {
+        let record = record?;
+        write_record(&tx, &record)
+            .with_context(|| format!("record {} was refused by the database", written + 1))?;
+        written += 1;
+    }
+    tx.commit()?;
+    Ok(ImportOutcome::Imported { records: written })
+}
+
+fn write_record(tx: &rusqlite::Transaction<'_>, record: &ExportRecord) -> anyhow::Result<()> {
+    match record {
+        ExportRecord::User(u) => {
+            tx.prepare_cached(
+                "INSERT INTO users (id, username, password_hash, admin, disabled, created_at,
+                                    password_changed_at, password_last_used_at, last_sign_in_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                u.id,
+                u.username,
+                u.password_hash,
+                u.admin,
+                u.disabled,
+                u.created_at,
+                u.password_changed_at,
+                u.password_last_used_at,
+                u.last_sign_in_at
+            ])?;
+        }
+        ExportRecord::Device(d) => {
+            tx.prepare_cached(
+                "INSERT INTO devices (id, user_id, kind, name, confirmed, created_at, last_used_at,
+                                      totp_secret, totp_last_step, totp_offset_steps, hardware,
+                                      credential, credential_id, sign_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                d.id,
+                d.user_id,
+                d.kind.as_str(),
+                d.name,
+                d.confirmed,
+                d.created_at,
+                d.last_used_at,
+                d.totp_secret,
+                d.totp_last_step,
+                d.totp_offset_steps,
+                d.hardware,
+                d.credential,
+                d.credential_id,
+                d.sign_count
+            ])?;
+        }
+        ExportRecord::RecoveryCode(c) => {
+            anyhow::ensure!(
+                c.code_hash.len() == 32,
+                "a recovery code hash is not 32 bytes"
+            );
+            tx.prepare_cached(
+                "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![c.user_id, c.code_hash, c.used_at])?;
+        }
+        ExportRecord::AuditEvent(e) => {
+            tx.prepare_cached(
+                "INSERT INTO audit_events (at, username, event, ip, user_agent, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                e.at,
+                e.username,
+                e.event,
+                e.ip,
+                e.user_agent,
+                e.detail
+            ])?;
+        }
+        // A store without users holds no seed sealed with its own canary's
+        // key, so the imported canary (the key that sealed the imported
+        // seeds) replaces it.
+        ExportRecord::SealedCanary(c) => {
+            tx.prepare_cached(
+                "INSERT INTO sealed_canary (id, sealed) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+            )?
+            .execute([&c.sealed])?;
+        }
+        ExportRecord::SealedRecoveryKey(k) => {
+            tx.prepare_cached(
+                "INSERT INTO sealed_recovery_key (id, sealed) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
+            )?
+            .execute([&k.sealed])?;
+        }
+    }
+    Ok(())
+}
