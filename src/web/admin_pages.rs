@@ -388,6 +388,9 @@ async fn sessions_page(
         Some("all_ended") => Some(
             "Every session has ended, and remembered browsers will be asked for a second factor again.",
         ),
+        _ if query.stepped_up.is_some() => {
+            Some("You confirmed it's you. Press “Sign out” once more to end the session.")
+        }
         _ => None,
     };
     page(

@@ -4,7 +4,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use serde_json::json;
 
 use super::error::ApiResult;
 use super::request::{client, session_token};
@@ -71,29 +70,31 @@ impl RememberedBrowserView {
 }
 
 /// `{"sessions": [...], "remembered_browsers": [...]}`, newest first.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: `sessions_json` writes the body.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionList {
     sessions: Vec<SessionView>,
     /// An extension: the browsers remembered for the user.
     remembered_browsers: Vec<RememberedBrowserView>,
 }
 
-fn sessions_json(
-    sessions: &[SessionRecord],
-    current_session: Option<TokenHash>,
-    browsers: &[RememberedBrowserRecord],
-    current_browser: Option<TokenHash>,
-) -> serde_json::Value {
-    let sessions: Vec<SessionView> = sessions
-        .iter()
-        .map(|s| SessionView::new(s, current_session))
-        .collect();
-    let browsers: Vec<RememberedBrowserView> = browsers
-        .iter()
-        .map(|b| RememberedBrowserView::new(b, current_browser))
-        .collect();
-    json!({"sessions": sessions, "remembered_browsers": browsers})
+impl SessionList {
+    fn new(
+        sessions: &[SessionRecord],
+        current_session: Option<TokenHash>,
+        browsers: &[RememberedBrowserRecord],
+        current_browser: Option<TokenHash>,
+    ) -> Self {
+        Self {
+            sessions: sessions
+                .iter()
+                .map(|s| SessionView::new(s, current_session))
+                .collect(),
+            remembered_browsers: browsers
+                .iter()
+                .map(|b| RememberedBrowserView::new(b, current_browser))
+                .collect(),
+        }
+    }
 }
 
 #[utoipa::path(
@@ -111,7 +112,7 @@ pub async fn mine(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResp
     let sessions = auth.sessions(&account).await?;
     let browsers = auth.remembered_browsers(&account).await?;
     let this_browser = client(&req).remembered_browser.map(|t| t.hash());
-    Ok(HttpResponse::Ok().json(sessions_json(
+    Ok(HttpResponse::Ok().json(SessionList::new(
         &sessions,
         Some(account.session.token_hash),
         &browsers,
@@ -199,7 +200,7 @@ pub async fn of_user(
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let listed = auth.user_sessions(&by, &username).await?;
-    Ok(HttpResponse::Ok().json(sessions_json(
+    Ok(HttpResponse::Ok().json(SessionList::new(
         &listed.sessions,
         listed.current,
         &listed.remembered_browsers,

@@ -2,7 +2,9 @@
 //! ends the other; "sign out everywhere else"; an admin ends a user's
 //! sessions; the per-user cap; and remembered browsers.
 
+use base64::Engine;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use twofold::auth::admin::Actor;
 
 use crate::helpers::{PASSWORD, TestApp, assert_error, client, set_cookie, spawn_app_with};
@@ -29,6 +31,14 @@ async fn audit_of(app: &TestApp, username: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The value of cookie `name` a response sets.
+fn cookie_value(response: &reqwest::Response, name: &str) -> String {
+    let cookie = set_cookie(response, name).expect("the cookie is set");
+    let value = cookie[name.len() + 1..].split(';').next().unwrap();
+    assert!(!value.is_empty(), "{cookie}");
+    value.to_owned()
+}
+
 fn the_other(sessions: &[Value]) -> &Value {
     let others: Vec<&Value> = sessions.iter().filter(|s| s["current"] == false).collect();
     assert_eq!(others.len(), 1, "{sessions:?}");
@@ -43,7 +53,9 @@ async fn status_of_me(app: &TestApp, c: &reqwest::Client) -> u16 {
 async fn one_client_ends_the_other_whose_next_request_is_refused_at_once() {
     let app = spawn_app_with(|_| {}).await;
     let (first, secret, _) = app.signed_in_user_with_totp("alice").await;
-    let second = app.sign_in_with_totp("alice", &secret).await;
+    let second = client();
+    let signed_in = sign_in_remembering(&app, &second, "alice", &secret, false).await;
+    let token = cookie_value(&signed_in, "twofold_session");
 
     let sessions = sessions_of(&app, &first).await;
     assert_eq!(sessions.len(), 2, "{sessions:?}");
@@ -64,11 +76,19 @@ async fn one_client_ends_the_other_whose_next_request_is_refused_at_once() {
         assert_eq!(session["method"], "totp");
         assert!(session.get("user_agent").is_some());
     }
-    // The handle is neither the token nor anything derived from it that a
-    // client holds: no cookie value contains it and it names no cookie.
+    // The handle is neither the token nor its hash, nor a piece of either.
     let other = the_other(&sessions);
     let id = other["id"].as_str().unwrap();
     assert!(id.len() >= 16);
+    let hash = Sha256::digest(token.as_bytes());
+    for secret_form in [
+        token.clone(),
+        hash.iter().map(|b| format!("{b:02x}")).collect(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash),
+        base64::engine::general_purpose::STANDARD.encode(hash),
+    ] {
+        assert!(!secret_form.contains(id), "{id} in {secret_form}");
+    }
 
     assert_eq!(status_of_me(&app, &second).await, 200);
     let ended = app
@@ -433,6 +453,36 @@ async fn signing_out_everywhere_else_or_a_lost_device_reset_forgets_remembered_b
     assert_error(app.get(&phone, "/api/v1/me").await, 401, "unauthenticated").await;
     let answer = json_of(app.login(&phone, "alice", PASSWORD).await).await;
     assert_eq!(answer["status"], "enrolment_required");
+    let listed = json_of(app.get(&root, "/api/v1/admin/users/alice/sessions").await).await;
+    assert_eq!(listed["remembered_browsers"], json!([]), "{listed}");
+}
+
+#[tokio::test]
+async fn disabling_a_user_forgets_their_remembered_browsers() {
+    let app = app_remembering().await;
+    let (root, _, _) = app.signed_in_admin_with_totp("root").await;
+    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
+    let laptop = client();
+    sign_in_remembering(&app, &laptop, "alice", &secret, true).await;
+    let listed = json_of(app.get(&root, "/api/v1/admin/users/alice/sessions").await).await;
+    assert_eq!(listed["remembered_browsers"].as_array().unwrap().len(), 1);
+
+    for change in ["disable", "enable"] {
+        let answer = app
+            .post(
+                &root,
+                &format!("/api/v1/admin/users/alice/{change}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(answer.status(), 204, "{change}");
+    }
+    assert_error(app.get(&laptop, "/api/v1/me").await, 401, "unauthenticated").await;
+    let listed = json_of(app.get(&root, "/api/v1/admin/users/alice/sessions").await).await;
+    assert_eq!(listed["remembered_browsers"], json!([]), "{listed}");
+    // Enabled again, the browser gives a code like any other.
+    let answer = json_of(app.login(&laptop, "alice", PASSWORD).await).await;
+    assert_eq!(answer["status"], "second_factor_required");
 }
 
 #[tokio::test]
