@@ -332,10 +332,15 @@ async fn a_remembered_browser_signs_in_with_the_password_alone_and_others_still_
     )
     .await;
 
-    // Another browser still gives a code.
+    // Another browser still gives a code, and is offered to be remembered.
     let phone = client();
     let answer = json_of(app.login(&phone, "alice", PASSWORD).await).await;
     assert_eq!(answer["status"], "second_factor_required");
+    let page = second_factor_page(&app, &phone).await;
+    assert!(
+        page.contains("t ask for a second factor on this browser for 30 days"),
+        "{page}"
+    );
 
     let trail = audit_of(&app, "alice").await;
     assert!(
@@ -383,6 +388,17 @@ async fn remembering_is_off_by_default() {
     sign_out(&app, &laptop).await;
     let answer = json_of(app.login(&laptop, "alice", PASSWORD).await).await;
     assert_eq!(answer["status"], "second_factor_required");
+    // Nor does the second-factor page offer it.
+    let page = second_factor_page(&app, &laptop).await;
+    assert!(page.contains("Code from your authenticator app"), "{page}");
+    assert!(!page.contains("second factor on this browser"), "{page}");
+}
+
+/// The second-factor page a pending login sees.
+async fn second_factor_page(app: &TestApp, c: &reqwest::Client) -> String {
+    let page = app.get(c, "/login/second-factor").await;
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
 }
 
 #[tokio::test]
