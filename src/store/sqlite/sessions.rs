@@ -42,6 +42,15 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
+/// Ends every session, pending login and remembered browser of a user
+/// (inside the caller's transaction).
+pub(super) fn end_sessions_of(conn: &Connection, user: UserId) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+    conn.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+    conn.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
+    Ok(())
+}
+
 /// Deletes the user's row named `id` from `table` (sessions or remembered
 /// browsers, both keyed by a handle); whether there was one.
 pub(super) fn delete_by_handle(
@@ -305,13 +314,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
-        self.write(move |tx| {
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
-            tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
-            tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| end_sessions_of(tx, user)).await
     }
 
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
