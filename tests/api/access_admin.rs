@@ -424,3 +424,50 @@ async fn only_admins_reach_access_management_and_writes_need_a_recent_second_fac
         json!({"policies": []})
     );
 }
+
+#[tokio::test]
+async fn the_access_pages_change_through_forms_and_send_a_stale_admin_through_step_up() {
+    let app = spawn_app().await;
+    let (root, _, _) = app.signed_in_admin_with_totp("root").await;
+    let form = |path: &str, fields: &[(&str, &str)]| {
+        root.post(app.url(path)).form(&fields.to_vec()).send()
+    };
+    let made = form("/admin/groups", &[("name", "ops")]).await.unwrap();
+    assert_eq!(made.status(), 303);
+    assert_eq!(made.headers()["location"], "/admin/groups?notice=created");
+    let saved = form("/admin/policies", &[("name", "p"), ("document", GRAFANA)])
+        .await
+        .unwrap();
+    assert_eq!(saved.headers()["location"], "/admin/policies?notice=saved");
+    let refused = form("/admin/policies", &[("name", "p"), ("document", "{")])
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains(r#"id="document-error""#), "{page}");
+    assert!(page.contains("document: not valid JSON"), "{page}");
+    let unknown = form("/admin/groups/nope/delete", &[]).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("Group not found"));
+
+    app.clock
+        .advance(app.settings.session.reauth_window_secs + 60);
+    let stale = form("/admin/groups/ops/delete", &[]).await.unwrap();
+    assert_eq!(stale.status(), 303);
+    assert_eq!(
+        stale.headers()["location"],
+        "/reauthenticate?next=%2Fadmin%2Fgroups"
+    );
+    let stale = form("/admin/policies", &[("name", "p"), ("document", GRAFANA)])
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.headers()["location"],
+        "/reauthenticate?next=%2Fadmin%2Fpolicies"
+    );
+    assert_eq!(
+        json_of(&app, &root, "/api/v1/admin/groups").await["groups"],
+        json!([{"name": "ops", "members": [], "policies": []}])
+    );
+    assert_eq!(events(&app, &root, "policy_put").await.len(), 1);
+}
