@@ -9,9 +9,9 @@ use serde_json::json;
 use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::error::ApiResult;
 use super::metrics::counted;
-use super::request::{JsonBody, client, pending_token, session_token};
-use crate::auth::Auth;
+use super::request::{JsonBody, pending_token, session_token};
 use crate::auth::login::{PasswordOutcome, SignedIn};
+use crate::auth::{Auth, Client};
 use crate::metrics::SignInMethod;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -41,11 +41,11 @@ pub struct CodeRequest {
 )]
 pub async fn password(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    client: Client,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let passed = auth
-        .login_password(&body.username, &body.password, &client(&req))
+        .login_password(&body.username, &body.password, &client)
         .await;
     let passed = counted(&auth, SignInMethod::Password, passed)?;
     let answer = match passed.outcome {
@@ -75,10 +75,11 @@ pub async fn password(
 pub async fn totp(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &body.code, &client(&req))
+        .login_totp(pending_token(&req).as_ref(), &body.code, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
@@ -102,11 +103,15 @@ pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
         (status = 204, description = "The session is revoked on the server")
     )
 )]
-pub async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn logout(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    client: Client,
+) -> ApiResult<HttpResponse> {
     auth.logout(
         session_token(&req).as_ref(),
         pending_token(&req).as_ref(),
-        &client(&req),
+        &client,
     )
     .await?;
     Ok(HttpResponse::NoContent()

@@ -8,7 +8,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, devices, health, login, me, metrics, protection, resync, security_keys};
+use super::{
+    admin, devices, health, login, me, metrics, protection, resync, security_keys, verify,
+};
 
 /// `{"error": code, "message": text}`, the shape of every API error.
 #[derive(ToSchema)]
@@ -126,7 +128,7 @@ impl Modify for SessionCookie {
         health::healthz,
         metrics::metrics,
         document,
-        health::verify,
+        verify::verify,
         login::password,
         login::totp,
         login::logout,

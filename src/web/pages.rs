@@ -11,12 +11,13 @@ use serde::Deserialize;
 use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
 use super::metrics::counted;
-use super::request::{client, pending_token, session_token};
+use super::principal::{OrSignIn, Pending};
+use super::request::{pending_token, session_token};
 use super::return_to;
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
 use crate::auth::login::{Method, PasswordOutcome, SignedIn};
-use crate::auth::{Auth, AuthError, Enroller};
+use crate::auth::{Account, Auth, AuthError, Client, Enroller, Principal};
 use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
@@ -204,7 +205,7 @@ struct ReturnTo {
 /// factor, first-login enrolment) before the session exists.
 async fn login_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    principal: Option<Principal>,
     query: web::Query<ReturnTo>,
 ) -> HttpResponse {
     let target = query
@@ -213,7 +214,7 @@ async fn login_page(
         .or(query.next.as_deref())
         .and_then(|rd| return_to::allowed(auth.settings(), rd));
     if let Some(target) = &target
-        && auth.signed_in(session_token(&req).as_ref()).await.is_ok()
+        && principal.is_some()
     {
         return see_other(target);
     }
@@ -232,11 +233,11 @@ async fn login_page(
 
 async fn login_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    client: Client,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let passed = auth
-        .login_password(&form.username, &form.password, &client(&req))
+        .login_password(&form.username, &form.password, &client)
         .await;
     match counted(&auth, SignInMethod::Password, passed) {
         Ok(passed) => {
@@ -259,21 +260,24 @@ async fn login_submit(
     }
 }
 
-async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.pending_login(pending_token(&req).as_ref()).await {
-        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(pending) => second_factor_view(&auth, &pending, StatusCode::OK, None).await,
-        Err(_) => see_other("/login"),
+async fn second_factor_page(
+    auth: web::Data<Auth>,
+    OrSignIn(Pending(pending)): OrSignIn<Pending>,
+) -> HttpResponse {
+    if pending.enrolment_only {
+        return see_other("/enrol");
     }
+    second_factor_view(&auth, &pending, StatusCode::OK, None).await
 }
 
 async fn totp_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .login_totp(pending_token(&req).as_ref(), &form.code, &client)
         .await;
     match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
@@ -312,10 +316,11 @@ async fn second_factor_view(
 
 /// Where a sign-in finished by script (a security key) lands: on to the page
 /// the person came from, if any and allowed, else the account page.
-async fn login_done(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    if auth.signed_in(session_token(&req).as_ref()).await.is_err() {
-        return see_other("/login");
-    }
+async fn login_done(
+    auth: web::Data<Auth>,
+    _: OrSignIn<Principal>,
+    req: HttpRequest,
+) -> HttpResponse {
     let target = req
         .cookie(RETURN_COOKIE)
         .and_then(|c| return_to::allowed(auth.settings(), c.value()));
@@ -347,36 +352,27 @@ pub(super) fn signed_in_redirect(
     response
 }
 
-async fn enroller(auth: &Auth, req: &HttpRequest) -> Result<Enroller, HttpResponse> {
-    auth.enroller(session_token(req).as_ref(), pending_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
-}
-
-async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match enroller(&auth, &req).await {
-        Ok(enroller) => page(
-            StatusCode::OK,
-            &EnrolView {
-                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
-            },
-        ),
-        Err(redirect) => redirect,
-    }
+async fn enrol_page(OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &EnrolView {
+            first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+        },
+    )
 }
 
 async fn enrol_totp_start(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     form: web::Form<NameForm>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth.start_totp(&enroller, form.name.as_deref(), None).await {
         Ok(enrolment) => see_other(&format!("/enrol/totp/{}", enrolment.id)),
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        // A first-login user has no account page yet: back to sign in.
+        Err(error) => match &enroller {
+            Enroller::SignedIn(account) => account_error_page(&auth, account, &error).await,
+            Enroller::FirstFactor { .. } => see_other("/login"),
+        },
     }
 }
 
@@ -399,13 +395,9 @@ fn enrol_totp_view(enrolment: TotpEnrolment, error: Option<String>) -> EnrolTotp
 
 async fn enrol_totp_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth.show_totp_enrolment(&enroller, &id).await {
         Ok(enrolment) => page(StatusCode::OK, &enrol_totp_view(enrolment, None)),
         Err(_) => see_other("/enrol"),
@@ -414,16 +406,14 @@ async fn enrol_totp_page(
 
 async fn enrol_totp_confirm(
     auth: web::Data<Auth>,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     req: HttpRequest,
+    client: Client,
     id: web::Path<String>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth
-        .confirm_totp(&enroller, &id, &form.code, None, &client(&req))
+        .confirm_totp(&enroller, &id, &form.code, None, &client)
         .await
     {
         Ok(confirmed) => match confirmed.signed_in {
@@ -442,16 +432,12 @@ async fn enrol_totp_confirm(
 
 async fn account_view(
     auth: &Auth,
-    req: &HttpRequest,
+    account: &Account,
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<AccountView, HttpResponse> {
-    let account = auth
-        .signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))?;
     let devices = auth
-        .devices(&account)
+        .devices(account)
         .await
         .map_err(|e| page_failure(&e))?
         .iter()
@@ -465,12 +451,12 @@ async fn account_view(
         })
         .collect();
     let recovery_codes_left = auth
-        .recovery_codes_left_of(&account)
+        .recovery_codes_left_of(account)
         .await
         .map_err(|e| page_failure(&e))?;
     Ok(AccountView {
         admin: account.user.admin,
-        username: account.user.username,
+        username: account.user.username.clone(),
         devices,
         recovery_codes_left,
         notice,
@@ -487,7 +473,7 @@ pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
 
 async fn account_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     query: web::Query<Notice>,
 ) -> HttpResponse {
     let notice = match query.notice.as_deref() {
@@ -504,15 +490,15 @@ async fn account_page(
         ),
         _ => None,
     };
-    match account_view(&auth, &req, notice, None).await {
+    match account_view(&auth, &account, notice, None).await {
         Ok(view) => page(StatusCode::OK, &view),
         Err(response) => response,
     }
 }
 
-async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -> HttpResponse {
+async fn account_error_page(auth: &Auth, account: &Account, error: &AuthError) -> HttpResponse {
     let (status, message) = refusal(error);
-    match account_view(auth, req, None, Some(message)).await {
+    match account_view(auth, account, None, Some(message)).await {
         Ok(view) => page(status, &view),
         Err(_) => see_other("/login"),
     }
@@ -520,19 +506,16 @@ async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -
 
 async fn remove_device(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let account = match auth.signed_in(session_token(&req).as_ref()).await {
-        Ok(account) => account,
-        Err(_) => return see_other("/login"),
-    };
-    match auth.remove_device(&account, &id, &client(&req)).await {
+    match auth.remove_device(&account, &id, &client).await {
         Ok(()) => see_other("/account?notice=removed"),
         Err(AuthError::ReauthenticationRequired) => {
             super::security_pages::reauthenticate_redirect("/account")
         }
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        Err(error) => account_error_page(&auth, &account, &error).await,
     }
 }
 
@@ -545,13 +528,14 @@ struct LogoutForm {
 async fn logout(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     form: Option<web::Form<LogoutForm>>,
 ) -> HttpResponse {
     let _ = auth
         .logout(
             session_token(&req).as_ref(),
             pending_token(&req).as_ref(),
-            &client(&req),
+            &client,
         )
         .await;
     let sign_in_again = form

@@ -13,9 +13,10 @@ use super::cookies;
 use super::error::ApiResult;
 use super::login::authenticated;
 use super::metrics::counted;
-use super::pages::{page, see_other};
-use super::request::{JsonBody, client, pending_token, session_token};
-use crate::auth::{Auth, Enroller};
+use super::pages::page;
+use super::principal::OrSignIn;
+use super::request::{JsonBody, pending_token};
+use crate::auth::{Auth, Client, Enroller};
 use crate::metrics::SignInMethod;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -39,12 +40,9 @@ pub struct NewKeyRequest {
 )]
 pub async fn begin_registration(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
     JsonBody(body): JsonBody<NewKeyRequest>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let options = auth
         .start_security_key_registration(&enroller, &body.name)
         .await?;
@@ -66,14 +64,12 @@ pub async fn begin_registration(
 )]
 pub async fn finish_registration(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
+    client: Client,
     JsonBody(credential): JsonBody<RegisterPublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let registered = auth
-        .finish_security_key_registration(&enroller, &credential, &client(&req))
+        .finish_security_key_registration(&enroller, &credential, &client)
         .await?;
     let mut response = HttpResponse::Created();
     if let Some(signed_in) = &registered.signed_in {
@@ -122,10 +118,11 @@ pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<H
 pub async fn finish_login(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_security_key(pending_token(&req).as_ref(), &credential, &client(&req))
+        .login_security_key(pending_token(&req).as_ref(), &credential, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::SecurityKey, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
@@ -150,17 +147,11 @@ async fn script() -> HttpResponse {
         .body(include_str!("../../static/webauthn.js"))
 }
 
-async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await
-    {
-        Ok(enroller) => page(
-            StatusCode::OK,
-            &EnrolSecurityKeyView {
-                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
-            },
-        ),
-        Err(_) => see_other("/login"),
-    }
+async fn enrol_page(OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &EnrolSecurityKeyView {
+            first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+        },
+    )
 }

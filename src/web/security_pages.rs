@@ -10,11 +10,12 @@ use serde::Deserialize;
 
 use super::metrics::counted;
 use super::pages::{page, refusal, see_other, signed_in_redirect};
-use super::request::{client, pending_token, session_token};
+use super::principal::{OrSignIn, Pending};
+use super::request::pending_token;
 use super::{cookies, return_to};
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Account, Auth, AuthError};
+use crate::auth::{Account, Auth, AuthError, Client, Principal};
 use crate::metrics::SignInMethod;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -116,27 +117,21 @@ pub(super) fn reauthenticate_redirect(next: &str) -> HttpResponse {
     see_other(&format!("/reauthenticate?next={next}"))
 }
 
-async fn signed_in(auth: &Auth, req: &HttpRequest) -> Result<Account, HttpResponse> {
-    auth.signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
-}
-
-async fn recovery_login_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.pending_login(pending_token(&req).as_ref()).await {
-        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(_) => page(StatusCode::OK, &RecoveryLoginView { error: None }),
-        Err(_) => see_other("/login"),
+async fn recovery_login_page(OrSignIn(Pending(pending)): OrSignIn<Pending>) -> HttpResponse {
+    if pending.enrolment_only {
+        return see_other("/enrol");
     }
+    page(StatusCode::OK, &RecoveryLoginView { error: None })
 }
 
 async fn recovery_login_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client)
         .await;
     match counted(&auth, SignInMethod::RecoveryCode, signed_in) {
         Ok(signed_in) => {
@@ -164,13 +159,9 @@ async fn recovery_login_submit(
 
 async fn reauthenticate_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let next = local_path(&auth, query.next.as_deref());
     page(
         StatusCode::OK,
@@ -201,13 +192,10 @@ async fn reauthenticate_view(
 
 async fn reauthenticate_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     form: web::Form<ReauthenticateForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let next = local_path(&auth, form.next.as_deref());
     let given = |field: &Option<String>| {
         field
@@ -222,7 +210,7 @@ async fn reauthenticate_submit(
         (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
         (None, None) => SecondFactorProof::Totp(""),
     };
-    match auth.reauthenticate(&account, proof, &client(&req)).await {
+    match auth.reauthenticate(&account, proof, &client).await {
         Ok(token) => {
             let mut response = see_other(&next);
             let _ = response.add_cookie(&cookies::session(auth.settings(), &token));
@@ -245,12 +233,12 @@ async fn reauthenticate_submit(
     }
 }
 
-async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
-    match auth.create_recovery_codes(&account, &client(&req)).await {
+async fn create_recovery_codes(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+) -> HttpResponse {
+    match auth.create_recovery_codes(&account, &client).await {
         Ok(codes) => page(StatusCode::OK, &RecoveryCodesView { codes }),
         Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account"),
         Err(error) => {
@@ -282,28 +270,23 @@ fn password_view(
     (status, view)
 }
 
-async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match signed_in(&auth, &req).await {
-        Ok(account) if !auth.has_recent_second_factor(&account) => {
-            reauthenticate_redirect("/account/password")
-        }
-        Ok(account) => {
-            let (status, view) = password_view(&auth, &account, None);
-            page(status, &view)
-        }
-        Err(redirect) => redirect,
+async fn password_page(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+) -> HttpResponse {
+    if !auth.has_recent_second_factor(&account) {
+        return reauthenticate_redirect("/account/password");
     }
+    let (status, view) = password_view(&auth, &account, None);
+    page(status, &view)
 }
 
 async fn password_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         let error = AuthError::InvalidRequest("the two new passwords differ".into());
         let (status, view) = password_view(&auth, &account, Some(&error));
@@ -314,7 +297,7 @@ async fn password_submit(
             &account,
             &form.current_password,
             &form.new_password,
-            &client(&req),
+            &client,
         )
         .await
     {
