@@ -1,7 +1,7 @@
 //! The sign-in endpoints of the JSON API: password, then a second factor; and
 //! logout. Thin: parse, call the domain, set cookies.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -9,7 +9,8 @@ use serde_json::json;
 use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::error::ApiResult;
 use super::metrics::counted;
-use super::request::{JsonBody, pending_token, session_token};
+use super::principal::SignInCookies;
+use super::request::JsonBody;
 use crate::auth::login::{PasswordOutcome, SignedIn};
 use crate::auth::{Auth, Client};
 use crate::metrics::SignInMethod;
@@ -74,12 +75,12 @@ pub async fn password(
 )]
 pub async fn totp(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &body.code, &client)
+        .login_totp(cookies.pending.as_ref(), &body.code, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
@@ -105,15 +106,11 @@ pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
 )]
 pub async fn logout(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
 ) -> ApiResult<HttpResponse> {
-    auth.logout(
-        session_token(&req).as_ref(),
-        pending_token(&req).as_ref(),
-        &client,
-    )
-    .await?;
+    auth.logout(cookies.session.as_ref(), cookies.pending.as_ref(), &client)
+        .await?;
     Ok(HttpResponse::NoContent()
         .cookie(cookies::removal(auth.settings(), SESSION_COOKIE))
         .cookie(cookies::removal(auth.settings(), PENDING_COOKIE))

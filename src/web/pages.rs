@@ -11,8 +11,7 @@ use serde::Deserialize;
 use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
 use super::metrics::counted;
-use super::principal::{OrSignIn, Pending};
-use super::request::{pending_token, session_token};
+use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::return_to;
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
@@ -273,18 +272,19 @@ async fn second_factor_page(
 async fn totp_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &form.code, &client)
+        .login_totp(cookies.pending.as_ref(), &form.code, &client)
         .await;
     match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
-            let Ok(pending) = auth.pending_login(pending_token(&req).as_ref()).await else {
+            let Ok(pending) = auth.pending_login(cookies.pending.as_ref()).await else {
                 return see_other("/login");
             };
             let (status, message) = refusal(&error);
@@ -527,16 +527,12 @@ struct LogoutForm {
 
 async fn logout(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
     form: Option<web::Form<LogoutForm>>,
 ) -> HttpResponse {
     let _ = auth
-        .logout(
-            session_token(&req).as_ref(),
-            pending_token(&req).as_ref(),
-            &client,
-        )
+        .logout(cookies.session.as_ref(), cookies.pending.as_ref(), &client)
         .await;
     let sign_in_again = form
         .as_ref()

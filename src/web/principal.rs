@@ -1,16 +1,18 @@
 //! Who is asking, as extractors: `Principal` (a live credential), `Pending`
-//! (a login between its two factors), `Enroller` and `Client`; handlers take
+//! (a login between its two factors), `Enroller`, `Client` and the raw
+//! `SignInCookies`; handlers take
 //! these instead of reading cookies. `OrSignIn<T>` is the pages' flavour.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
+use super::cookies::{KNOWN_CLIENT_COOKIE, PENDING_COOKIE, SESSION_COOKIE};
 use super::pages::see_other;
-use super::request::{client, pending_token, session_token};
+use crate::auth::session::Token;
 use crate::auth::{Auth, AuthError, Client, Enroller, PresentedCredential, Principal};
 use crate::store::PendingRecord;
 
@@ -26,6 +28,39 @@ fn service(req: &HttpRequest) -> Result<web::Data<Auth>, AuthError> {
 /// The credential the request carries, if any: the session cookie today.
 fn presented_credential(req: &HttpRequest) -> Option<PresentedCredential> {
     session_token(req).map(PresentedCredential::Session)
+}
+
+/// The session token from the session cookie.
+fn session_token(req: &HttpRequest) -> Option<Token> {
+    req.cookie(SESSION_COOKIE)
+        .map(|c| Token::from_client(c.value()))
+}
+
+/// The pending-login token from its cookie.
+fn pending_token(req: &HttpRequest) -> Option<Token> {
+    req.cookie(PENDING_COOKIE)
+        .map(|c| Token::from_client(c.value()))
+}
+
+/// The client as the audit trail records it and throttling counts it: the
+/// socket's address, or the one a trusted proxy names in `X-Forwarded-For`.
+fn client(req: &HttpRequest) -> Client {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    let trusted_proxies = req
+        .app_data::<web::Data<crate::auth::Auth>>()
+        .map(|auth| auth.settings().server.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    Client {
+        ip: super::client_ip::client_ip(req, trusted_proxies).map(|ip| ip.to_string()),
+        user_agent,
+        known_client: req
+            .cookie(KNOWN_CLIENT_COOKIE)
+            .map(|c| Token::from_client(c.value())),
+    }
 }
 
 /// A live credential's principal; refused as the API refuses (401
@@ -72,6 +107,26 @@ impl FromRequest for Client {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Ok(client(req)))
+    }
+}
+
+/// The sign-in tokens a browser holds, unchecked: for the login steps, which
+/// judge (and count) a missing or stale pending login themselves, and for
+/// logout, which ends whatever they name.
+pub struct SignInCookies {
+    pub session: Option<Token>,
+    pub pending: Option<Token>,
+}
+
+impl FromRequest for SignInCookies {
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(SignInCookies {
+            session: session_token(req),
+            pending: pending_token(req),
+        }))
     }
 }
 

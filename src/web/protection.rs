@@ -3,7 +3,7 @@
 //! second factor again: a code, or a security key's answer to a challenge).
 //! Thin: parse, call the domain, answer.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -14,7 +14,8 @@ use super::cookies;
 use super::error::{ApiError, ApiResult};
 use super::login::authenticated;
 use super::metrics::counted;
-use super::request::{JsonBody, pending_token};
+use super::principal::SignInCookies;
+use super::request::JsonBody;
 use crate::auth::session::Token;
 use crate::auth::step_up::SecondFactorProof;
 use crate::auth::{Auth, Client, Principal};
@@ -77,12 +78,12 @@ pub struct ReauthenticateRequest {
 )]
 async fn login_recovery_code(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
     JsonBody(body): JsonBody<RecoveryCodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_recovery_code(pending_token(&req).as_ref(), &body.code, &client)
+        .login_recovery_code(cookies.pending.as_ref(), &body.code, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::RecoveryCode, signed_in)?;
     Ok(authenticated(&auth, &signed_in))

@@ -3,7 +3,7 @@
 //! padding), the page that enrols a key, and the script bridging both.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,7 +15,8 @@ use super::login::authenticated;
 use super::metrics::counted;
 use super::pages::page;
 use super::principal::OrSignIn;
-use super::request::{JsonBody, pending_token};
+use super::principal::SignInCookies;
+use super::request::JsonBody;
 use crate::auth::{Auth, Client, Enroller};
 use crate::metrics::SignInMethod;
 
@@ -94,9 +95,9 @@ pub async fn finish_registration(
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn begin_login(auth: web::Data<Auth>, cookies: SignInCookies) -> ApiResult<HttpResponse> {
     let options = auth
-        .start_security_key_login(pending_token(&req).as_ref())
+        .start_security_key_login(cookies.pending.as_ref())
         .await?;
     Ok(HttpResponse::Ok().json(options))
 }
@@ -117,12 +118,12 @@ pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<H
 )]
 pub async fn finish_login(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_security_key(pending_token(&req).as_ref(), &credential, &client)
+        .login_security_key(cookies.pending.as_ref(), &credential, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::SecurityKey, signed_in)?;
     Ok(authenticated(&auth, &signed_in))

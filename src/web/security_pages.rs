@@ -10,8 +10,7 @@ use serde::Deserialize;
 
 use super::metrics::counted;
 use super::pages::{page, refusal, see_other, signed_in_redirect};
-use super::principal::{OrSignIn, Pending};
-use super::request::pending_token;
+use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::{cookies, return_to};
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
@@ -127,11 +126,12 @@ async fn recovery_login_page(OrSignIn(Pending(pending)): OrSignIn<Pending>) -> H
 async fn recovery_login_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    cookies: SignInCookies,
     client: Client,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client)
+        .login_recovery_code(cookies.pending.as_ref(), &form.code, &client)
         .await;
     match counted(&auth, SignInMethod::RecoveryCode, signed_in) {
         Ok(signed_in) => {
@@ -139,11 +139,7 @@ async fn recovery_login_submit(
         }
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
-            if auth
-                .pending_login(pending_token(&req).as_ref())
-                .await
-                .is_err()
-            {
+            if auth.pending_login(cookies.pending.as_ref()).await.is_err() {
                 return see_other("/login");
             }
             let (status, message) = refusal(&error);
