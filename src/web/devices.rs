@@ -63,6 +63,8 @@ struct RemoveView {
     kind: &'static str,
     name: String,
     last_one: bool,
+    /// Back here from the step-up the removal asked for.
+    stepped_up: bool,
 }
 
 /// "Remove this device?": the form posts to `/account/devices/{id}/remove`.
@@ -70,6 +72,7 @@ async fn remove_page(
     auth: web::Data<Auth>,
     OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     id: web::Path<String>,
+    query: web::Query<super::security_pages::SteppedUpQuery>,
 ) -> HttpResponse {
     let Ok(devices) = auth.devices(&account).await else {
         return see_other("/account");
@@ -82,6 +85,7 @@ async fn remove_page(
                 kind: super::pages::device_kind_words(device),
                 name: device.name.clone(),
                 last_one: devices.len() == 1,
+                stepped_up: query.stepped_up(),
             },
         ),
         None => see_other("/account"),

@@ -11,7 +11,7 @@ use super::error::ApiResult;
 use super::metrics::counted;
 use super::principal::SignInCookies;
 use super::request::JsonBody;
-use crate::auth::login::{PasswordOutcome, SignedIn};
+use crate::auth::login::{FirstStep, PasswordOutcome, SignedIn};
 use crate::auth::{Auth, Client};
 use crate::metrics::SignInMethod;
 
@@ -25,6 +25,10 @@ pub struct LoginRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     code: String,
+    /// Extension: skip the second factor on this client for
+    /// `session.remember_browser_days` (ignored when that is 0).
+    #[serde(default)]
+    remember_browser: bool,
 }
 
 #[tracing::instrument(skip_all)]
@@ -45,10 +49,14 @@ pub async fn password(
     client: Client,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let passed = auth
+    let step = auth
         .login_password(&body.username, &body.password, &client)
         .await;
-    let passed = counted(&auth, SignInMethod::Password, passed)?;
+    let passed = match counted(&auth, SignInMethod::Password, step)? {
+        // A remembered browser: signed in with the password alone.
+        FirstStep::SignedIn(signed_in) => return Ok(authenticated(&auth, &signed_in)),
+        FirstStep::Pending(passed) => passed,
+    };
     let answer = match passed.outcome {
         PasswordOutcome::SecondFactorRequired(methods) => {
             json!({"status": "second_factor_required", "methods": methods})
@@ -80,7 +88,12 @@ pub async fn totp(
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_totp(cookies.pending.as_ref(), &body.code, &client)
+        .login_totp(
+            cookies.pending.as_ref(),
+            &body.code,
+            body.remember_browser,
+            &client,
+        )
         .await;
     let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
     Ok(authenticated(&auth, &signed_in))

@@ -13,9 +13,10 @@ use super::error::{public_message, status_and_code};
 use super::metrics::counted;
 use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::return_to;
+use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::{Method, PasswordOutcome, SignedIn};
+use crate::auth::login::{FirstStep, Method, PasswordOutcome, SignedIn};
 use crate::auth::{Account, Auth, AuthError, Client, Enroller, Principal};
 use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
@@ -37,6 +38,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/devices/{id}/remove",
             web::post().to(remove_device),
         )
+        .route("/account/sessions/{id}/end", web::post().to(end_session))
+        .route(
+            "/account/sessions/end-others",
+            web::post().to(end_other_sessions),
+        )
+        .route(
+            "/account/remembered-browsers/{id}/forget",
+            web::post().to(forget_remembered_browser),
+        )
         .route("/logout", web::post().to(logout));
 }
 
@@ -54,6 +64,8 @@ struct SecondFactorView {
     totp: bool,
     security_key: bool,
     recovery_code: bool,
+    /// Days this browser may be remembered for, when the operator allows it.
+    remember_days: Option<i64>,
 }
 
 #[derive(Template)]
@@ -88,6 +100,8 @@ struct AccountView {
     admin: bool,
     devices: Vec<DeviceRow>,
     recovery_codes_left: u32,
+    sessions: Vec<SessionRow>,
+    remembered: Vec<RememberedRow>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -101,6 +115,13 @@ struct LoginForm {
 #[derive(Deserialize)]
 struct CodeForm {
     code: String,
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    code: String,
+    /// The "don't ask again on this browser" box (sent only when ticked).
+    remember_browser: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +253,7 @@ async fn login_page(
 
 async fn login_submit(
     auth: web::Data<Auth>,
+    req: HttpRequest,
     client: Client,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
@@ -239,7 +261,10 @@ async fn login_submit(
         .login_password(&form.username, &form.password, &client)
         .await;
     match counted(&auth, SignInMethod::Password, passed) {
-        Ok(passed) => {
+        Ok(FirstStep::SignedIn(signed_in)) => {
+            signed_in_redirect(&auth, &req, &signed_in, "/account")
+        }
+        Ok(FirstStep::Pending(passed)) => {
             let next = match passed.outcome {
                 PasswordOutcome::EnrolmentRequired => "/enrol",
                 PasswordOutcome::SecondFactorRequired(_) => "/login/second-factor",
@@ -274,10 +299,15 @@ async fn totp_submit(
     req: HttpRequest,
     cookies: SignInCookies,
     client: Client,
-    form: web::Form<CodeForm>,
+    form: web::Form<SecondFactorForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_totp(cookies.pending.as_ref(), &form.code, &client)
+        .login_totp(
+            cookies.pending.as_ref(),
+            &form.code,
+            form.remember_browser.is_some(),
+            &client,
+        )
         .await;
     match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
@@ -308,6 +338,7 @@ async fn second_factor_view(
                 totp: methods.contains(&Method::Totp),
                 security_key: methods.contains(&Method::SecurityKey),
                 recovery_code: methods.contains(&Method::RecoveryCode),
+                remember_days: auth.remember_browser_days(),
             },
         ),
         Err(e) => page_failure(&e),
@@ -364,13 +395,16 @@ async fn enrol_page(OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
 async fn enrol_totp_start(
     auth: web::Data<Auth>,
     OrSignIn(enroller): OrSignIn<Enroller>,
+    client: Client,
     form: web::Form<NameForm>,
 ) -> HttpResponse {
     match auth.start_totp(&enroller, form.name.as_deref(), None).await {
         Ok(enrolment) => see_other(&format!("/enrol/totp/{}", enrolment.id)),
         // A first-login user has no account page yet: back to sign in.
         Err(error) => match &enroller {
-            Enroller::SignedIn(account) => account_error_page(&auth, account, &error).await,
+            Enroller::SignedIn(account) => {
+                account_error_page(&auth, account, &client, &error).await
+            }
             Enroller::FirstFactor { .. } => see_other("/login"),
         },
     }
@@ -433,6 +467,7 @@ async fn enrol_totp_confirm(
 async fn account_view(
     auth: &Auth,
     account: &Account,
+    client: &Client,
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<AccountView, HttpResponse> {
@@ -454,8 +489,19 @@ async fn account_view(
         .recovery_codes_left_of(account)
         .await
         .map_err(|e| page_failure(&e))?;
+    let sessions = auth
+        .sessions(account)
+        .await
+        .map_err(|e| page_failure(&e))?;
+    let remembered = auth
+        .remembered_browsers(account)
+        .await
+        .map_err(|e| page_failure(&e))?;
+    let this_browser = client.remembered_browser.as_ref().map(|t| t.hash());
     Ok(AccountView {
         admin: account.user.admin,
+        sessions: session_rows(&sessions, Some(account.session.token_hash), auth.now()),
+        remembered: remembered_rows(&remembered, this_browser),
         username: account.user.username.clone(),
         devices,
         recovery_codes_left,
@@ -474,12 +520,22 @@ pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
 async fn account_page(
     auth: web::Data<Auth>,
     OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     query: web::Query<Notice>,
 ) -> HttpResponse {
     let notice = match query.notice.as_deref() {
         Some("added") => Some("Your new second factor is ready.".to_owned()),
         Some("removed") => Some("The device was removed.".to_owned()),
         Some("renamed") => Some("The device was renamed.".to_owned()),
+        Some("session_ended") => Some("That session has ended.".to_owned()),
+        Some("others_ended") => Some(
+            "Every other session has ended, and other remembered browsers will be asked \
+             for a second factor again."
+                .to_owned(),
+        ),
+        Some("browser_forgotten") => {
+            Some("That browser will be asked for a second factor at its next sign-in.".to_owned())
+        }
         Some("password_changed") => {
             Some("Your password is changed; your other sessions have ended.".to_owned())
         }
@@ -490,15 +546,20 @@ async fn account_page(
         ),
         _ => None,
     };
-    match account_view(&auth, &account, notice, None).await {
+    match account_view(&auth, &account, &client, notice, None).await {
         Ok(view) => page(StatusCode::OK, &view),
         Err(response) => response,
     }
 }
 
-async fn account_error_page(auth: &Auth, account: &Account, error: &AuthError) -> HttpResponse {
+async fn account_error_page(
+    auth: &Auth,
+    account: &Account,
+    client: &Client,
+    error: &AuthError,
+) -> HttpResponse {
     let (status, message) = refusal(error);
-    match account_view(auth, account, None, Some(message)).await {
+    match account_view(auth, account, client, None, Some(message)).await {
         Ok(view) => page(status, &view),
         Err(_) => see_other("/login"),
     }
@@ -512,10 +573,47 @@ async fn remove_device(
 ) -> HttpResponse {
     match auth.remove_device(&account, &id, &client).await {
         Ok(()) => see_other("/account?notice=removed"),
+        // Back to this device's removal page, to press "Remove" once more.
         Err(AuthError::ReauthenticationRequired) => {
-            super::security_pages::reauthenticate_redirect("/account")
+            let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            super::security_pages::reauthenticate_redirect(&format!("/account/devices/{id}/remove"))
         }
-        Err(error) => account_error_page(&auth, &account, &error).await,
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
+    }
+}
+
+async fn end_session(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+    id: web::Path<String>,
+) -> HttpResponse {
+    match auth.end_session(&account, &id, &client).await {
+        Ok(()) => see_other("/account?notice=session_ended"),
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
+    }
+}
+
+async fn end_other_sessions(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+) -> HttpResponse {
+    match auth.end_other_sessions(&account, &client).await {
+        Ok(()) => see_other("/account?notice=others_ended"),
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
+    }
+}
+
+async fn forget_remembered_browser(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+    id: web::Path<String>,
+) -> HttpResponse {
+    match auth.forget_remembered_browser(&account, &id, &client).await {
+        Ok(()) => see_other("/account?notice=browser_forgotten"),
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
     }
 }
 

@@ -10,7 +10,9 @@ use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
-use super::cookies::{KNOWN_CLIENT_COOKIE, PENDING_COOKIE, SESSION_COOKIE};
+use super::cookies::{
+    KNOWN_CLIENT_COOKIE, PENDING_COOKIE, REMEMBERED_BROWSER_COOKIE, SESSION_COOKIE,
+};
 use super::pages::see_other;
 use crate::auth::session::Token;
 use crate::auth::{Auth, AuthError, Client, Enroller, PresentedCredential, Principal};
@@ -59,6 +61,9 @@ fn client(req: &HttpRequest) -> Client {
         user_agent,
         known_client: req
             .cookie(KNOWN_CLIENT_COOKIE)
+            .map(|c| Token::from_client(c.value())),
+        remembered_browser: req
+            .cookie(REMEMBERED_BROWSER_COOKIE)
             .map(|c| Token::from_client(c.value())),
     }
 }

@@ -102,7 +102,18 @@ pub async fn begin_login(auth: web::Data<Auth>, cookies: SignInCookies) -> ApiRe
     Ok(HttpResponse::Ok().json(options))
 }
 
-/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential.
+/// The key's PublicKeyCredential, plus (an extension) `"remember_browser":
+/// true` to skip the second factor on this client for a while.
+#[derive(Deserialize)]
+pub struct SecurityKeyLogin {
+    #[serde(flatten)]
+    credential: PublicKeyCredential,
+    #[serde(default)]
+    remember_browser: bool,
+}
+
+/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential
+/// (and, as an extension, `"remember_browser": true`).
 #[tracing::instrument(skip_all)]
 #[utoipa::path(
     post,
@@ -120,10 +131,15 @@ pub async fn finish_login(
     auth: web::Data<Auth>,
     cookies: SignInCookies,
     client: Client,
-    JsonBody(credential): JsonBody<PublicKeyCredential>,
+    JsonBody(body): JsonBody<SecurityKeyLogin>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_security_key(cookies.pending.as_ref(), &credential, &client)
+        .login_security_key(
+            cookies.pending.as_ref(),
+            &body.credential,
+            body.remember_browser,
+            &client,
+        )
         .await;
     let signed_in = counted(&auth, SignInMethod::SecurityKey, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
