@@ -50,9 +50,6 @@ pub enum AuthError {
         "administrators can't disable their own account; another administrator or the host's operator can"
     )]
     CannotDisableSelf,
-    /// A state-changing request sent by another site (CSRF).
-    #[error("{0}")]
-    CrossOriginRequest(String),
     /// A group, policy or attachment beyond its bound.
     #[error(transparent)]
     AccessLimit(#[from] AccessLimit),

@@ -4,16 +4,15 @@
 //! administrators' scope of `admin_pages`; forms post and redirect (303).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::pages::{page, refusal, see_other};
-use super::request::client;
 use super::security_pages::reauthenticate_redirect;
 use crate::access::management::{AccessError, AccessResult};
 use crate::auth::admin::Actor;
-use crate::auth::{Auth, AuthError};
+use crate::auth::{Auth, AuthError, Client};
 use crate::model::access::{Attachment, GroupRow};
 
 /// Form bodies of the policy editor: a 10 KiB document, URL-encoded.
@@ -272,11 +271,11 @@ async fn groups_page(
 async fn create_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     form: web::Form<NameForm>,
 ) -> HttpResponse {
     let done = auth
-        .create_group(&by, form.name.trim(), &client(&req))
+        .create_group(&by, form.name.trim(), &client)
         .await
         .map(drop);
     after_group_change(&auth, &by, done, "created").await
@@ -285,22 +284,22 @@ async fn create_group(
 async fn delete_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
 ) -> HttpResponse {
-    let done = auth.delete_group(&by, &name, &client(&req)).await;
+    let done = auth.delete_group(&by, &name, &client).await;
     after_group_change(&auth, &by, done, "deleted").await
 }
 
 async fn add_member(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
     form: web::Form<MemberForm>,
 ) -> HttpResponse {
     let done = auth
-        .add_group_member(&by, &name, form.username.trim(), &client(&req))
+        .add_group_member(&by, &name, form.username.trim(), &client)
         .await;
     after_group_change(&auth, &by, done, "member_added").await
 }
@@ -308,12 +307,12 @@ async fn add_member(
 async fn remove_member(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (group, username) = path.into_inner();
     let done = auth
-        .remove_group_member(&by, &group, &username, &client(&req))
+        .remove_group_member(&by, &group, &username, &client)
         .await;
     after_group_change(&auth, &by, done, "member_removed").await
 }
@@ -321,26 +320,24 @@ async fn remove_member(
 async fn attach_to_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
     form: web::Form<PolicyChoice>,
 ) -> HttpResponse {
     let to = Attachment::Group(name.into_inner());
-    let done = auth
-        .attach_policy(&by, &form.policy, &to, &client(&req))
-        .await;
+    let done = auth.attach_policy(&by, &form.policy, &to, &client).await;
     after_group_change(&auth, &by, done, "attached").await
 }
 
 async fn detach_from_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (group, policy) = path.into_inner();
     let to = Attachment::Group(group);
-    let done = auth.detach_policy(&by, &policy, &to, &client(&req)).await;
+    let done = auth.detach_policy(&by, &policy, &to, &client).await;
     after_group_change(&auth, &by, done, "detached").await
 }
 
@@ -380,14 +377,14 @@ async fn policy_page(
 async fn save_policy(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     form: web::Form<PolicyForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
     let name = form.name.trim().to_owned();
     let saved = match crate::access::management::policy_text(form.document.as_bytes()) {
         Ok(document) => auth
-            .put_policy(&by, &name, document, &client(&req))
+            .put_policy(&by, &name, document, &client)
             .await
             .map(drop),
         Err(invalid) => Err(invalid.into()),
@@ -424,10 +421,10 @@ async fn save_policy(
 async fn delete_policy(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
 ) -> HttpResponse {
-    let done = auth.delete_policy(&by, &name, &client(&req)).await;
+    let done = auth.delete_policy(&by, &name, &client).await;
     after_policy_change(&auth, &by, done, "deleted").await
 }
 
@@ -443,12 +440,12 @@ fn target_of(form: TargetForm) -> Result<Attachment, AccessError> {
 async fn attach_policy(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
     form: web::Form<TargetForm>,
 ) -> HttpResponse {
     let done = match target_of(form.into_inner()) {
-        Ok(to) => auth.attach_policy(&by, &name, &to, &client(&req)).await,
+        Ok(to) => auth.attach_policy(&by, &name, &to, &client).await,
         Err(error) => Err(error),
     };
     after_policy_change(&auth, &by, done, "attached").await
@@ -457,12 +454,12 @@ async fn attach_policy(
 async fn detach_policy(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
     form: web::Form<TargetForm>,
 ) -> HttpResponse {
     let done = match target_of(form.into_inner()) {
-        Ok(to) => auth.detach_policy(&by, &name, &to, &client(&req)).await,
+        Ok(to) => auth.detach_policy(&by, &name, &to, &client).await,
         Err(error) => Err(error),
     };
     after_policy_change(&auth, &by, done, "detached").await
