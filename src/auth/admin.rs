@@ -8,9 +8,10 @@ use secrecy::SecretString;
 
 use super::audit::AuditEvent;
 use super::clock::Timestamp;
-use super::session::Token;
-use super::{Account, Auth, AuthError, AuthResult, Client};
-use crate::store::{AuditRecord, SecondFactorsRemoved, UserId, UserOverview, UserRecord};
+use super::{Account, Auth, AuthError, AuthResult, Client, Principal};
+use crate::store::{
+    AuditRecord, SecondFactorsRemoved, TokenHash, UserId, UserOverview, UserRecord,
+};
 
 /// Audit events returned when the caller names no limit.
 pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
@@ -31,6 +32,7 @@ enum ActorKind {
     Admin {
         user_id: UserId,
         username: String,
+        session: TokenHash,
         /// When this admin's session last passed a second factor.
         second_factor_at: Timestamp,
         /// Not `admin: true`: acting through a policy that allowed this one
@@ -78,6 +80,7 @@ impl Actor {
             kind: ActorKind::Admin {
                 user_id: account.user.id,
                 username: account.user.username.clone(),
+                session: account.session.token_hash,
                 second_factor_at: account.session.second_factor_at,
                 delegated: !account.user.admin,
             },
@@ -92,6 +95,14 @@ impl Actor {
             return Err(AuthError::Forbidden);
         }
         Ok(())
+    }
+
+    /// The admin's own session, when acting through one.
+    pub(crate) fn session(&self) -> Option<TokenHash> {
+        match &self.kind {
+            ActorKind::Admin { session, .. } => Some(*session),
+            ActorKind::HostOperator => None,
+        }
     }
 }
 
@@ -137,18 +148,19 @@ pub fn audit_limit(limit: Option<&str>) -> AuthResult<u32> {
 }
 
 impl Auth {
-    /// The signed-in user behind a session, if they are an administrator:
-    /// 401 without a session, 403 for anyone else.
-    pub async fn administrator(&self, session: Option<&Token>) -> AuthResult<Actor> {
-        let account = self.signed_in(session).await?;
-        if !account.user.admin {
+    /// The principal as an administrator, if they are one: 403 for anyone
+    /// else (no principal at all was already a 401).
+    pub fn administrator(&self, principal: &Principal) -> AuthResult<Actor> {
+        let user = principal.user();
+        if !user.admin {
             return Err(AuthError::Forbidden);
         }
         Ok(Actor {
             kind: ActorKind::Admin {
-                user_id: account.user.id,
-                username: account.user.username,
-                second_factor_at: account.session.second_factor_at,
+                user_id: user.id,
+                username: user.username.clone(),
+                session: principal.account.session.token_hash,
+                second_factor_at: principal.second_factor_at(),
                 delegated: false,
             },
         })
@@ -294,7 +306,7 @@ impl Auth {
     }
 
     /// A user by name, disabled or not (administrators act on both).
-    async fn existing_user(&self, username: &str) -> AuthResult<UserRecord> {
+    pub(crate) async fn existing_user(&self, username: &str) -> AuthResult<UserRecord> {
         self.store
             .user_by_name(username)
             .await?

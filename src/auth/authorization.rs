@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::audit::AuditEvent;
 use super::clock::Timestamp;
-use super::{Account, Auth, AuthError, AuthResult, Client};
+use super::{Auth, AuthError, AuthResult, Client, Principal};
 use crate::access::{
     Access, AdminAction, Asker, Context, SecondFactor, Simulation, Snapshot, StatementRef,
 };
@@ -63,29 +63,20 @@ impl DenialLog {
     }
 }
 
-/// Who is asking, for the condition keys, from a signed-in account.
-fn asker<'a>(
-    account: &'a Account,
-    credential_type: &'a str,
-    client: &'a Client,
-    now: Timestamp,
-) -> Asker<'a> {
+/// Who is asking, for the condition keys.
+fn asker<'a>(principal: &'a Principal, client: &'a Client, now: Timestamp) -> Asker<'a> {
+    let session = &principal.account.session;
     Asker {
-        username: &account.user.username,
-        admin: account.user.admin,
+        username: &principal.user().username,
+        admin: principal.user().admin,
         second_factor: Some(SecondFactor {
-            method: session_method(account),
-            age_secs: now - account.session.second_factor_at,
+            // Sessions opened before methods were recorded have none.
+            method: Some(session.method.as_str()).filter(|m| !m.is_empty()),
+            age_secs: now - principal.second_factor_at(),
         }),
         source_ip: client.ip.as_deref(),
-        credential_type,
+        credential_type: principal.credential.as_str(),
     }
-}
-
-/// The second factor that last passed on the session.
-fn session_method(account: &Account) -> Option<&str> {
-    let _ = account;
-    None
 }
 
 impl Auth {
@@ -110,38 +101,37 @@ impl Auth {
     /// minute per user and URL.
     pub async fn forward_auth(
         &self,
-        account: &Account,
-        credential_type: &str,
+        principal: &Principal,
         request: ForwardRequest<'_>,
         client: &Client,
     ) -> AuthResult<ForwardDecision> {
         let snapshot = self.access_snapshot().await?;
         let now = self.clock.now();
         let access = snapshot.forward_auth(
-            &asker(account, credential_type, client, now),
+            &asker(principal, client, now),
             request.method,
             request.url,
             self.settings.access.default_decision,
         );
         if let Access::Forbidden(deciding) = &access {
-            self.audit_denial(account, request, deciding.as_ref(), client, now)
+            self.audit_denial(principal, request, deciding.as_ref(), client, now)
                 .await;
         }
         Ok(ForwardDecision {
             access,
-            groups: snapshot.groups_of(&account.user.username).to_vec(),
+            groups: snapshot.groups_of(&principal.user().username).to_vec(),
         })
     }
 
     async fn audit_denial(
         &self,
-        account: &Account,
+        principal: &Principal,
         request: ForwardRequest<'_>,
         deciding: Option<&StatementRef>,
         client: &Client,
         now: Timestamp,
     ) {
-        let username = &account.user.username;
+        let username = &principal.user().username;
         if !self.denials.should_audit(username, request.url, now) {
             return;
         }
@@ -162,19 +152,18 @@ impl Auth {
     /// (else 403 `forbidden`).
     pub async fn permit(
         &self,
-        account: &Account,
-        credential_type: &str,
+        principal: &Principal,
         action: AdminAction,
         resource: &str,
         client: &Client,
     ) -> AuthResult<()> {
-        if account.user.admin {
+        if principal.user().admin {
             return Ok(());
         }
         let snapshot = self.access_snapshot().await?;
         let now = self.clock.now();
         let (allowed, _) = snapshot.permits(
-            &asker(account, credential_type, client, now),
+            &asker(principal, client, now),
             action.name(),
             resource,
             self.settings.access.default_decision,

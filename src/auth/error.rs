@@ -12,6 +12,10 @@ pub enum AuthError {
     /// A wrong code at sign-in.
     #[error("the code is wrong, expired or already used")]
     InvalidCode,
+    /// A right code for a time step already used: the same API code as a
+    /// wrong one, other words.
+    #[error("this code was just used; wait for the next one")]
+    CodeJustUsed,
     /// A wrong code while confirming a new device (a request error, not a failed sign-in).
     #[error(
         "the code does not match this device; check the device's clock and try the current code"
@@ -46,9 +50,6 @@ pub enum AuthError {
         "administrators can't disable their own account; another administrator or the host's operator can"
     )]
     CannotDisableSelf,
-    /// A state-changing request sent by another site (CSRF).
-    #[error("{0}")]
-    CrossOriginRequest(String),
     /// A group, policy or attachment beyond its bound.
     #[error(transparent)]
     AccessLimit(#[from] AccessLimit),

@@ -3,17 +3,16 @@
 //! behind the same administrator gate as the rest of `/api/v1/admin`.
 
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::ApiRoute;
 use super::error::{ApiError, ApiResult};
-use super::request::client;
 use crate::access::management::{AccessError, policy_text};
-use crate::auth::Auth;
 use crate::auth::admin::Actor;
+use crate::auth::{Auth, Client};
 use crate::model::access::{Attachment, GroupRow, PolicyRow};
 
 /// Routes inside `/api/v1/admin`.
@@ -155,10 +154,10 @@ async fn list_groups(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResul
 async fn put_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let created = auth.create_group(&by, &name, &client(&req)).await?;
+    let created = auth.create_group(&by, &name, &client).await?;
     Ok(created_or(created, HttpResponse::NoContent().finish()))
 }
 
@@ -178,10 +177,10 @@ async fn put_group(
 async fn delete_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.delete_group(&by, &name, &client(&req)).await?;
+    auth.delete_group(&by, &name, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -201,11 +200,11 @@ async fn delete_group(
 async fn add_member(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (group, username) = path.into_inner();
-    auth.add_group_member(&by, &group, &username, &client(&req))
+    auth.add_group_member(&by, &group, &username, &client)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -226,11 +225,11 @@ async fn add_member(
 async fn remove_member(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (group, username) = path.into_inner();
-    auth.remove_group_member(&by, &group, &username, &client(&req))
+    auth.remove_group_member(&by, &group, &username, &client)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -238,22 +237,22 @@ async fn remove_member(
 async fn attach(
     auth: &Auth,
     by: &Actor,
-    req: &HttpRequest,
+    client: &Client,
     policy: &str,
     to: Attachment,
 ) -> ApiResult<HttpResponse> {
-    auth.attach_policy(by, policy, &to, &client(req)).await?;
+    auth.attach_policy(by, policy, &to, client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn detach(
     auth: &Auth,
     by: &Actor,
-    req: &HttpRequest,
+    client: &Client,
     policy: &str,
     to: Attachment,
 ) -> ApiResult<HttpResponse> {
-    auth.detach_policy(by, policy, &to, &client(req)).await?;
+    auth.detach_policy(by, policy, &to, client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -274,11 +273,11 @@ async fn detach(
 async fn attach_to_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (group, policy) = path.into_inner();
-    attach(&auth, &by, &req, &policy, Attachment::Group(group)).await
+    attach(&auth, &by, &client, &policy, Attachment::Group(group)).await
 }
 
 #[utoipa::path(
@@ -297,11 +296,11 @@ async fn attach_to_group(
 async fn detach_from_group(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (group, policy) = path.into_inner();
-    detach(&auth, &by, &req, &policy, Attachment::Group(group)).await
+    detach(&auth, &by, &client, &policy, Attachment::Group(group)).await
 }
 
 #[utoipa::path(
@@ -321,11 +320,11 @@ async fn detach_from_group(
 async fn attach_to_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (username, policy) = path.into_inner();
-    attach(&auth, &by, &req, &policy, Attachment::User(username)).await
+    attach(&auth, &by, &client, &policy, Attachment::User(username)).await
 }
 
 #[utoipa::path(
@@ -344,11 +343,11 @@ async fn attach_to_user(
 async fn detach_from_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (username, policy) = path.into_inner();
-    detach(&auth, &by, &req, &policy, Attachment::User(username)).await
+    detach(&auth, &by, &client, &policy, Attachment::User(username)).await
 }
 
 #[utoipa::path(
@@ -391,12 +390,12 @@ async fn list_policies(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiRes
 async fn put_policy(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let document = policy_text(&body).map_err(AccessError::from)?;
-    let created = auth.put_policy(&by, &name, document, &client(&req)).await?;
+    let created = auth.put_policy(&by, &name, document, &client).await?;
     Ok(created_or(created, HttpResponse::Ok().finish()))
 }
 
@@ -416,9 +415,9 @@ async fn put_policy(
 async fn delete_policy(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.delete_policy(&by, &name, &client(&req)).await?;
+    auth.delete_policy(&by, &name, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

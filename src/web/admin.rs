@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use super::request::{JsonBody, client, session_token};
+use super::request::JsonBody;
 use super::{ApiRoute, not_found, register_api_routes};
 use crate::access::admin_actions::{self, ADMIN_ENDPOINTS, AdminAction};
 use crate::auth::admin::{Actor, UserSummary, audit_limit};
 use crate::auth::clock::iso8601;
-use crate::auth::{Account, Auth, AuthError};
+use crate::auth::{Auth, AuthError, Client, Principal};
 use crate::store::AuditRecord;
 use actix_web::http::Method;
 
@@ -37,6 +37,15 @@ pub fn api_routes() -> Vec<ApiRoute> {
         }),
         ApiRoute::new(Method::DELETE, "/users/{username}/devices", |r| {
             r.to(reset_second_factors)
+        }),
+        ApiRoute::new(Method::GET, "/users/{username}/sessions", |r| {
+            r.to(super::sessions::of_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/sessions", |r| {
+            r.to(super::sessions::end_of_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/sessions/{id}", |r| {
+            r.to(super::sessions::end_one_of_user)
         }),
         ApiRoute::new(Method::GET, "/credential-report", |r| {
             r.to(credential_report)
@@ -60,7 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Admits a signed-in administrator and hands the handlers their `Actor`.
 async fn require_administrator(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
@@ -68,28 +77,21 @@ async fn require_administrator(
             "the service is not configured",
         ));
     };
-    let account = auth
-        .signed_in(session_token(req.request()).as_ref())
-        .await
-        .map_err(ApiError::from)?;
-    if !account.user.admin {
+    let principal = req.extract::<Principal>().await?;
+    if !principal.user().admin {
         let (action, resource) =
             endpoint_permission(&req).ok_or(ApiError::from(AuthError::Forbidden))?;
         // A resource named in the body (creating a user) is checked by the handler.
         if let Some(resource) = resource {
-            auth.permit(
-                &account,
-                "session",
-                action,
-                &resource,
-                &client(req.request()),
-            )
-            .await
-            .map_err(ApiError::from)?;
+            let client = req.extract::<Client>().await?;
+            auth.permit(&principal, action, &resource, &client)
+                .await
+                .map_err(ApiError::from)?;
         }
     }
-    req.extensions_mut().insert(Actor::delegated(&account));
-    req.extensions_mut().insert(account);
+    req.extensions_mut()
+        .insert(Actor::delegated(&principal.account));
+    req.extensions_mut().insert(principal);
     next.call(req).await
 }
 
@@ -209,27 +211,15 @@ async fn list_users(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResult
 async fn create_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    account: web::ReqData<Account>,
-    req: HttpRequest,
+    principal: web::ReqData<Principal>,
+    client: Client,
     JsonBody(body): JsonBody<NewUserRequest>,
 ) -> ApiResult<HttpResponse> {
     let resource = admin_actions::resource("user", &body.username);
-    auth.permit(
-        &account,
-        "session",
-        AdminAction::CreateUser,
-        &resource,
-        &client(&req),
-    )
-    .await?;
+    auth.permit(&principal, AdminAction::CreateUser, &resource, &client)
+        .await?;
     let user = auth
-        .add_user(
-            &by,
-            &body.username,
-            &body.password,
-            body.admin,
-            &client(&req),
-        )
+        .add_user(&by, &body.username, &body.password, body.admin, &client)
         .await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
@@ -251,10 +241,10 @@ async fn create_user(
 async fn disable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.disable_user(&by, &username, &client(&req)).await?;
+    auth.disable_user(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -274,10 +264,10 @@ async fn disable_user(
 async fn enable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.enable_user(&by, &username, &client(&req)).await?;
+    auth.enable_user(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -297,11 +287,10 @@ async fn enable_user(
 async fn reset_second_factors(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.reset_second_factors(&by, &username, &client(&req))
-        .await?;
+    auth.reset_second_factors(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -42,6 +42,12 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// A state-changing request another site sent (CSRF): `reason` says
+    /// which header gave it away.
+    pub fn cross_origin(reason: impl Into<String>) -> Self {
+        Self::forbidden(reason)
+    }
+
     /// A request body that did not arrive in time (`server.body_timeout_secs`).
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
@@ -88,7 +94,9 @@ impl ResponseError for ApiError {
 pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
     match error {
         AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
-        AuthError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
+        AuthError::InvalidCode | AuthError::CodeJustUsed => {
+            (StatusCode::UNAUTHORIZED, "invalid_code")
+        }
         AuthError::InvalidEnrolmentCode => (StatusCode::BAD_REQUEST, "invalid_code"),
         AuthError::InvalidAssertion => (StatusCode::UNAUTHORIZED, "invalid_assertion"),
         AuthError::InvalidAttestation => (StatusCode::BAD_REQUEST, "invalid_attestation"),
@@ -103,7 +111,6 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CannotDisableSelf => (StatusCode::BAD_REQUEST, "invalid_request"),
-        AuthError::CrossOriginRequest(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::AccessLimit(_) => (StatusCode::CONFLICT, "limit_exceeded"),
         AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -122,17 +129,17 @@ pub fn public_message(error: &AuthError) -> String {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        let (status, code) = status_and_code(&error);
-        let retry_after_secs = match &error {
+impl From<&AuthError> for ApiError {
+    fn from(error: &AuthError) -> Self {
+        let (status, code) = status_and_code(error);
+        let retry_after_secs = match error {
             AuthError::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
         Self {
             status,
             code,
-            message: public_message(&error),
+            message: public_message(error),
             retry_after_secs,
         }
     }
@@ -148,6 +155,24 @@ impl From<AccessError> for ApiError {
             ),
             AccessError::Auth(error) => error.into(),
         }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        Self::from(&error)
+    }
+}
+
+/// A domain refusal met by an extractor (`web::principal`) is answered as
+/// the API answers it.
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        status_and_code(self).0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        ApiError::from(self).error_response()
     }
 }
 

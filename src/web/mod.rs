@@ -3,21 +3,23 @@
 //! grouped by URL; handlers stay thin.
 
 mod access_admin;
+mod access_pages;
 mod admin;
 mod admin_pages;
 pub mod body_deadline;
 pub mod cookies;
 pub mod error;
-mod forward_auth;
 mod forwarded;
 mod health;
 mod login;
 mod me;
 mod pages;
+mod principal;
 mod request;
 mod resync;
 pub mod return_to;
 mod security_keys;
+mod verify;
 // Account protection (issue 4).
 mod client_ip;
 pub mod connections;
@@ -27,6 +29,10 @@ mod security_pages;
 mod simulate;
 // Pages people use (issue 7).
 mod devices;
+// Sessions people see and end.
+mod session_rows;
+mod sessions;
+mod user_agent;
 // Operations: HTTPS, metrics, the OpenAPI document.
 mod metrics;
 mod openapi;
@@ -100,8 +106,18 @@ fn v1_routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::POST, "/login", |r| r.to(login::password)),
         ApiRoute::new(Method::POST, "/login/totp", |r| r.to(login::totp)),
         ApiRoute::new(Method::POST, "/logout", |r| r.to(login::logout)),
-        ApiRoute::new(Method::GET, "/verify", |r| r.to(health::verify)),
+        ApiRoute::new(Method::GET, "/verify", |r| r.to(verify::verify)),
         ApiRoute::new(Method::GET, "/me", |r| r.to(me::me)),
+        ApiRoute::new(Method::GET, "/me/sessions", |r| r.to(sessions::mine)),
+        ApiRoute::new(Method::DELETE, "/me/sessions", |r| {
+            r.to(sessions::end_my_others)
+        }),
+        ApiRoute::new(Method::DELETE, "/me/sessions/{id}", |r| {
+            r.to(sessions::end_mine)
+        }),
+        ApiRoute::new(Method::DELETE, "/me/remembered-browsers/{id}", |r| {
+            r.to(sessions::forget_remembered_browser)
+        }),
         ApiRoute::new(Method::POST, "/me/totp", |r| r.to(me::start_totp)),
         ApiRoute::new(Method::POST, "/me/totp/{id}/confirm", |r| {
             r.to(me::confirm_totp)
@@ -165,5 +181,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(admin_pages::routes)
     .configure(security_pages::routes)
     .configure(devices::page_routes)
-    .configure(forward_auth::routes);
+    .configure(verify::page_routes);
 }

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
     access_admin, admin, devices, health, login, me, metrics, protection, resync, security_keys,
-    simulate,
+    sessions, simulate, verify,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -143,7 +143,7 @@ impl Modify for SessionCookie {
         health::healthz,
         metrics::metrics,
         document,
-        health::verify,
+        verify::verify,
         login::password,
         login::totp,
         login::logout,
@@ -151,6 +151,10 @@ impl Modify for SessionCookie {
         security_keys::finish_login,
         protection::login_recovery_code,
         me::me,
+        sessions::mine,
+        sessions::end_my_others,
+        sessions::end_mine,
+        sessions::forget_remembered_browser,
         me::start_totp,
         me::confirm_totp,
         me::remove_device,
@@ -168,6 +172,9 @@ impl Modify for SessionCookie {
         admin::disable_user,
         admin::enable_user,
         admin::reset_second_factors,
+        sessions::of_user,
+        sessions::end_of_user,
+        sessions::end_one_of_user,
         admin::credential_report,
         admin::audit,
         access_admin::list_groups,

@@ -11,12 +11,13 @@ use serde::Deserialize;
 use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
 use super::metrics::counted;
-use super::request::{client, pending_token, session_token};
+use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::return_to;
+use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::{Method, PasswordOutcome, SignedIn};
-use crate::auth::{Auth, AuthError, Enroller};
+use crate::auth::login::{FirstStep, Method, PasswordOutcome, SignedIn};
+use crate::auth::{Account, Auth, AuthError, Client, Enroller, Principal};
 use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
@@ -37,6 +38,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/devices/{id}/remove",
             web::post().to(remove_device),
         )
+        .route("/account/sessions/{id}/end", web::post().to(end_session))
+        .route(
+            "/account/sessions/end-others",
+            web::post().to(end_other_sessions),
+        )
+        .route(
+            "/account/remembered-browsers/{id}/forget",
+            web::post().to(forget_remembered_browser),
+        )
         .route("/logout", web::post().to(logout));
 }
 
@@ -54,6 +64,8 @@ struct SecondFactorView {
     totp: bool,
     security_key: bool,
     recovery_code: bool,
+    /// Days this browser may be remembered for, when the operator allows it.
+    remember_days: Option<i64>,
 }
 
 #[derive(Template)]
@@ -88,6 +100,8 @@ struct AccountView {
     admin: bool,
     devices: Vec<DeviceRow>,
     recovery_codes_left: u32,
+    sessions: Vec<SessionRow>,
+    remembered: Vec<RememberedRow>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -101,6 +115,13 @@ struct LoginForm {
 #[derive(Deserialize)]
 struct CodeForm {
     code: String,
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    code: String,
+    /// The "don't ask again on this browser" box (sent only when ticked).
+    remember_browser: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -204,7 +225,7 @@ struct ReturnTo {
 /// factor, first-login enrolment) before the session exists.
 async fn login_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    principal: Option<Principal>,
     query: web::Query<ReturnTo>,
 ) -> HttpResponse {
     let target = query
@@ -213,7 +234,7 @@ async fn login_page(
         .or(query.next.as_deref())
         .and_then(|rd| return_to::allowed(auth.settings(), rd));
     if let Some(target) = &target
-        && auth.signed_in(session_token(&req).as_ref()).await.is_ok()
+        && principal.is_some()
     {
         return see_other(target);
     }
@@ -233,13 +254,17 @@ async fn login_page(
 async fn login_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let passed = auth
-        .login_password(&form.username, &form.password, &client(&req))
+        .login_password(&form.username, &form.password, &client)
         .await;
     match counted(&auth, SignInMethod::Password, passed) {
-        Ok(passed) => {
+        Ok(FirstStep::SignedIn(signed_in)) => {
+            signed_in_redirect(&auth, &req, &signed_in, "/account")
+        }
+        Ok(FirstStep::Pending(passed)) => {
             let next = match passed.outcome {
                 PasswordOutcome::EnrolmentRequired => "/enrol",
                 PasswordOutcome::SecondFactorRequired(_) => "/login/second-factor",
@@ -259,28 +284,37 @@ async fn login_submit(
     }
 }
 
-async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.pending_login(pending_token(&req).as_ref()).await {
-        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(pending) => second_factor_view(&auth, &pending, StatusCode::OK, None).await,
-        Err(_) => see_other("/login"),
+async fn second_factor_page(
+    auth: web::Data<Auth>,
+    OrSignIn(Pending(pending)): OrSignIn<Pending>,
+) -> HttpResponse {
+    if pending.enrolment_only {
+        return see_other("/enrol");
     }
+    second_factor_view(&auth, &pending, StatusCode::OK, None).await
 }
 
 async fn totp_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
-    form: web::Form<CodeForm>,
+    cookies: SignInCookies,
+    client: Client,
+    form: web::Form<SecondFactorForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .login_totp(
+            cookies.pending.as_ref(),
+            &form.code,
+            form.remember_browser.is_some(),
+            &client,
+        )
         .await;
     match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
-            let Ok(pending) = auth.pending_login(pending_token(&req).as_ref()).await else {
+            let Ok(pending) = auth.pending_login(cookies.pending.as_ref()).await else {
                 return see_other("/login");
             };
             let (status, message) = refusal(&error);
@@ -304,6 +338,7 @@ async fn second_factor_view(
                 totp: methods.contains(&Method::Totp),
                 security_key: methods.contains(&Method::SecurityKey),
                 recovery_code: methods.contains(&Method::RecoveryCode),
+                remember_days: auth.remember_browser_days(),
             },
         ),
         Err(e) => page_failure(&e),
@@ -312,10 +347,11 @@ async fn second_factor_view(
 
 /// Where a sign-in finished by script (a security key) lands: on to the page
 /// the person came from, if any and allowed, else the account page.
-async fn login_done(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    if auth.signed_in(session_token(&req).as_ref()).await.is_err() {
-        return see_other("/login");
-    }
+async fn login_done(
+    auth: web::Data<Auth>,
+    _: OrSignIn<Principal>,
+    req: HttpRequest,
+) -> HttpResponse {
     let target = req
         .cookie(RETURN_COOKIE)
         .and_then(|c| return_to::allowed(auth.settings(), c.value()));
@@ -347,36 +383,30 @@ pub(super) fn signed_in_redirect(
     response
 }
 
-async fn enroller(auth: &Auth, req: &HttpRequest) -> Result<Enroller, HttpResponse> {
-    auth.enroller(session_token(req).as_ref(), pending_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
-}
-
-async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match enroller(&auth, &req).await {
-        Ok(enroller) => page(
-            StatusCode::OK,
-            &EnrolView {
-                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
-            },
-        ),
-        Err(redirect) => redirect,
-    }
+async fn enrol_page(OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &EnrolView {
+            first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+        },
+    )
 }
 
 async fn enrol_totp_start(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(enroller): OrSignIn<Enroller>,
+    client: Client,
     form: web::Form<NameForm>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth.start_totp(&enroller, form.name.as_deref(), None).await {
         Ok(enrolment) => see_other(&format!("/enrol/totp/{}", enrolment.id)),
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        // A first-login user has no account page yet: back to sign in.
+        Err(error) => match &enroller {
+            Enroller::SignedIn(account) => {
+                account_error_page(&auth, account, &client, &error).await
+            }
+            Enroller::FirstFactor { .. } => see_other("/login"),
+        },
     }
 }
 
@@ -399,13 +429,9 @@ fn enrol_totp_view(enrolment: TotpEnrolment, error: Option<String>) -> EnrolTotp
 
 async fn enrol_totp_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth.show_totp_enrolment(&enroller, &id).await {
         Ok(enrolment) => page(StatusCode::OK, &enrol_totp_view(enrolment, None)),
         Err(_) => see_other("/enrol"),
@@ -414,16 +440,14 @@ async fn enrol_totp_page(
 
 async fn enrol_totp_confirm(
     auth: web::Data<Auth>,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     req: HttpRequest,
+    client: Client,
     id: web::Path<String>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth
-        .confirm_totp(&enroller, &id, &form.code, None, &client(&req))
+        .confirm_totp(&enroller, &id, &form.code, None, &client)
         .await
     {
         Ok(confirmed) => match confirmed.signed_in {
@@ -442,16 +466,13 @@ async fn enrol_totp_confirm(
 
 async fn account_view(
     auth: &Auth,
-    req: &HttpRequest,
+    account: &Account,
+    client: &Client,
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<AccountView, HttpResponse> {
-    let account = auth
-        .signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))?;
     let devices = auth
-        .devices(&account)
+        .devices(account)
         .await
         .map_err(|e| page_failure(&e))?
         .iter()
@@ -465,12 +486,20 @@ async fn account_view(
         })
         .collect();
     let recovery_codes_left = auth
-        .recovery_codes_left_of(&account)
+        .recovery_codes_left_of(account)
         .await
         .map_err(|e| page_failure(&e))?;
+    let sessions = auth.sessions(account).await.map_err(|e| page_failure(&e))?;
+    let remembered = auth
+        .remembered_browsers(account)
+        .await
+        .map_err(|e| page_failure(&e))?;
+    let this_browser = client.remembered_browser.as_ref().map(|t| t.hash());
     Ok(AccountView {
         admin: account.user.admin,
-        username: account.user.username,
+        sessions: session_rows(&sessions, Some(account.session.token_hash), auth.now()),
+        remembered: remembered_rows(&remembered, this_browser),
+        username: account.user.username.clone(),
         devices,
         recovery_codes_left,
         notice,
@@ -487,13 +516,23 @@ pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
 
 async fn account_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     query: web::Query<Notice>,
 ) -> HttpResponse {
     let notice = match query.notice.as_deref() {
         Some("added") => Some("Your new second factor is ready.".to_owned()),
         Some("removed") => Some("The device was removed.".to_owned()),
         Some("renamed") => Some("The device was renamed.".to_owned()),
+        Some("session_ended") => Some("That session has ended.".to_owned()),
+        Some("others_ended") => Some(
+            "Every other session has ended, and other remembered browsers will be asked \
+             for a second factor again."
+                .to_owned(),
+        ),
+        Some("browser_forgotten") => {
+            Some("That browser will be asked for a second factor at its next sign-in.".to_owned())
+        }
         Some("password_changed") => {
             Some("Your password is changed; your other sessions have ended.".to_owned())
         }
@@ -504,15 +543,20 @@ async fn account_page(
         ),
         _ => None,
     };
-    match account_view(&auth, &req, notice, None).await {
+    match account_view(&auth, &account, &client, notice, None).await {
         Ok(view) => page(StatusCode::OK, &view),
         Err(response) => response,
     }
 }
 
-async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -> HttpResponse {
+async fn account_error_page(
+    auth: &Auth,
+    account: &Account,
+    client: &Client,
+    error: &AuthError,
+) -> HttpResponse {
     let (status, message) = refusal(error);
-    match account_view(auth, req, None, Some(message)).await {
+    match account_view(auth, account, client, None, Some(message)).await {
         Ok(view) => page(status, &view),
         Err(_) => see_other("/login"),
     }
@@ -520,19 +564,53 @@ async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -
 
 async fn remove_device(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let account = match auth.signed_in(session_token(&req).as_ref()).await {
-        Ok(account) => account,
-        Err(_) => return see_other("/login"),
-    };
-    match auth.remove_device(&account, &id, &client(&req)).await {
+    match auth.remove_device(&account, &id, &client).await {
         Ok(()) => see_other("/account?notice=removed"),
+        // Back to this device's removal page, to press "Remove" once more.
         Err(AuthError::ReauthenticationRequired) => {
-            super::security_pages::reauthenticate_redirect("/account")
+            let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            super::security_pages::reauthenticate_redirect(&format!("/account/devices/{id}/remove"))
         }
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
+    }
+}
+
+async fn end_session(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+    id: web::Path<String>,
+) -> HttpResponse {
+    match auth.end_session(&account, &id, &client).await {
+        Ok(()) => see_other("/account?notice=session_ended"),
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
+    }
+}
+
+async fn end_other_sessions(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+) -> HttpResponse {
+    match auth.end_other_sessions(&account, &client).await {
+        Ok(()) => see_other("/account?notice=others_ended"),
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
+    }
+}
+
+async fn forget_remembered_browser(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+    id: web::Path<String>,
+) -> HttpResponse {
+    match auth.forget_remembered_browser(&account, &id, &client).await {
+        Ok(()) => see_other("/account?notice=browser_forgotten"),
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
     }
 }
 
@@ -544,15 +622,12 @@ struct LogoutForm {
 
 async fn logout(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     form: Option<web::Form<LogoutForm>>,
 ) -> HttpResponse {
     let _ = auth
-        .logout(
-            session_token(&req).as_ref(),
-            pending_token(&req).as_ref(),
-            &client(&req),
-        )
+        .logout(cookies.session.as_ref(), cookies.pending.as_ref(), &client)
         .await;
     let sign_in_again = form
         .as_ref()

@@ -10,12 +10,12 @@ use serde::Deserialize;
 
 use super::metrics::counted;
 use super::pages::{page, refusal, see_other, signed_in_redirect};
-use super::request::{client, pending_token, session_token};
+use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::{cookies, return_to};
 use crate::access::StepUp;
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Account, Auth, AuthError};
+use crate::auth::{Account, Auth, AuthError, Client, Principal};
 use crate::metrics::SignInMethod;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -26,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/reauthenticate", web::get().to(reauthenticate_page))
         .route("/reauthenticate", web::post().to(reauthenticate_submit))
+        .route(
+            "/account/recovery-codes",
+            web::get().to(recovery_codes_page),
+        )
         .route(
             "/account/recovery-codes",
             web::post().to(create_recovery_codes),
@@ -47,6 +51,8 @@ struct ReauthenticateView {
     /// Forward-auth asked for a security key (`require=security_key`):
     /// only a security key is offered.
     key_required: bool,
+    /// Where a security key's step-up lands (`next`, marked as stepped up).
+    done: String,
     recovery_codes_left: u32,
     error: Option<String>,
     /// The methods the user holds: the page offers those.
@@ -62,6 +68,15 @@ struct RecoveryCodesView {
     codes: Vec<String>,
 }
 
+/// "Make recovery codes": where a step-up asked for by that button returns,
+/// to be pressed again (a GET never makes codes: another site could link it).
+#[derive(Template)]
+#[template(path = "make_recovery_codes.html")]
+struct MakeRecoveryCodesView {
+    stepped_up: bool,
+    replacing: bool,
+}
+
 #[derive(Template)]
 #[template(path = "change_password.html")]
 struct ChangePasswordView {
@@ -72,6 +87,7 @@ struct ChangePasswordView {
     /// The field the error is about: `current_password`, `new_password`,
     /// `confirm_password`, or empty for the whole form.
     error_field: &'static str,
+    stepped_up: bool,
 }
 
 /// Which field of the password form a refusal is about.
@@ -95,6 +111,29 @@ struct NextQuery {
     /// From forward-auth: the app address to return to, and what it needs.
     rd: Option<String>,
     require: Option<String>,
+}
+
+/// What a page reads after a step-up sent the person back to it.
+#[derive(Deserialize)]
+pub(super) struct SteppedUpQuery {
+    stepped_up: Option<String>,
+}
+
+impl SteppedUpQuery {
+    pub(super) fn stepped_up(&self) -> bool {
+        self.stepped_up.is_some()
+    }
+}
+
+/// `next` marked so that its page says the step-up is done and the action
+/// waits for one more press (a form can't be re-posted by a redirect).
+fn after_step_up(next: &str) -> String {
+    // An app's address (forward-auth's `rd`) is returned to as it was.
+    if !next.starts_with('/') {
+        return next.to_owned();
+    }
+    let join = if next.contains('?') { '&' } else { '?' };
+    format!("{next}{join}stepped_up=1")
 }
 
 #[derive(Deserialize)]
@@ -126,32 +165,31 @@ fn step_up_return(auth: &Auth, rd: Option<&str>, next: Option<&str>) -> String {
         .unwrap_or_else(|| local_path(auth, next))
 }
 
-/// The step-up page, coming back to `next` afterwards.
+/// The step-up page, coming back to `next` (the page of the action that
+/// asked for it) afterwards.
 pub(super) fn reauthenticate_redirect(next: &str) -> HttpResponse {
-    see_other(&format!("/reauthenticate?next={next}"))
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    see_other(&format!("/reauthenticate?{query}"))
 }
 
-async fn signed_in(auth: &Auth, req: &HttpRequest) -> Result<Account, HttpResponse> {
-    auth.signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
-}
-
-async fn recovery_login_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.pending_login(pending_token(&req).as_ref()).await {
-        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(_) => page(StatusCode::OK, &RecoveryLoginView { error: None }),
-        Err(_) => see_other("/login"),
+async fn recovery_login_page(OrSignIn(Pending(pending)): OrSignIn<Pending>) -> HttpResponse {
+    if pending.enrolment_only {
+        return see_other("/enrol");
     }
+    page(StatusCode::OK, &RecoveryLoginView { error: None })
 }
 
 async fn recovery_login_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .login_recovery_code(cookies.pending.as_ref(), &form.code, &client)
         .await;
     match counted(&auth, SignInMethod::RecoveryCode, signed_in) {
         Ok(signed_in) => {
@@ -159,11 +197,7 @@ async fn recovery_login_submit(
         }
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
-            if auth
-                .pending_login(pending_token(&req).as_ref())
-                .await
-                .is_err()
-            {
+            if auth.pending_login(cookies.pending.as_ref()).await.is_err() {
                 return see_other("/login");
             }
             let (status, message) = refusal(&error);
@@ -179,13 +213,9 @@ async fn recovery_login_submit(
 
 async fn reauthenticate_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let next = step_up_return(&auth, query.rd.as_deref(), query.next.as_deref());
     let key_required =
         query.require.as_deref().and_then(StepUp::parse) == Some(StepUp::SecurityKey);
@@ -209,6 +239,7 @@ async fn reauthenticate_view(
     let recovery_codes_left = auth.recovery_codes_left_of(account).await.unwrap_or(0);
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
     ReauthenticateView {
+        done: after_step_up(&next),
         next,
         key_required: false,
         recovery_codes_left,
@@ -222,13 +253,10 @@ async fn reauthenticate_view(
 
 async fn reauthenticate_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     form: web::Form<ReauthenticateForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let next = step_up_return(&auth, form.rd.as_deref(), form.next.as_deref());
     let given = |field: &Option<String>| {
         field
@@ -243,9 +271,9 @@ async fn reauthenticate_submit(
         (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
         (None, None) => SecondFactorProof::Totp(""),
     };
-    match auth.reauthenticate(&account, proof, &client(&req)).await {
+    match auth.reauthenticate(&account, proof, &client).await {
         Ok(token) => {
-            let mut response = see_other(&next);
+            let mut response = see_other(&after_step_up(&next));
             let _ = response.add_cookie(&cookies::session(auth.settings(), &token));
             response
         }
@@ -266,14 +294,16 @@ async fn reauthenticate_submit(
     }
 }
 
-async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
-    match auth.create_recovery_codes(&account, &client(&req)).await {
+async fn create_recovery_codes(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+) -> HttpResponse {
+    match auth.create_recovery_codes(&account, &client).await {
         Ok(codes) => page(StatusCode::OK, &RecoveryCodesView { codes }),
-        Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account"),
+        Err(AuthError::ReauthenticationRequired) => {
+            reauthenticate_redirect("/account/recovery-codes")
+        }
         Err(error) => {
             let (status, message) = refusal(&error);
             HttpResponse::build(status)
@@ -283,10 +313,26 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpR
     }
 }
 
+async fn recovery_codes_page(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    query: web::Query<SteppedUpQuery>,
+) -> HttpResponse {
+    let replacing = auth.recovery_codes_left_of(&account).await.unwrap_or(0) > 0;
+    page(
+        StatusCode::OK,
+        &MakeRecoveryCodesView {
+            stepped_up: query.stepped_up(),
+            replacing,
+        },
+    )
+}
+
 fn password_view(
     auth: &Auth,
     account: &Account,
     refused: Option<&AuthError>,
+    stepped_up: bool,
 ) -> (StatusCode, ChangePasswordView) {
     let policy = auth.password_policy();
     let (status, error) = match refused.map(refusal) {
@@ -299,35 +345,32 @@ fn password_view(
         max_length: policy.max_length,
         error,
         error_field: refused.map_or("", password_error_field),
+        stepped_up,
     };
     (status, view)
 }
 
-async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match signed_in(&auth, &req).await {
-        Ok(account) if !auth.has_recent_second_factor(&account) => {
-            reauthenticate_redirect("/account/password")
-        }
-        Ok(account) => {
-            let (status, view) = password_view(&auth, &account, None);
-            page(status, &view)
-        }
-        Err(redirect) => redirect,
+async fn password_page(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    query: web::Query<SteppedUpQuery>,
+) -> HttpResponse {
+    if !auth.has_recent_second_factor(&account) {
+        return reauthenticate_redirect("/account/password");
     }
+    let (status, view) = password_view(&auth, &account, None, query.stepped_up());
+    page(status, &view)
 }
 
 async fn password_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         let error = AuthError::InvalidRequest("the two new passwords differ".into());
-        let (status, view) = password_view(&auth, &account, Some(&error));
+        let (status, view) = password_view(&auth, &account, Some(&error), false);
         return page(status, &view);
     }
     match auth
@@ -335,15 +378,29 @@ async fn password_submit(
             &account,
             &form.current_password,
             &form.new_password,
-            &client(&req),
+            &client,
         )
         .await
     {
         Ok(()) => see_other("/account?notice=password_changed"),
         Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account/password"),
         Err(error) => {
-            let (status, view) = password_view(&auth, &account, Some(&error));
+            let (status, view) = password_view(&auth, &account, Some(&error), false);
             page(status, &view)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_after_a_step_up_is_marked_as_such() {
+        assert_eq!(
+            after_step_up("/account/password"),
+            "/account/password?stepped_up=1"
+        );
+        assert_eq!(after_step_up("/a?b=c"), "/a?b=c&stepped_up=1");
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file per
 //! test, real TOTP codes computed from the secrets the API hands out.
 
+mod access_admin;
+mod access_cli;
 mod access_decisions;
 mod admin;
 mod admin_cli;
@@ -40,6 +42,7 @@ mod several_instances;
 mod export_import;
 // Pages in a real browser (issue 7).
 mod browser;
+mod browser_access;
 mod browser_account;
 mod browser_admin;
 mod browser_security_keys;
@@ -48,6 +51,10 @@ mod device_names;
 // The security review (attacks replayed over HTTP).
 mod admin_step_up;
 mod attacks;
+// Sessions people see and end, remembered browsers.
+mod browser_rough_edges;
+mod browser_sessions;
+mod session_list;
 // Enrolment rules under concurrency.
 mod enrolment_races;
 // Operations: HTTPS, metrics, the OpenAPI document.
@@ -59,6 +66,8 @@ mod audit_bounds;
 mod last_factor;
 mod replays;
 mod return_addresses;
+// One principal for every credential.
+mod principal;
 mod slow_clients;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;

@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod devices;
 mod recovery;
+mod remembered_browsers;
 mod security;
 mod security_keys;
 mod sessions;
@@ -42,7 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/0003_sealed_recovery_key.sql"),
     ),
-    // 4 is reserved for account sessions, landing beside this.
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_sessions.sql"),
+    ),
     (
         5,
         include_str!("../../../migrations/postgres/0005_access.sql"),
