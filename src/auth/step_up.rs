@@ -168,7 +168,12 @@ impl Auth {
         let token = Token::generate();
         if !self
             .store
-            .rotate_session(account.session.token_hash, token.hash(), self.clock.now())
+            .rotate_session(
+                account.session.token_hash,
+                token.hash(),
+                self.clock.now(),
+                proof.method(),
+            )
             .await?
         {
             return Err(AuthError::Unauthenticated);

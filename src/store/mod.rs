@@ -397,14 +397,17 @@ pub trait SecurityStore {
         at: Timestamp,
         keep: TokenHash,
     ) -> StoreResult<()>;
-    /// Records that the session's user passed a second factor at `at` and
-    /// moves the session to a new token (its expiry unchanged), dropping the
-    /// WebAuthn ceremonies the old token began. False when the session is gone.
+    /// Records that the session's user passed a second factor (`method`:
+    /// `totp`, `security_key`, `recovery_code`) at `at` and moves the session
+    /// to a new token (its expiry unchanged), dropping the WebAuthn
+    /// ceremonies the old token began. False when the session is gone. The
+    /// time never moves back, and the method is the latest factor's.
     async fn rotate_session(
         &self,
         session: TokenHash,
         new_token: TokenHash,
         at: Timestamp,
+        method: &str,
     ) -> StoreResult<bool>;
 }
 

@@ -669,3 +669,78 @@ async fn a_change_on_one_instance_applies_on_the_other_within_seconds() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_path_needing_a_key_lets_in_after_a_key_step_up_and_signing_in_with_a_key() {
+    use crate::soft_key::{Key, add_key, sign_in_with_key, step_up_with_key};
+    let app = app_for_example_com("allow").await;
+    let admin = Admin::new(&app).await;
+    let (enrolling, secret, _) = app.signed_in_user_with_totp("alice").await;
+    let mut key = Key::new();
+    add_key(&app, &enrolling, &mut key, "YubiKey").await;
+    admin
+        .grant(&app, "grafana", &grafana_policy(), "ops", &["alice"])
+        .await;
+    let admin_page = format!("{GRAFANA}/admin/users");
+
+    // Signed in with a code: the key is asked for, then lets them in.
+    let alice = app.sign_in_with_totp("alice", &secret).await;
+    let asked = verify_nginx(&app, &alice, "GET", &admin_page).await;
+    assert_eq!(
+        location(&asked),
+        step_up_location(&app, &admin_page, "security_key")
+    );
+    let page = app
+        .get(
+            &alice,
+            &format!(
+                "/reauthenticate?rd={}&require=security_key",
+                url::form_urlencoded::byte_serialize(admin_page.as_bytes()).collect::<String>()
+            ),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("needs your security key"), "{page}");
+    assert!(
+        !page.contains("name=\"code\""),
+        "no code field when a key is required: {page}"
+    );
+    assert!(
+        page.contains(&format!("data-done=\"{admin_page}\"")),
+        "{page}"
+    );
+    // A code is not enough.
+    app.next_time_step();
+    let code = app.totp_code(&secret);
+    alice
+        .post(app.url("/reauthenticate"))
+        .form(&[("code", code.as_str()), ("rd", admin_page.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        verify_nginx(&app, &alice, "GET", &admin_page)
+            .await
+            .status(),
+        401
+    );
+    let stepped = step_up_with_key(&app, &alice, &mut key).await;
+    assert_eq!(stepped.status(), 200, "{}", stepped.text().await.unwrap());
+    assert_eq!(
+        verify_nginx(&app, &alice, "GET", &admin_page)
+            .await
+            .status(),
+        200
+    );
+
+    // Signed in with the key: in at once.
+    let with_key = sign_in_with_key(&app, "alice", &mut key).await;
+    assert_eq!(
+        verify_nginx(&app, &with_key, "GET", &admin_page)
+            .await
+            .status(),
+        200
+    );
+}

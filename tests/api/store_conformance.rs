@@ -1161,7 +1161,11 @@ async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
             .unwrap()
     );
     s.put_ceremony(ceremony(2, id, 900), 100).await.unwrap();
-    assert!(s.rotate_session([2; 32], [3; 32], 400).await.unwrap());
+    assert!(
+        s.rotate_session([2; 32], [3; 32], 400, "security_key")
+            .await
+            .unwrap()
+    );
     assert!(s.session([2; 32]).await.unwrap().is_none());
     let rotated = s.session([3; 32]).await.unwrap().unwrap();
     assert_eq!(
@@ -1174,10 +1178,26 @@ async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
     );
     let auth = CeremonyPurpose::Authentication;
     assert!(s.take_ceremony([2; 32], auth, 401).await.unwrap().is_none());
-    assert!(!s.rotate_session([2; 32], [4; 32], 500).await.unwrap());
-    assert!(s.rotate_session([3; 32], [5; 32], 300).await.unwrap());
+    assert_eq!(
+        rotated.method, "security_key",
+        "the step-up's factor is recorded"
+    );
+    assert!(
+        !s.rotate_session([2; 32], [4; 32], 500, "totp")
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.rotate_session([3; 32], [5; 32], 300, "totp")
+            .await
+            .unwrap()
+    );
     let rotated = s.session([5; 32]).await.unwrap().unwrap();
     assert_eq!(rotated.second_factor_at, 400, "never moves back");
+    assert_eq!(
+        rotated.method, "security_key",
+        "nor does the method of the latest factor"
+    );
 }
 
 #[tokio::test]

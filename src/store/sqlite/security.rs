@@ -42,14 +42,17 @@ impl SecurityStore for SqliteStore {
         session: TokenHash,
         new_token: TokenHash,
         at: Timestamp,
+        method: &str,
     ) -> StoreResult<bool> {
+        let method = method.to_owned();
         self.write(move |tx| {
             let moved = tx.execute(
                 "UPDATE sessions SET token_hash = ?2,
+                        method = CASE WHEN ?3 >= second_factor_at THEN ?4 ELSE method END,
                         second_factor_at = max(second_factor_at, ?3),
                         last_seen_at = max(last_seen_at, ?3)
                   WHERE token_hash = ?1",
-                params![session, new_token, at],
+                params![session, new_token, at, method],
             )?;
             tx.execute(
                 "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1",
