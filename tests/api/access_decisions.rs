@@ -34,12 +34,12 @@ fn helpdesk_policy() -> Value {
 }
 
 /// An admin client that has just passed its second factor.
-struct Admin {
+pub(crate) struct Admin {
     client: reqwest::Client,
 }
 
 impl Admin {
-    async fn new(app: &TestApp) -> Self {
+    pub(crate) async fn new(app: &TestApp) -> Self {
         let (client, _, _) = app.signed_in_admin_with_totp("root").await;
         Self { client }
     }
@@ -58,7 +58,7 @@ impl Admin {
 
     /// Policy `name` with `document`, attached to group `group`, of which
     /// `members` are members.
-    async fn grant(
+    pub(crate) async fn grant(
         &self,
         app: &TestApp,
         name: &str,

@@ -144,14 +144,18 @@ http {{
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-Method $request_method;
     }}
 
     location / {{
       auth_request /_twofold/verify;
       auth_request_set $twofold_user $upstream_http_remote_user;
+      auth_request_set $twofold_groups $upstream_http_remote_groups;
       auth_request_set $twofold_login $upstream_http_location;
       error_page 401 =302 $twofold_login;
+      error_page 403 http://localhost:{twofold_port}/no-access?rd=$scheme://$http_host$uri;
       proxy_set_header Remote-User $twofold_user;
+      proxy_set_header Remote-Groups $twofold_groups;
       proxy_pass http://127.0.0.1:{upstream_port};
     }}
   }}
@@ -307,4 +311,65 @@ async fn signing_in_from_the_proxy_redirect_returns_to_the_original_page() {
     assert_eq!(code.headers()[LOCATION].to_str().unwrap(), page);
     let through = browser.get(&page).send().await.unwrap();
     assert_eq!(through.text().await.unwrap(), "hello bob");
+}
+
+#[tokio::test]
+async fn nginx_lets_through_what_the_policies_allow_and_sends_the_rest_away() {
+    use crate::access_decisions::Admin;
+    let app = proxied_app().await;
+    let admin = Admin::new(&app).await;
+    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
+    let policy = serde_json::json!({"Version": "2026-12-01", "Statement": [
+        {"Sid": "NeverSecret", "Effect": "Deny", "Action": "http:*", "Resource": "http://localhost:*/secret/*"},
+        {"Sid": "AdminNeedsKey", "Effect": "Deny", "Action": "http:*", "Resource": "http://localhost:*/admin/*",
+         "Condition": {"Bool": {"twofold:PhishingResistant": "false"}}}]});
+    admin
+        .grant(&app, "app-rules", &policy, "staff", &["alice"])
+        .await;
+    let alice = app.sign_in_with_totp("alice", &secret).await;
+    let nginx = start_nginx(&app).await;
+    let base = format!("http://localhost:{}", nginx.port);
+
+    let allowed = alice
+        .get(format!("{base}/reports/2026"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.text().await.unwrap(), "hello alice");
+
+    let denied = alice
+        .get(format!("{base}/secret/plans"))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 302);
+    let no_access = denied.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        no_access,
+        format!("{}/no-access?rd={base}/secret/plans", app.address)
+    );
+    let page = alice.get(&no_access).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("have access"), "{html}");
+    assert!(html.contains(&format!("{base}/secret/plans")), "{html}");
+
+    let key_needed = alice
+        .get(format!("{base}/admin/users"))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key_needed.status(), 302);
+    let rd = url::form_urlencoded::byte_serialize(format!("{base}/admin/users").as_bytes())
+        .collect::<String>();
+    assert_eq!(
+        key_needed.headers()[LOCATION].to_str().unwrap(),
+        format!(
+            "{}/reauthenticate?rd={rd}&require=security_key",
+            app.address
+        )
+    );
 }
