@@ -200,7 +200,9 @@ async fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
         .import_records(
             records,
             Some(Box::new(move |_| {
-                let counts = *counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let counts = *counts
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 let detail = format!("{}; file={}", counts.detail(), file_name);
                 host_operation_record(SystemClock.now(), AuditEvent::StoreImported, &detail)
             })),

@@ -132,10 +132,7 @@ async fn after_a_rotation_app_codes_and_recovery_codes_still_sign_in() {
     // Who, when and what: the canary, alice's seed and the recovery-code key.
     let rows = audited(&app, "secrets_rotated");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let detail = format!(
-        "by=cli; resealed=3; key_file={}",
-        key_file(&app).display()
-    );
+    let detail = format!("by=cli; resealed=3; key_file={}", key_file(&app).display());
     assert!(rows[0].contains(&detail), "{rows:?}");
     assert!(rows[0].contains("host"), "{rows:?}");
 }

@@ -1349,7 +1349,9 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
     );
     let to = store().await;
     assert_eq!(
-        to.import_records(source_of(records.clone()), None).await.unwrap(),
+        to.import_records(source_of(records.clone()), None)
+            .await
+            .unwrap(),
         ImportOutcome::Imported { records: 11 }
     );
     assert_eq!(exported(&**to).await, records, "the same rows come back");
