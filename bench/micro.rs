@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use twofold::auth::Client;
 use twofold::auth::session::{SessionLifetime, Token};
 use twofold::auth::totp::{self, Seed};
 use twofold::store::{NewUser, PendingRecord, SessionStore, SqliteStore, UserStore};
@@ -50,8 +51,12 @@ fn session_lookup(c: &mut Criterion) {
                 failures: 0,
             };
             store.insert_pending(pending).await.unwrap();
-            let session = lifetime.new_session(&token, user.id, 0);
-            store.promote_pending(token.hash(), session).await.unwrap();
+            let session = lifetime.new_session(&token, user.id, 0, "totp", 0, &Client::default());
+            // No per-user cap here: the point is a lookup among 10k rows.
+            store
+                .promote_pending(token.hash(), session, u32::MAX)
+                .await
+                .unwrap();
         }
         token
     });

@@ -100,6 +100,9 @@ pub struct SessionSettings {
     /// Removing a device, making recovery codes and changing the password need
     /// a second factor passed this recently.
     pub reauth_window_secs: i64,
+    /// Days a browser may skip the second factor once the person asks it to
+    /// (0: never offered).
+    pub remember_browser_days: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -193,6 +196,7 @@ impl Default for SessionSettings {
             absolute_timeout_secs: 12 * 60 * 60,
             pending_timeout_secs: 5 * 60,
             reauth_window_secs: 10 * 60,
+            remember_browser_days: 0,
         }
     }
 }
@@ -273,6 +277,9 @@ impl Settings {
         }
         if session.pending_timeout_secs > 5 * 60 {
             anyhow::bail!("session.pending_timeout_secs may be at most 300");
+        }
+        if !(0..=365).contains(&session.remember_browser_days) {
+            anyhow::bail!("session.remember_browser_days must be from 0 (off) to 365");
         }
         let issuer_chars = self.totp.issuer.chars().count();
         if issuer_chars == 0

@@ -182,6 +182,8 @@
         })
         .then(function (credential) {
           show("Checking…", "");
+          var remember = form.elements.namedItem("remember_browser");
+          if (remember && remember.checked) credential.remember_browser = true;
           return postJSON(form.dataset.finish, credential);
         })
         .then(expectOk)

@@ -10,7 +10,9 @@ use super::audit::AuditEvent;
 use super::clock::Timestamp;
 use super::session::Token;
 use super::{Auth, AuthError, AuthResult, Client};
-use crate::store::{AuditRecord, SecondFactorsRemoved, UserId, UserOverview, UserRecord};
+use crate::store::{
+    AuditRecord, SecondFactorsRemoved, TokenHash, UserId, UserOverview, UserRecord,
+};
 
 /// Audit events returned when the caller names no limit.
 pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
@@ -31,6 +33,7 @@ enum ActorKind {
     Admin {
         user_id: UserId,
         username: String,
+        session: TokenHash,
         /// When this admin's session last passed a second factor.
         second_factor_at: Timestamp,
     },
@@ -55,6 +58,14 @@ impl Actor {
 
     fn is_user(&self, user: &UserRecord) -> bool {
         matches!(&self.kind, ActorKind::Admin { user_id, .. } if *user_id == user.id)
+    }
+
+    /// The admin's own session, when acting through one.
+    pub(crate) fn session(&self) -> Option<TokenHash> {
+        match &self.kind {
+            ActorKind::Admin { session, .. } => Some(*session),
+            ActorKind::HostOperator => None,
+        }
     }
 }
 
@@ -111,6 +122,7 @@ impl Auth {
             kind: ActorKind::Admin {
                 user_id: account.user.id,
                 username: account.user.username,
+                session: account.session.token_hash,
                 second_factor_at: account.session.second_factor_at,
             },
         })
@@ -120,7 +132,7 @@ impl Auth {
     /// `session.reauth_window_secs`, as a user's own sensitive changes do: a
     /// session left open must not be enough to reset someone's factors. The
     /// host's operator (the command line) can already read the database.
-    fn require_recent_second_factor_of(&self, by: &Actor) -> AuthResult<()> {
+    pub(crate) fn require_recent_second_factor_of(&self, by: &Actor) -> AuthResult<()> {
         match by.kind {
             ActorKind::Admin {
                 second_factor_at, ..
@@ -250,7 +262,7 @@ impl Auth {
     }
 
     /// A user by name, disabled or not (administrators act on both).
-    async fn existing_user(&self, username: &str) -> AuthResult<UserRecord> {
+    pub(crate) async fn existing_user(&self, username: &str) -> AuthResult<UserRecord> {
         self.store
             .user_by_name(username)
             .await?

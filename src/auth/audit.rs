@@ -40,6 +40,9 @@ pub enum AuditEvent {
     MfaReset,
     DeviceResynced,
     DeviceRenamed,
+    SessionRevoked,
+    BrowserRemembered,
+    RememberedBrowserRevoked,
     /// The events of one address beyond its budget for a minute.
     AnonymousEventsCounted,
     /// The host's operator sealed every secret under a new key.
@@ -70,6 +73,9 @@ impl AuditEvent {
             AuditEvent::MfaReset => "mfa_reset",
             AuditEvent::DeviceResynced => "device_resynced",
             AuditEvent::DeviceRenamed => "device_renamed",
+            AuditEvent::SessionRevoked => "session_revoked",
+            AuditEvent::BrowserRemembered => "browser_remembered",
+            AuditEvent::RememberedBrowserRevoked => "remembered_browser_revoked",
             AuditEvent::AnonymousEventsCounted => "anonymous_events_counted",
             AuditEvent::SecretsRotated => "secrets_rotated",
             AuditEvent::StoreExported => "store_exported",

@@ -6,7 +6,7 @@
 use base64::Engine;
 
 use super::audit::AuditEvent;
-use super::login::SignedIn;
+use super::login::{Method, SignedIn};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::store::{
@@ -199,7 +199,11 @@ impl Auth {
                 None,
             ),
             Enroller::FirstFactor { pending, .. } => {
-                let (token, session) = self.new_session(user.id);
+                let method = match factor {
+                    NewFactor::Totp { .. } => Method::Totp,
+                    NewFactor::SecurityKey(_) => Method::SecurityKey,
+                };
+                let (token, session) = self.new_session(user.id, method, client);
                 let pending = pending.token_hash;
                 (FactorGate::FirstLogin { pending, session }, Some(token))
             }

@@ -11,6 +11,10 @@ pub enum AuthError {
     /// A wrong code at sign-in.
     #[error("the code is wrong, expired or already used")]
     InvalidCode,
+    /// A right code for a time step already used: the same API code as a
+    /// wrong one, other words.
+    #[error("this code was just used; wait for the next one")]
+    CodeJustUsed,
     /// A wrong code while confirming a new device (a request error, not a failed sign-in).
     #[error(
         "the code does not match this device; check the device's clock and try the current code"

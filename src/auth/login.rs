@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
-use super::session::Token;
+use super::session::{MAX_SESSIONS_PER_USER, Token};
 use super::step_up::CodeCheck;
 use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
@@ -34,6 +34,16 @@ pub enum Method {
     RecoveryCode,
 }
 
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::SecurityKey => "security_key",
+            Method::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
 /// What the password step tells the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PasswordOutcome {
@@ -48,6 +58,14 @@ pub struct PasswordPassed {
     pub outcome: PasswordOutcome,
 }
 
+/// Where a right password leads: to a second factor (or enrolment), or
+/// straight to a session when the browser was remembered for this user.
+#[derive(Debug)]
+pub enum FirstStep {
+    Pending(PasswordPassed),
+    SignedIn(SignedIn),
+}
+
 /// A new session: the token goes into the session cookie.
 #[derive(Debug)]
 pub struct SignedIn {
@@ -55,6 +73,27 @@ pub struct SignedIn {
     pub username: String,
     /// A new known-client token for the browser, when it held none.
     pub known_client: Option<Token>,
+    /// A new remembered-browser token, when the person asked for one (and
+    /// its lifetime in seconds, for the cookie).
+    pub remembered_browser: Option<Token>,
+}
+
+/// The second factor that completed a sign-in, and whether the person asked
+/// for this browser to be remembered.
+#[derive(Debug, Clone, Copy)]
+pub struct GivenFactor {
+    pub method: Method,
+    pub remember_browser: bool,
+}
+
+impl GivenFactor {
+    /// A factor given without asking to be remembered.
+    pub fn once(method: Method) -> Self {
+        Self {
+            method,
+            remember_browser: false,
+        }
+    }
 }
 
 impl LoginState {
@@ -91,14 +130,15 @@ pub fn methods_for(devices: &[DeviceRecord], recovery_codes_left: u32) -> Vec<Me
 }
 
 impl Auth {
-    /// The first step: checks the password and opens a pending login.
+    /// The first step: checks the password and opens a pending login, or a
+    /// session when the browser is remembered for this user.
     #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_password(
         &self,
         username: &str,
         password: &SecretString,
         client: &Client,
-    ) -> AuthResult<PasswordPassed> {
+    ) -> AuthResult<FirstStep> {
         // A name longer than any username can be is refused as a wrong
         // password would be, but before any lookup or hash: it costs a
         // throttle charge and a bounded audit row, nothing more.
@@ -158,6 +198,11 @@ impl Auth {
         let now = self.clock.now();
         let devices = self.store.devices_of(user.id).await?;
         let methods = methods_for(&devices, self.recovery_codes_left(user.id).await?);
+        if !methods.is_empty()
+            && let Some(signed_in) = self.sign_in_remembered(&user, client).await?
+        {
+            return Ok(FirstStep::SignedIn(signed_in));
+        }
         let token = Token::generate();
         // The password's last use, the pending login and its audit event are
         // written in one transaction: one disk sync per sign-in step.
@@ -181,7 +226,7 @@ impl Auth {
         } else {
             PasswordOutcome::SecondFactorRequired(methods)
         };
-        Ok(PasswordPassed { token, outcome })
+        Ok(FirstStep::Pending(PasswordPassed { token, outcome }))
     }
 
     async fn rehash(&self, user: &UserRecord, password: &SecretString) -> AuthResult<()> {
@@ -208,6 +253,7 @@ impl Auth {
         &self,
         pending_token: Option<&Token>,
         code: &str,
+        remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
@@ -222,18 +268,23 @@ impl Auth {
         match self.accept_totp_code(&devices, code).await? {
             CodeCheck::Accepted(device) => {
                 let detail = format!("method=totp device={}", device.name);
+                let factor = GivenFactor {
+                    method: Method::Totp,
+                    remember_browser,
+                };
                 // Independent writes sent together share one commit (and
                 // one wait for it) instead of waiting in turn.
                 let ((), signed_in) = tokio::join!(
                     self.refund_attempt(ticket, None),
-                    self.complete_login(&pending, &user, client, &detail)
+                    self.complete_login(&pending, &user, client, factor, &detail)
                 );
                 signed_in
             }
             // A right code sent twice is no guess: refused, but not counted.
             CodeCheck::Replayed => {
                 self.refund_attempt(ticket, None).await;
-                Err(AuthError::InvalidCode)
+                // Told apart from a wrong code: "wait for the next one".
+                Err(AuthError::CodeJustUsed)
             }
             CodeCheck::Wrong => {
                 self.second_factor_failed(&pending, &user, client, "method=totp")
@@ -277,29 +328,46 @@ impl Auth {
     }
 
     /// The pending login becomes a session: a brand-new token, never the
-    /// pending one.
+    /// pending one. The browser is remembered when the person asked and the
+    /// operator allows it.
     pub(crate) async fn complete_login(
         &self,
         pending: &PendingRecord,
         user: &UserRecord,
         client: &Client,
+        factor: GivenFactor,
         detail: &str,
     ) -> AuthResult<SignedIn> {
-        let (token, session) = self.new_session(user.id);
+        let (token, session) = self.new_session(user.id, factor.method, client);
         if !self
             .store
-            .promote_pending(pending.token_hash, session)
+            .promote_pending(pending.token_hash, session, MAX_SESSIONS_PER_USER)
             .await?
         {
             return Err(AuthError::Unauthenticated);
         }
-        self.session_started(token, user, client, detail).await
+        let remembered_browser = if factor.remember_browser {
+            self.remember_browser(user, factor.method, client).await?
+        } else {
+            None
+        };
+        let mut signed_in = self.session_started(token, user, client, detail).await?;
+        signed_in.remembered_browser = remembered_browser;
+        Ok(signed_in)
     }
 
-    /// A session for `user` starting now, under a brand-new token.
-    pub(crate) fn new_session(&self, user: UserId) -> (Token, SessionRecord) {
+    /// A session for `user` opened now by `method`, under a brand-new token.
+    pub(crate) fn new_session(
+        &self,
+        user: UserId,
+        method: Method,
+        client: &Client,
+    ) -> (Token, SessionRecord) {
         let token = Token::generate();
-        let session = self.lifetime().new_session(&token, user, self.clock.now());
+        let now = self.clock.now();
+        let session = self
+            .lifetime()
+            .new_session(&token, user, now, method.as_str(), now, client);
         (token, session)
     }
 
@@ -332,6 +400,7 @@ impl Auth {
             token,
             username: user.username.clone(),
             known_client,
+            remembered_browser: None,
         })
     }
 
@@ -387,12 +456,16 @@ mod tests {
 
     fn session(expires_at: Timestamp) -> SessionRecord {
         SessionRecord {
+            id: "s".into(),
             token_hash: [2; 32],
             user_id: 7,
             created_at: 0,
             last_seen_at: 0,
             expires_at,
             second_factor_at: 0,
+            method: "totp".into(),
+            ip: None,
+            user_agent: None,
         }
     }
 

@@ -24,6 +24,9 @@ pub mod step_up;
 pub mod throttle;
 // Pages people use (issue 7).
 pub mod device_rename;
+// Sessions people see and end, remembered browsers.
+pub mod active_sessions;
+pub mod remembered_browser;
 
 use std::sync::Arc;
 
@@ -45,6 +48,9 @@ pub struct Client {
     pub user_agent: Option<String>,
     /// The known-client cookie, given to a browser after both factors.
     pub known_client: Option<Token>,
+    /// The remembered-browser cookie, given when a person asked to skip the
+    /// second factor on this browser for a while.
+    pub remembered_browser: Option<Token>,
 }
 
 impl Client {
@@ -54,6 +60,7 @@ impl Client {
             ip: None,
             user_agent: Some("twofold-cli".into()),
             known_client: None,
+            remembered_browser: None,
         }
     }
 
@@ -137,6 +144,11 @@ impl Auth {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The current time, as the domain sees it (pages show ages with it).
+    pub fn now(&self) -> clock::Timestamp {
+        self.clock.now()
     }
 
     pub(crate) fn lifetime(&self) -> SessionLifetime {

@@ -5,7 +5,7 @@
 use rand::Rng;
 
 use super::audit::AuditEvent;
-use super::login::SignedIn;
+use super::login::{GivenFactor, Method, SignedIn};
 use super::session::Token;
 use super::{Account, Auth, AuthError, AuthResult, Client};
 use crate::store::UserId;
@@ -136,7 +136,9 @@ impl Auth {
                 .use_recovery_code(user.id, &user.username, code, client)
                 .await?;
         if used {
-            self.complete_login(&pending, &user, client, "method=recovery_code")
+            // A lost device is no time to remember a browser.
+            let factor = GivenFactor::once(Method::RecoveryCode);
+            self.complete_login(&pending, &user, client, factor, "method=recovery_code")
                 .await
         } else {
             self.second_factor_failed(&pending, &user, client, "method=recovery_code")

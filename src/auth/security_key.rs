@@ -13,7 +13,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::devices::device_name;
-use super::login::SignedIn;
+use super::login::{GivenFactor, Method, SignedIn};
 use super::session::Token;
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::config::Settings;
@@ -342,6 +342,7 @@ impl Auth {
         &self,
         pending_token: Option<&Token>,
         credential: &PublicKeyCredential,
+        remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
@@ -352,7 +353,12 @@ impl Auth {
         {
             Ok(device) => {
                 let detail = format!("method=security_key device={}", device.name);
-                self.complete_login(&pending, &user, client, &detail).await
+                let factor = GivenFactor {
+                    method: Method::SecurityKey,
+                    remember_browser,
+                };
+                self.complete_login(&pending, &user, client, factor, &detail)
+                    .await
             }
             Err(refusal) => {
                 let detail = format!("method=security_key refused: {refusal}");

@@ -6,8 +6,21 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::Client;
 use super::clock::Timestamp;
 use crate::store::{SessionRecord, TokenHash};
+
+/// Sessions a user may hold at once; signing in again ends the oldest beyond
+/// this, so the list people see (and the table) stays bounded.
+pub const MAX_SESSIONS_PER_USER: u32 = 50;
+
+/// An opaque handle naming a session or a remembered browser to people and
+/// admins: random, unrelated to the token, so showing it reveals nothing.
+pub fn new_handle() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
 
 /// A bearer token as the client holds it (base64url of 32 random bytes).
 #[derive(Clone, PartialEq, Eq)]
@@ -54,14 +67,28 @@ pub struct SessionLifetime {
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
 
 impl SessionLifetime {
-    pub fn new_session(&self, token: &Token, user_id: i64, now: Timestamp) -> SessionRecord {
+    /// A session opened at `now` by `method`, whose second factor was given
+    /// at `second_factor_at` (now, or a remembered browser's time).
+    pub fn new_session(
+        &self,
+        token: &Token,
+        user_id: i64,
+        now: Timestamp,
+        method: &str,
+        second_factor_at: Timestamp,
+        client: &Client,
+    ) -> SessionRecord {
         SessionRecord {
+            id: new_handle(),
             token_hash: token.hash(),
             user_id,
             created_at: now,
             last_seen_at: now,
             expires_at: now + self.absolute_secs,
-            second_factor_at: now,
+            second_factor_at,
+            method: method.to_owned(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
         }
     }
 
@@ -95,16 +122,28 @@ mod tests {
         assert!(!format!("{a:?}").contains(a.as_str()));
     }
 
+    fn session_at(now: Timestamp) -> SessionRecord {
+        LIFETIME.new_session(&Token::generate(), 1, now, "totp", now, &Client::default())
+    }
+
+    #[test]
+    fn handles_are_random_and_unrelated_to_the_token() {
+        let session = session_at(0);
+        assert_ne!(session.id, new_handle());
+        assert_eq!(session.id.len(), 22);
+        assert_ne!(session.id.as_bytes(), &session.token_hash[..16]);
+    }
+
     #[test]
     fn a_session_dies_when_idle_too_long() {
-        let session = LIFETIME.new_session(&Token::generate(), 1, 1000);
+        let session = session_at(1000);
         assert!(LIFETIME.is_live(&session, 1000 + 1799));
         assert!(!LIFETIME.is_live(&session, 1000 + 1800));
     }
 
     #[test]
     fn use_extends_the_idle_timeout_but_not_the_absolute_one() {
-        let mut session = LIFETIME.new_session(&Token::generate(), 1, 0);
+        let mut session = session_at(0);
         let mut now = 0;
         while now < 12 * 3600 - 1000 {
             now += 1000;
@@ -116,7 +155,7 @@ mod tests {
 
     #[test]
     fn touches_are_written_at_most_once_a_minute() {
-        let session = LIFETIME.new_session(&Token::generate(), 1, 0);
+        let session = session_at(0);
         assert!(!LIFETIME.needs_touch(&session, 59));
         assert!(LIFETIME.needs_touch(&session, 60));
     }

@@ -122,7 +122,8 @@ impl Auth {
                 CodeCheck::Accepted(device) => Ok(Some(device.name)),
                 CodeCheck::Replayed => {
                     self.refund_attempt(ticket, None).await;
-                    return Err(AuthError::InvalidCode);
+                    // The distinct "just used; wait for the next one" refusal.
+                    return Err(AuthError::CodeJustUsed);
                 }
                 CodeCheck::Wrong => Err(None),
             },

@@ -257,6 +257,19 @@ mod tests {
     }
 
     #[test]
+    fn a_code_used_a_moment_ago_is_told_apart_from_a_wrong_one() {
+        let seed = Seed::from_bytes(RFC_SEED.to_vec());
+        let now = 1_234_567_890;
+        let code = seed.code_at_step(step_at(now));
+        let used = verify(&seed, &code, now, 0, None).unwrap();
+        assert_eq!(verify(&seed, &code, now, 0, Some(used)), None);
+        // Refused with the used step, right without it: a replay, not a guess.
+        assert_eq!(verify(&seed, &code, now, 0, None), Some(used));
+        let next = seed.code_at_step(step_at(now) + 1);
+        assert!(verify(&seed, &next, now, 0, Some(used)).is_some());
+    }
+
+    #[test]
     fn verify_applies_the_device_offset() {
         let seed = Seed::from_bytes(RFC_SEED.to_vec());
         let now = 1_234_567_890;

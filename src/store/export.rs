@@ -12,7 +12,9 @@ use crate::model::Timestamp;
 
 /// One exported row, tagged by `"type"`. Sessions, pending logins, WebAuthn
 /// ceremonies and throttle state are left out: they are short-lived, and a
-/// restored service starts them afresh.
+/// restored service starts them afresh. Remembered browsers are left out too:
+/// like sessions they are credentials a move should not carry, so after one
+/// everyone passes their second factor once more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExportRecord {

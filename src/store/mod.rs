@@ -100,12 +100,18 @@ pub struct PendingRecord {
 
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
+    /// The opaque handle people and admins name the session by.
+    pub id: String,
     pub token_hash: TokenHash,
     pub user_id: UserId,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub second_factor_at: Timestamp,
+    /// The second factor that opened it (`totp`, `security_key`, `recovery_code`).
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -265,12 +271,27 @@ pub trait SessionStore {
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32>;
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()>;
     /// Ends a pending login and starts its session in one transaction; false
-    /// when the pending login was already used or removed.
+    /// when the pending login was already used or removed. The user's oldest
+    /// sessions beyond `keep_at_most` end in the same transaction.
     async fn promote_pending(
         &self,
         pending: TokenHash,
         session: SessionRecord,
+        keep_at_most: u32,
     ) -> StoreResult<bool>;
+    /// Starts a session without a pending login (a remembered browser gave
+    /// the second factor), capped as `promote_pending`.
+    async fn insert_session(&self, session: SessionRecord, keep_at_most: u32) -> StoreResult<()>;
+    /// The user's sessions, newest first.
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends one session of the user by its handle; false when the user has none by that id.
+    async fn delete_session_by_id(&self, user: UserId, id: &str) -> StoreResult<bool>;
+    /// Ends every session of the user but `keep` (if any); returns how many ended.
+    async fn delete_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64>;
     async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>>;
     /// A session and its user in one read: the hot path of `/api/v1/verify`.
     async fn session_with_user(
@@ -279,10 +300,10 @@ pub trait SessionStore {
     ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
     async fn touch_session(&self, token_hash: TokenHash, at: Timestamp) -> StoreResult<()>;
     async fn delete_session(&self, token_hash: TokenHash) -> StoreResult<()>;
-    /// Ends every session and pending login of a user.
+    /// Ends every session, pending login and remembered browser of a user.
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
-    /// Housekeeping: removes sessions, pending logins and WebAuthn ceremonies
-    /// past their expiry.
+    /// Housekeeping: removes sessions, pending logins, WebAuthn ceremonies and
+    /// remembered browsers past their expiry.
     async fn delete_expired(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64>;
     /// Sessions neither expired nor idle past the timeout (the `twofold_sessions` gauge).
     async fn count_live_sessions(&self, now: Timestamp, idle_timeout_secs: i64)
@@ -351,11 +372,12 @@ pub struct SecondFactorsRemoved {
 pub trait AdminStore {
     /// Every user with their second-factor counts, by name.
     async fn user_overviews(&self) -> StoreResult<Vec<UserOverview>>;
-    /// Sets the flag; disabling also ends every session and pending login of
-    /// the user in the same transaction. Returns whether the flag changed.
+    /// Sets the flag; disabling also ends every session, pending login and
+    /// remembered browser of the user in the same transaction. Returns whether the flag changed.
     async fn set_disabled(&self, user: UserId, disabled: bool) -> StoreResult<bool>;
     /// The lost-device reset, in one transaction: every device (confirmed or
-    /// not), every recovery code, every session and pending login of the user.
+    /// not), every recovery code, every session, pending login and remembered
+    /// browser of the user.
     async fn remove_second_factors(&self, user: UserId) -> StoreResult<SecondFactorsRemoved>;
     /// A completed sign-in (both factors).
     async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
@@ -363,8 +385,8 @@ pub trait AdminStore {
 
 #[async_trait]
 pub trait SecurityStore {
-    /// Stores a new password hash and ends every session and pending login of
-    /// the user except the session `keep`.
+    /// Stores a new password hash and ends every session, pending login and
+    /// remembered browser of the user except the session `keep`.
     async fn change_password(
         &self,
         user: UserId,
@@ -557,6 +579,64 @@ pub trait SecurityKeyStore {
     ) -> StoreResult<bool>;
 }
 
+/// A browser a person let skip the second factor for a while; only the
+/// token's SHA-256 is kept, with the factor it stands for.
+#[derive(Debug, Clone)]
+pub struct RememberedBrowserRecord {
+    /// The opaque handle people name it by (never the token or its hash).
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    /// The second factor that was remembered, and when it was given.
+    pub method: String,
+    pub second_factor_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[async_trait]
+pub trait RememberedBrowserStore {
+    /// Remembers a browser; the user's oldest ones beyond `keep_at_most` are
+    /// forgotten in the same transaction.
+    async fn insert_remembered_browser(
+        &self,
+        browser: RememberedBrowserRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<()>;
+    async fn remembered_browser(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<RememberedBrowserRecord>>;
+    /// The user's remembered browsers, newest first.
+    async fn remembered_browsers_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<RememberedBrowserRecord>>;
+    /// Forgets one by its handle; false when the user has none by that id.
+    async fn delete_remembered_browser(&self, user: UserId, id: &str) -> StoreResult<bool>;
+    /// Forgets every remembered browser of the user but `keep`; returns how many.
+    async fn delete_remembered_browsers_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64>;
+    /// A remembered browser opens a session after a right password: in one
+    /// transaction the password's use and the browser's are recorded, the
+    /// session starts (capped as `SessionStore::promote_pending`) and the
+    /// password's audit event is appended. False (nothing written) when the
+    /// browser was forgotten meanwhile.
+    async fn open_remembered_session(
+        &self,
+        browser: TokenHash,
+        session: SessionRecord,
+        keep_at_most: u32,
+        password_event: AuditRecord,
+    ) -> StoreResult<bool>;
+}
+
 /// Groups, policies and attachments (authorization). Every write bumps the
 /// access version in the same transaction; names are case-sensitive.
 #[async_trait]
@@ -591,6 +671,7 @@ pub trait Store:
     + AdminStore
     + ThrottleStore
     + RecoveryStore
+    + RememberedBrowserStore
     + SecurityStore
     + SealingBootstrap
     + TransferStore

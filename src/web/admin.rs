@@ -34,6 +34,15 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::DELETE, "/users/{username}/devices", |r| {
             r.to(reset_second_factors)
         }),
+        ApiRoute::new(Method::GET, "/users/{username}/sessions", |r| {
+            r.to(super::sessions::of_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/sessions", |r| {
+            r.to(super::sessions::end_of_user)
+        }),
+        ApiRoute::new(Method::DELETE, "/users/{username}/sessions/{id}", |r| {
+            r.to(super::sessions::end_one_of_user)
+        }),
         ApiRoute::new(Method::GET, "/credential-report", |r| {
             r.to(credential_report)
         }),

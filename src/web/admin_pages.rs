@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::admin::csv_download;
 use super::pages::{page, page_failure, refusal, see_other};
 use super::request::{client, session_token};
+use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, UserSummary};
 use crate::auth::clock::iso8601;
 use crate::auth::{Auth, AuthError};
@@ -29,6 +30,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/users/{username}/enable", web::post().to(enable_user))
             .route("/users/{username}/reset", web::get().to(reset_page))
             .route("/users/{username}/reset", web::post().to(reset_user))
+            .route("/users/{username}/sessions", web::get().to(sessions_page))
+            .route(
+                "/users/{username}/sessions/end-all",
+                web::post().to(end_all_sessions),
+            )
+            .route(
+                "/users/{username}/sessions/{id}/end",
+                web::post().to(end_session),
+            )
             .route("/credential-report.csv", web::get().to(credential_report))
             .route("/audit", web::get().to(audit_page)),
     );
@@ -93,6 +103,15 @@ struct ResetView {
     username: String,
 }
 
+#[derive(Template)]
+#[template(path = "admin_sessions.html")]
+struct SessionsView {
+    username: String,
+    sessions: Vec<SessionRow>,
+    remembered: Vec<RememberedRow>,
+    notice: Option<&'static str>,
+}
+
 struct EventRow {
     at: String,
     username: String,
@@ -113,6 +132,8 @@ struct AuditView {
 #[derive(Deserialize)]
 struct NoticeQuery {
     notice: Option<String>,
+    /// Back from "Confirm it's you": the action waits for one more press.
+    stepped_up: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +219,9 @@ async fn users_page(
             "Every second factor and recovery code of the user was removed and their sessions ended. \
              They enrol a new factor at their next sign-in.",
         ),
+        _ if query.stepped_up.is_some() => {
+            Some("You confirmed it's you. Press the button of the change once more to make it.")
+        }
         _ => None,
     };
     match users_view(&auth, &by, notice, None, String::new(), false).await {
@@ -346,4 +370,86 @@ async fn audit_page(
             limit,
         },
     )
+}
+
+/// A user's sessions and remembered browsers, each with "Sign out".
+async fn sessions_page(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    username: web::Path<String>,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    let listed = match auth.user_sessions(&by, &username).await {
+        Ok(listed) => listed,
+        Err(error) => return page_failure(&error),
+    };
+    let notice = match query.notice.as_deref() {
+        Some("session_ended") => Some("That session has ended."),
+        Some("all_ended") => Some(
+            "Every session has ended, and remembered browsers will be asked for a second factor again.",
+        ),
+        _ if query.stepped_up.is_some() => {
+            Some("You confirmed it's you. Press “Sign out” once more to end the session.")
+        }
+        _ => None,
+    };
+    page(
+        StatusCode::OK,
+        &SessionsView {
+            sessions: session_rows(&listed.sessions, listed.current, auth.now()),
+            remembered: remembered_rows(&listed.remembered_browsers, None),
+            username: listed.user.username,
+            notice,
+        },
+    )
+}
+
+fn sessions_address(username: &str, notice: &str) -> String {
+    let name: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
+    format!("/admin/users/{name}/sessions?notice={notice}")
+}
+
+/// A refused session write: a stale second factor steps up and comes back
+/// to the user's sessions page (to press the button again), else the table.
+async fn sessions_refused(
+    auth: &Auth,
+    by: &Actor,
+    username: &str,
+    error: &AuthError,
+) -> HttpResponse {
+    if matches!(error, AuthError::ReauthenticationRequired) {
+        let name: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
+        return super::security_pages::reauthenticate_redirect(&format!(
+            "/admin/users/{name}/sessions"
+        ));
+    }
+    refused(auth, by, error, None).await
+}
+
+async fn end_all_sessions(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    username: web::Path<String>,
+) -> HttpResponse {
+    match auth.end_user_sessions(&by, &username, &client(&req)).await {
+        Ok(()) => see_other(&sessions_address(&username, "all_ended")),
+        Err(error) => sessions_refused(&auth, &by, &username, &error).await,
+    }
+}
+
+async fn end_session(
+    auth: web::Data<Auth>,
+    by: web::ReqData<Actor>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (username, id) = path.into_inner();
+    match auth
+        .end_user_session(&by, &username, &id, &client(&req))
+        .await
+    {
+        Ok(()) => see_other(&sessions_address(&username, "session_ended")),
+        Err(error) => sessions_refused(&auth, &by, &username, &error).await,
+    }
 }

@@ -1,5 +1,5 @@
-//! The two cookies: the pending login (after the password, ≤5 minutes) and
-//! the session. Both `HttpOnly`, `SameSite=Lax`, and `Secure` when the origin
+//! The cookies: the pending login (after the password, ≤5 minutes), the
+//! session, the return address, the known client and the remembered browser. Both `HttpOnly`, `SameSite=Lax`, and `Secure` when the origin
 //! is https.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
@@ -14,6 +14,8 @@ pub const PENDING_COOKIE: &str = "twofold_pending";
 pub const RETURN_COOKIE: &str = "twofold_return";
 /// Given after both factors: the per-account password limit spares this browser.
 pub const KNOWN_CLIENT_COOKIE: &str = "twofold_known_client";
+/// Lets this browser skip the second factor for a while (when asked for).
+pub const REMEMBERED_BROWSER_COOKIE: &str = "twofold_remembered_browser";
 
 fn cookie(
     settings: &Settings,
@@ -87,6 +89,15 @@ pub fn signed_in(settings: &Settings, signed_in: &SignedIn) -> Vec<Cookie<'stati
     ];
     if let Some(known) = &signed_in.known_client {
         cookies.push(known_client(settings, known));
+    }
+    if let Some(remembered) = &signed_in.remembered_browser {
+        let max_age = settings.session.remember_browser_days * 24 * 60 * 60;
+        cookies.push(cookie(
+            settings,
+            REMEMBERED_BROWSER_COOKIE,
+            remembered.as_str().to_owned(),
+            max_age,
+        ));
     }
     cookies
 }

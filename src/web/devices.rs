@@ -62,6 +62,8 @@ struct RemoveView {
     kind: &'static str,
     name: String,
     last_one: bool,
+    /// Back here from the step-up the removal asked for.
+    stepped_up: bool,
 }
 
 /// "Remove this device?": the form posts to `/account/devices/{id}/remove`.
@@ -69,6 +71,7 @@ async fn remove_page(
     auth: web::Data<Auth>,
     req: HttpRequest,
     id: web::Path<String>,
+    query: web::Query<super::security_pages::SteppedUpQuery>,
 ) -> HttpResponse {
     let Ok(account) = auth.signed_in(session_token(&req).as_ref()).await else {
         return see_other("/login");
@@ -84,6 +87,7 @@ async fn remove_page(
                 kind: super::pages::device_kind_words(device),
                 name: device.name.clone(),
                 last_one: devices.len() == 1,
+                stepped_up: query.stepped_up(),
             },
         ),
         None => see_other("/account"),

@@ -87,7 +87,9 @@ impl ResponseError for ApiError {
 pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
     match error {
         AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
-        AuthError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
+        AuthError::InvalidCode | AuthError::CodeJustUsed => {
+            (StatusCode::UNAUTHORIZED, "invalid_code")
+        }
         AuthError::InvalidEnrolmentCode => (StatusCode::BAD_REQUEST, "invalid_code"),
         AuthError::InvalidAssertion => (StatusCode::UNAUTHORIZED, "invalid_assertion"),
         AuthError::InvalidAttestation => (StatusCode::BAD_REQUEST, "invalid_attestation"),

@@ -11,7 +11,7 @@ use super::error::ApiResult;
 use super::metrics::counted;
 use super::request::{JsonBody, client, pending_token, session_token};
 use crate::auth::Auth;
-use crate::auth::login::{PasswordOutcome, SignedIn};
+use crate::auth::login::{FirstStep, PasswordOutcome, SignedIn};
 use crate::metrics::SignInMethod;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -24,6 +24,10 @@ pub struct LoginRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     code: String,
+    /// Extension: skip the second factor on this client for
+    /// `session.remember_browser_days` (ignored when that is 0).
+    #[serde(default)]
+    remember_browser: bool,
 }
 
 #[tracing::instrument(skip_all)]
@@ -44,10 +48,14 @@ pub async fn password(
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let passed = auth
+    let step = auth
         .login_password(&body.username, &body.password, &client(&req))
         .await;
-    let passed = counted(&auth, SignInMethod::Password, passed)?;
+    let passed = match counted(&auth, SignInMethod::Password, step)? {
+        // A remembered browser: signed in with the password alone.
+        FirstStep::SignedIn(signed_in) => return Ok(authenticated(&auth, &signed_in)),
+        FirstStep::Pending(passed) => passed,
+    };
     let answer = match passed.outcome {
         PasswordOutcome::SecondFactorRequired(methods) => {
             json!({"status": "second_factor_required", "methods": methods})
@@ -78,7 +86,12 @@ pub async fn totp(
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &body.code, &client(&req))
+        .login_totp(
+            pending_token(&req).as_ref(),
+            &body.code,
+            body.remember_browser,
+            &client(&req),
+        )
         .await;
     let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
     Ok(authenticated(&auth, &signed_in))

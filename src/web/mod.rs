@@ -23,6 +23,10 @@ mod protection;
 mod security_pages;
 // Pages people use (issue 7).
 mod devices;
+// Sessions people see and end.
+mod session_rows;
+mod sessions;
+mod user_agent;
 // Operations: HTTPS, metrics, the OpenAPI document.
 mod metrics;
 mod openapi;
@@ -98,6 +102,16 @@ fn v1_routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::POST, "/logout", |r| r.to(login::logout)),
         ApiRoute::new(Method::GET, "/verify", |r| r.to(health::verify)),
         ApiRoute::new(Method::GET, "/me", |r| r.to(me::me)),
+        ApiRoute::new(Method::GET, "/me/sessions", |r| r.to(sessions::mine)),
+        ApiRoute::new(Method::DELETE, "/me/sessions", |r| {
+            r.to(sessions::end_my_others)
+        }),
+        ApiRoute::new(Method::DELETE, "/me/sessions/{id}", |r| {
+            r.to(sessions::end_mine)
+        }),
+        ApiRoute::new(Method::DELETE, "/me/remembered-browsers/{id}", |r| {
+            r.to(sessions::forget_remembered_browser)
+        }),
         ApiRoute::new(Method::POST, "/me/totp", |r| r.to(me::start_totp)),
         ApiRoute::new(Method::POST, "/me/totp/{id}/confirm", |r| {
             r.to(me::confirm_totp)

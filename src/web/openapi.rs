@@ -8,7 +8,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, devices, health, login, me, metrics, protection, resync, security_keys};
+use super::{
+    admin, devices, health, login, me, metrics, protection, resync, security_keys, sessions,
+};
 
 /// `{"error": code, "message": text}`, the shape of every API error.
 #[derive(ToSchema)]
@@ -134,6 +136,10 @@ impl Modify for SessionCookie {
         security_keys::finish_login,
         protection::login_recovery_code,
         me::me,
+        sessions::mine,
+        sessions::end_my_others,
+        sessions::end_mine,
+        sessions::forget_remembered_browser,
         me::start_totp,
         me::confirm_totp,
         me::remove_device,
@@ -151,6 +157,9 @@ impl Modify for SessionCookie {
         admin::disable_user,
         admin::enable_user,
         admin::reset_second_factors,
+        sessions::of_user,
+        sessions::end_of_user,
+        sessions::end_one_of_user,
         admin::credential_report,
         admin::audit,
     ),

@@ -13,10 +13,11 @@ use super::error::{public_message, status_and_code};
 use super::metrics::counted;
 use super::request::{client, pending_token, session_token};
 use super::return_to;
+use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
-use crate::auth::login::{Method, PasswordOutcome, SignedIn};
-use crate::auth::{Auth, AuthError, Enroller};
+use crate::auth::login::{FirstStep, Method, PasswordOutcome, SignedIn};
+use crate::auth::{Account, Auth, AuthError, Enroller};
 use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
@@ -37,6 +38,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/devices/{id}/remove",
             web::post().to(remove_device),
         )
+        .route("/account/sessions/{id}/end", web::post().to(end_session))
+        .route(
+            "/account/sessions/end-others",
+            web::post().to(end_other_sessions),
+        )
+        .route(
+            "/account/remembered-browsers/{id}/forget",
+            web::post().to(forget_remembered_browser),
+        )
         .route("/logout", web::post().to(logout));
 }
 
@@ -54,6 +64,8 @@ struct SecondFactorView {
     totp: bool,
     security_key: bool,
     recovery_code: bool,
+    /// Days this browser may be remembered for, when the operator allows it.
+    remember_days: Option<i64>,
 }
 
 #[derive(Template)]
@@ -88,6 +100,8 @@ struct AccountView {
     admin: bool,
     devices: Vec<DeviceRow>,
     recovery_codes_left: u32,
+    sessions: Vec<SessionRow>,
+    remembered: Vec<RememberedRow>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -101,6 +115,13 @@ struct LoginForm {
 #[derive(Deserialize)]
 struct CodeForm {
     code: String,
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    code: String,
+    /// The "don't ask again on this browser" box (sent only when ticked).
+    remember_browser: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -239,7 +260,10 @@ async fn login_submit(
         .login_password(&form.username, &form.password, &client(&req))
         .await;
     match counted(&auth, SignInMethod::Password, passed) {
-        Ok(passed) => {
+        Ok(FirstStep::SignedIn(signed_in)) => {
+            signed_in_redirect(&auth, &req, &signed_in, "/account")
+        }
+        Ok(FirstStep::Pending(passed)) => {
             let next = match passed.outcome {
                 PasswordOutcome::EnrolmentRequired => "/enrol",
                 PasswordOutcome::SecondFactorRequired(_) => "/login/second-factor",
@@ -270,10 +294,15 @@ async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResp
 async fn totp_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
-    form: web::Form<CodeForm>,
+    form: web::Form<SecondFactorForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_totp(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .login_totp(
+            pending_token(&req).as_ref(),
+            &form.code,
+            form.remember_browser.is_some(),
+            &client(&req),
+        )
         .await;
     match counted(&auth, SignInMethod::Totp, signed_in) {
         Ok(signed_in) => signed_in_redirect(&auth, &req, &signed_in, "/account"),
@@ -304,6 +333,7 @@ async fn second_factor_view(
                 totp: methods.contains(&Method::Totp),
                 security_key: methods.contains(&Method::SecurityKey),
                 recovery_code: methods.contains(&Method::RecoveryCode),
+                remember_days: auth.remember_browser_days(),
             },
         ),
         Err(e) => page_failure(&e),
@@ -468,8 +498,19 @@ async fn account_view(
         .recovery_codes_left_of(&account)
         .await
         .map_err(|e| page_failure(&e))?;
+    let sessions = auth
+        .sessions(&account)
+        .await
+        .map_err(|e| page_failure(&e))?;
+    let remembered = auth
+        .remembered_browsers(&account)
+        .await
+        .map_err(|e| page_failure(&e))?;
+    let this_browser = client(req).remembered_browser.map(|t| t.hash());
     Ok(AccountView {
         admin: account.user.admin,
+        sessions: session_rows(&sessions, Some(account.session.token_hash), auth.now()),
+        remembered: remembered_rows(&remembered, this_browser),
         username: account.user.username,
         devices,
         recovery_codes_left,
@@ -494,6 +535,15 @@ async fn account_page(
         Some("added") => Some("Your new second factor is ready.".to_owned()),
         Some("removed") => Some("The device was removed.".to_owned()),
         Some("renamed") => Some("The device was renamed.".to_owned()),
+        Some("session_ended") => Some("That session has ended.".to_owned()),
+        Some("others_ended") => Some(
+            "Every other session has ended, and other remembered browsers will be asked \
+             for a second factor again."
+                .to_owned(),
+        ),
+        Some("browser_forgotten") => {
+            Some("That browser will be asked for a second factor at its next sign-in.".to_owned())
+        }
         Some("password_changed") => {
             Some("Your password is changed; your other sessions have ended.".to_owned())
         }
@@ -529,9 +579,65 @@ async fn remove_device(
     };
     match auth.remove_device(&account, &id, &client(&req)).await {
         Ok(()) => see_other("/account?notice=removed"),
+        // Back to this device's removal page, to press "Remove" once more.
         Err(AuthError::ReauthenticationRequired) => {
-            super::security_pages::reauthenticate_redirect("/account")
+            let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            super::security_pages::reauthenticate_redirect(&format!("/account/devices/{id}/remove"))
         }
+        Err(error) => account_error_page(&auth, &req, &error).await,
+    }
+}
+
+/// The signed-in person, or a redirect to `/login` when their session is gone.
+pub(super) async fn signed_in_or_login(
+    auth: &Auth,
+    req: &HttpRequest,
+) -> Result<Account, HttpResponse> {
+    auth.signed_in(session_token(req).as_ref())
+        .await
+        .map_err(|_| see_other("/login"))
+}
+
+async fn end_session(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let account = match signed_in_or_login(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    match auth.end_session(&account, &id, &client(&req)).await {
+        Ok(()) => see_other("/account?notice=session_ended"),
+        Err(error) => account_error_page(&auth, &req, &error).await,
+    }
+}
+
+async fn end_other_sessions(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    let account = match signed_in_or_login(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    match auth.end_other_sessions(&account, &client(&req)).await {
+        Ok(()) => see_other("/account?notice=others_ended"),
+        Err(error) => account_error_page(&auth, &req, &error).await,
+    }
+}
+
+async fn forget_remembered_browser(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let account = match signed_in_or_login(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    match auth
+        .forget_remembered_browser(&account, &id, &client(&req))
+        .await
+    {
+        Ok(()) => see_other("/account?notice=browser_forgotten"),
         Err(error) => account_error_page(&auth, &req, &error).await,
     }
 }

@@ -80,6 +80,9 @@ pub fn client(req: &HttpRequest) -> Client {
         known_client: req
             .cookie(super::cookies::KNOWN_CLIENT_COOKIE)
             .map(|c| Token::from_client(c.value())),
+        remembered_browser: req
+            .cookie(super::cookies::REMEMBERED_BROWSER_COOKIE)
+            .map(|c| Token::from_client(c.value())),
     }
 }
 

@@ -105,7 +105,18 @@ pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<H
     Ok(HttpResponse::Ok().json(options))
 }
 
-/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential.
+/// The key's PublicKeyCredential, plus (an extension) `"remember_browser":
+/// true` to skip the second factor on this client for a while.
+#[derive(Deserialize)]
+pub struct SecurityKeyLogin {
+    #[serde(flatten)]
+    credential: PublicKeyCredential,
+    #[serde(default)]
+    remember_browser: bool,
+}
+
+/// `POST /api/v1/login/security-key/finish` with the key's PublicKeyCredential
+/// (and, as an extension, `"remember_browser": true`).
 #[tracing::instrument(skip_all)]
 #[utoipa::path(
     post,
@@ -122,10 +133,15 @@ pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<H
 pub async fn finish_login(
     auth: web::Data<Auth>,
     req: HttpRequest,
-    JsonBody(credential): JsonBody<PublicKeyCredential>,
+    JsonBody(body): JsonBody<SecurityKeyLogin>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_security_key(pending_token(&req).as_ref(), &credential, &client(&req))
+        .login_security_key(
+            pending_token(&req).as_ref(),
+            &body.credential,
+            body.remember_browser,
+            &client(&req),
+        )
         .await;
     let signed_in = counted(&auth, SignInMethod::SecurityKey, signed_in)?;
     Ok(authenticated(&auth, &signed_in))

@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::metrics::counted;
-use super::pages::{page, refusal, see_other, signed_in_redirect};
-use super::request::{client, pending_token, session_token};
+use super::pages::{page, refusal, see_other, signed_in_or_login, signed_in_redirect};
+use super::request::{client, pending_token};
 use super::{cookies, return_to};
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
@@ -25,6 +25,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/reauthenticate", web::get().to(reauthenticate_page))
         .route("/reauthenticate", web::post().to(reauthenticate_submit))
+        .route(
+            "/account/recovery-codes",
+            web::get().to(recovery_codes_page),
+        )
         .route(
             "/account/recovery-codes",
             web::post().to(create_recovery_codes),
@@ -43,6 +47,8 @@ struct RecoveryLoginView {
 #[template(path = "reauthenticate.html")]
 struct ReauthenticateView {
     next: String,
+    /// Where a security key's step-up lands (`next`, marked as stepped up).
+    done: String,
     recovery_codes_left: u32,
     error: Option<String>,
     /// The methods the user holds: the page offers those.
@@ -58,6 +64,15 @@ struct RecoveryCodesView {
     codes: Vec<String>,
 }
 
+/// "Make recovery codes": where a step-up asked for by that button returns,
+/// to be pressed again (a GET never makes codes: another site could link it).
+#[derive(Template)]
+#[template(path = "make_recovery_codes.html")]
+struct MakeRecoveryCodesView {
+    stepped_up: bool,
+    replacing: bool,
+}
+
 #[derive(Template)]
 #[template(path = "change_password.html")]
 struct ChangePasswordView {
@@ -68,6 +83,7 @@ struct ChangePasswordView {
     /// The field the error is about: `current_password`, `new_password`,
     /// `confirm_password`, or empty for the whole form.
     error_field: &'static str,
+    stepped_up: bool,
 }
 
 /// Which field of the password form a refusal is about.
@@ -88,6 +104,25 @@ struct CodeForm {
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+}
+
+/// What a page reads after a step-up sent the person back to it.
+#[derive(Deserialize)]
+pub(super) struct SteppedUpQuery {
+    stepped_up: Option<String>,
+}
+
+impl SteppedUpQuery {
+    pub(super) fn stepped_up(&self) -> bool {
+        self.stepped_up.is_some()
+    }
+}
+
+/// `next` marked so that its page says the step-up is done and the action
+/// waits for one more press (a form can't be re-posted by a redirect).
+fn after_step_up(next: &str) -> String {
+    let join = if next.contains('?') { '&' } else { '?' };
+    format!("{next}{join}stepped_up=1")
 }
 
 #[derive(Deserialize)]
@@ -111,15 +146,13 @@ fn local_path(auth: &Auth, next: Option<&str>) -> String {
         .unwrap_or_else(|| "/account".to_owned())
 }
 
-/// The step-up page, coming back to `next` afterwards.
+/// The step-up page, coming back to `next` (the page of the action that
+/// asked for it) afterwards.
 pub(super) fn reauthenticate_redirect(next: &str) -> HttpResponse {
-    see_other(&format!("/reauthenticate?next={next}"))
-}
-
-async fn signed_in(auth: &Auth, req: &HttpRequest) -> Result<Account, HttpResponse> {
-    auth.signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    see_other(&format!("/reauthenticate?{query}"))
 }
 
 async fn recovery_login_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
@@ -167,7 +200,7 @@ async fn reauthenticate_page(
     req: HttpRequest,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
@@ -189,6 +222,7 @@ async fn reauthenticate_view(
     let recovery_codes_left = auth.recovery_codes_left_of(account).await.unwrap_or(0);
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
     ReauthenticateView {
+        done: after_step_up(&next),
         next,
         recovery_codes_left,
         error,
@@ -204,7 +238,7 @@ async fn reauthenticate_submit(
     req: HttpRequest,
     form: web::Form<ReauthenticateForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
@@ -224,7 +258,7 @@ async fn reauthenticate_submit(
     };
     match auth.reauthenticate(&account, proof, &client(&req)).await {
         Ok(token) => {
-            let mut response = see_other(&next);
+            let mut response = see_other(&after_step_up(&next));
             let _ = response.add_cookie(&cookies::session(auth.settings(), &token));
             response
         }
@@ -246,13 +280,15 @@ async fn reauthenticate_submit(
 }
 
 async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
     match auth.create_recovery_codes(&account, &client(&req)).await {
         Ok(codes) => page(StatusCode::OK, &RecoveryCodesView { codes }),
-        Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account"),
+        Err(AuthError::ReauthenticationRequired) => {
+            reauthenticate_redirect("/account/recovery-codes")
+        }
         Err(error) => {
             let (status, message) = refusal(&error);
             HttpResponse::build(status)
@@ -262,10 +298,30 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpR
     }
 }
 
+async fn recovery_codes_page(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    query: web::Query<SteppedUpQuery>,
+) -> HttpResponse {
+    let account = match signed_in_or_login(&auth, &req).await {
+        Ok(account) => account,
+        Err(redirect) => return redirect,
+    };
+    let replacing = auth.recovery_codes_left_of(&account).await.unwrap_or(0) > 0;
+    page(
+        StatusCode::OK,
+        &MakeRecoveryCodesView {
+            stepped_up: query.stepped_up(),
+            replacing,
+        },
+    )
+}
+
 fn password_view(
     auth: &Auth,
     account: &Account,
     refused: Option<&AuthError>,
+    stepped_up: bool,
 ) -> (StatusCode, ChangePasswordView) {
     let policy = auth.password_policy();
     let (status, error) = match refused.map(refusal) {
@@ -278,17 +334,22 @@ fn password_view(
         max_length: policy.max_length,
         error,
         error_field: refused.map_or("", password_error_field),
+        stepped_up,
     };
     (status, view)
 }
 
-async fn password_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match signed_in(&auth, &req).await {
+async fn password_page(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+    query: web::Query<SteppedUpQuery>,
+) -> HttpResponse {
+    match signed_in_or_login(&auth, &req).await {
         Ok(account) if !auth.has_recent_second_factor(&account) => {
             reauthenticate_redirect("/account/password")
         }
         Ok(account) => {
-            let (status, view) = password_view(&auth, &account, None);
+            let (status, view) = password_view(&auth, &account, None, query.stepped_up());
             page(status, &view)
         }
         Err(redirect) => redirect,
@@ -300,13 +361,13 @@ async fn password_submit(
     req: HttpRequest,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let account = match signed_in(&auth, &req).await {
+    let account = match signed_in_or_login(&auth, &req).await {
         Ok(account) => account,
         Err(redirect) => return redirect,
     };
     if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         let error = AuthError::InvalidRequest("the two new passwords differ".into());
-        let (status, view) = password_view(&auth, &account, Some(&error));
+        let (status, view) = password_view(&auth, &account, Some(&error), false);
         return page(status, &view);
     }
     match auth
@@ -321,8 +382,22 @@ async fn password_submit(
         Ok(()) => see_other("/account?notice=password_changed"),
         Err(AuthError::ReauthenticationRequired) => reauthenticate_redirect("/account/password"),
         Err(error) => {
-            let (status, view) = password_view(&auth, &account, Some(&error));
+            let (status, view) = password_view(&auth, &account, Some(&error), false);
             page(status, &view)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_after_a_step_up_is_marked_as_such() {
+        assert_eq!(
+            after_step_up("/account/password"),
+            "/account/password?stepped_up=1"
+        );
+        assert_eq!(after_step_up("/a?b=c"), "/a?b=c&stepped_up=1");
     }
 }

@@ -373,6 +373,21 @@ impl Browser {
         self.cdp("Input.insertText", json!({"text": text})).await;
     }
 
+    /// Ticks the checkbox whose label starts with `label`, by clicking it.
+    pub async fn tick(&self, label: &str) {
+        let checkbox = format!(
+            "Array.from(document.querySelectorAll('label')).filter(l => \
+               l.innerText.trim().startsWith({label:?}) && l.control && __visible(l.control))\
+               .map(l => l.control)"
+        );
+        self.click_at(&checkbox, &format!("the checkbox labelled {label:?}"))
+            .await;
+        let ticked = self
+            .eval(&format!("{HELPERS}; ({checkbox})[0].checked"))
+            .await;
+        assert_eq!(ticked, Ok(json!(true)), "the box {label:?} is not ticked");
+    }
+
     /// Clicks the button or link whose words (or accessible name) are
     /// `words`, and waits for the page it leads to.
     pub async fn click(&self, words: &str) {
@@ -526,6 +541,16 @@ impl Browser {
         self.fill("Code from your authenticator app", &app.totp_code(secret))
             .await;
         self.click("Sign in").await;
+    }
+
+    /// On the step-up page ("Confirm it's you"): types the app's next code
+    /// and confirms.
+    pub async fn confirms_its_you(&self, app: &TestApp, secret: &str) {
+        assert_eq!(self.path().await, "/reauthenticate");
+        app.next_time_step();
+        self.fill("Code from your authenticator app", &app.totp_code(secret))
+            .await;
+        self.click("Confirm").await;
     }
 
     /// Clicks "Sign out" on the account page (opening it first if need be).

@@ -47,6 +47,10 @@ mod device_names;
 // The security review (attacks replayed over HTTP).
 mod admin_step_up;
 mod attacks;
+// Sessions people see and end, remembered browsers.
+mod browser_rough_edges;
+mod browser_sessions;
+mod session_list;
 // Enrolment rules under concurrency.
 mod enrolment_races;
 // Operations: HTTPS, metrics, the OpenAPI document.

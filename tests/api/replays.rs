@@ -67,21 +67,41 @@ async fn parallel_replays_of_a_right_code_do_not_lock_the_app() {
 }
 
 #[tokio::test]
-async fn a_replayed_code_is_still_refused() {
+async fn a_replayed_code_is_refused_with_its_own_words_and_the_same_error_code() {
     let app = spawn_app().await;
-    let (_, secret, _) = app.signed_in_user_with_totp("bob").await;
+    let (_, secret, _) = app.signed_in_user_with_totp("gail").await;
     let first = client();
-    app.login(&first, "bob", PASSWORD).await;
+    app.login(&first, "gail", PASSWORD).await;
     app.next_time_step();
     let code = app.totp_code(&secret);
     let answer = app
         .post(&first, "/api/v1/login/totp", json!({"code": code}))
         .await;
     assert_eq!(answer.status(), 200);
+
     let second = client();
-    app.login(&second, "bob", PASSWORD).await;
-    let replay = app
+    app.login(&second, "gail", PASSWORD).await;
+    let replayed = app
         .post(&second, "/api/v1/login/totp", json!({"code": code}))
         .await;
-    crate::helpers::assert_error(replay, 401, "invalid_code").await;
+    assert_eq!(replayed.status(), 401);
+    let body: Value = replayed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_code");
+    assert_eq!(
+        body["message"],
+        "this code was just used; wait for the next one"
+    );
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused: Value = app
+        .post(&second, "/api/v1/login/totp", json!({"code": wrong}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"], "invalid_code");
+    assert_eq!(
+        refused["message"],
+        "the code is wrong, expired or already used"
+    );
 }

@@ -155,7 +155,8 @@ async fn forward_auth_logout_and_step_up_refuse_the_same_addresses() {
             "{target:?}"
         );
 
-        // A step-up returns to the account page instead.
+        // A step-up returns to the account page instead (marked: it says the
+        // step-up is done).
         app.next_time_step();
         let code = app.totp_code(&secret);
         let stepped_up = c
@@ -167,7 +168,7 @@ async fn forward_auth_logout_and_step_up_refuse_the_same_addresses() {
         assert_eq!(stepped_up.status(), 303, "{target:?}");
         assert_eq!(
             location(&stepped_up).as_deref(),
-            Some("/account"),
+            Some("/account?stepped_up=1"),
             "{target:?}"
         );
     }

@@ -223,6 +223,36 @@ async fn a_lost_device_reset_or_a_disable_on_one_instance_ends_sessions_on_the_o
 }
 
 #[tokio::test]
+async fn a_session_ended_from_the_list_on_one_instance_is_refused_on_the_other() {
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
+    let (laptop, secret, _) = a.signed_in_user_with_totp("jo").await;
+    let phone = b.sign_in_with_totp("jo", &secret).await;
+    assert_eq!(b.get(&phone, "/api/v1/verify").await.status(), 200);
+    let listed: serde_json::Value = a
+        .get(&laptop, "/api/v1/me/sessions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    let phones = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("the phone's session is listed");
+    let id = phones["id"].as_str().unwrap();
+    let ended = a
+        .delete(&laptop, &format!("/api/v1/me/sessions/{id}"))
+        .await;
+    assert_eq!(ended.status(), 204);
+    assert_eq!(b.get(&phone, "/api/v1/verify").await.status(), 401);
+    assert_error(b.get(&phone, "/api/v1/me").await, 401, "unauthenticated").await;
+    assert_eq!(b.get(&laptop, "/api/v1/me").await.status(), 200);
+}
+
+#[tokio::test]
 async fn the_housekeeping_sweep_runs_on_both_instances_at_once() {
     let Some((a, b)) = two_instances().await else {
         return;

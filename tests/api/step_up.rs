@@ -214,14 +214,18 @@ async fn the_pages_send_the_user_through_step_up_and_back() {
     assert_eq!(password_page.status(), 303);
     assert_eq!(
         password_page.headers()["location"],
-        "/reauthenticate?next=/account/password"
+        "/reauthenticate?next=%2Faccount%2Fpassword"
     );
     let codes = session
         .post(app.url("/account/recovery-codes"))
         .send()
         .await
         .unwrap();
-    assert_eq!(codes.headers()["location"], "/reauthenticate?next=/account");
+    // Back to the page of the action asked for, to press it once more.
+    assert_eq!(
+        codes.headers()["location"],
+        "/reauthenticate?next=%2Faccount%2Frecovery-codes"
+    );
 
     let form = app
         .get(&session, "/reauthenticate?next=/account/password")
@@ -251,7 +255,10 @@ async fn the_pages_send_the_user_through_step_up_and_back() {
         .await
         .unwrap();
     assert_eq!(passed.status(), 303);
-    assert_eq!(passed.headers()["location"], "/account/password");
+    assert_eq!(
+        passed.headers()["location"],
+        "/account/password?stepped_up=1"
+    );
     assert_eq!(app.get(&session, "/account/password").await.status(), 200);
 
     // A `next` pointing elsewhere is never followed.
@@ -265,5 +272,5 @@ async fn the_pages_send_the_user_through_step_up_and_back() {
         .send()
         .await
         .unwrap();
-    assert_eq!(elsewhere.headers()["location"], "/account");
+    assert_eq!(elsewhere.headers()["location"], "/account?stepped_up=1");
 }

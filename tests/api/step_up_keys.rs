@@ -397,7 +397,10 @@ async fn the_step_up_page_gives_a_new_session_cookie() {
         .await
         .unwrap();
     assert_eq!(passed.status(), 303);
-    assert_eq!(passed.headers()["location"], "/account/password");
+    assert_eq!(
+        passed.headers()["location"],
+        "/account/password?stepped_up=1"
+    );
     let after = session_token(&passed);
     assert_ne!(after, before);
     assert_error(me_with_token(&app, &before).await, 401, "unauthenticated").await;
@@ -423,7 +426,7 @@ async fn the_step_up_page_offers_the_factors_the_user_holds() {
     assert!(key_only.contains(key_form), "{key_only}");
     assert!(key_only.contains(r#"data-finish="/api/v1/me/reauthenticate/security-key/finish""#));
     assert!(
-        key_only.contains(r#"data-done="/account/password""#),
+        key_only.contains(r#"data-done="/account/password?stepped_up=1""#),
         "back where the user was going"
     );
     assert!(key_only.contains(r#"src="/static/webauthn.js""#));
@@ -454,5 +457,8 @@ async fn the_step_up_page_offers_the_factors_the_user_holds() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(r#"data-done="/account""#), "{html}");
+    assert!(
+        html.contains(r#"data-done="/account?stepped_up=1""#),
+        "{html}"
+    );
 }

@@ -67,14 +67,21 @@ fn pending(token: u8, user_id: UserId, at: Timestamp) -> PendingRecord {
 
 fn session(token: u8, user_id: UserId, at: Timestamp) -> SessionRecord {
     SessionRecord {
+        id: format!("session-{token}"),
         token_hash: [token; 32],
         user_id,
         created_at: at,
         last_seen_at: at,
         expires_at: at + 3600,
         second_factor_at: at,
+        method: "totp".into(),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("test agent".into()),
     }
 }
+
+/// Sessions kept per user in these tests (the application's cap is larger).
+const CAP: u32 = 50;
 
 fn event(at: Timestamp, username: Option<&str>, name: &str) -> AuditRecord {
     AuditRecord {
@@ -416,7 +423,7 @@ async fn a_pending_login_raced_by_many_requests_is_promoted_once() {
     let attempts = (0..16u8).map(|i| {
         let s = s.clone();
         tokio::spawn(async move {
-            s.promote_pending([1; 32], session(100 + i, id, 100))
+            s.promote_pending([1; 32], session(100 + i, id, 100), CAP)
                 .await
                 .unwrap()
         })
@@ -436,7 +443,7 @@ async fn a_session_is_read_with_its_user_touched_forward_and_ended() {
     let id = user(&**s, "leo").await;
     s.insert_pending(pending(1, id, 100)).await.unwrap();
     assert!(
-        s.promote_pending([1; 32], session(2, id, 100))
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
             .await
             .unwrap()
     );
@@ -460,7 +467,7 @@ async fn every_session_and_pending_login_of_a_user_ends_together() {
     for t in 1..=2 {
         s.insert_pending(pending(t, id, 100)).await.unwrap();
         assert!(
-            s.promote_pending([t; 32], session(t + 10, id, 100))
+            s.promote_pending([t; 32], session(t + 10, id, 100), CAP)
                 .await
                 .unwrap()
         );
@@ -488,7 +495,7 @@ async fn the_sweep_removes_expired_and_idle_sessions_pending_logins_and_ceremoni
     for (i, record) in records.into_iter().enumerate() {
         let p = 50 + i as u8;
         s.insert_pending(pending(p, id, 0)).await.unwrap();
-        assert!(s.promote_pending([p; 32], record).await.unwrap());
+        assert!(s.promote_pending([p; 32], record, CAP).await.unwrap());
     }
     s.insert_pending(pending(60, id, 0)).await.unwrap(); // expires at 300
     s.insert_pending(pending(61, id, 900)).await.unwrap(); // expires at 1200
@@ -509,6 +516,234 @@ async fn the_sweep_removes_expired_and_idle_sessions_pending_logins_and_ceremoni
             .is_some()
     );
     assert_eq!(s.delete_expired(1000, 600).await.unwrap(), 0);
+}
+
+// ---- sessions people see and end ----
+
+#[tokio::test]
+async fn sessions_come_back_whole_newest_first_and_end_by_handle_or_all_but_one() {
+    let s = store().await;
+    let id = user(&**s, "sven").await;
+    let other = user(&**s, "tove").await;
+    for (t, at) in [(1u8, 100), (2, 200), (3, 200)] {
+        s.insert_session(session(t, id, at), CAP).await.unwrap();
+    }
+    s.insert_session(session(9, other, 100), CAP).await.unwrap();
+    let listed = s.sessions_of(id).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+    // Newest first; of two opened in the same second, the later insert first.
+    assert_eq!(ids, ["session-3", "session-2", "session-1"]);
+    let first = &listed[2];
+    assert_eq!(first.token_hash, [1; 32]);
+    assert_eq!(
+        (
+            first.method.as_str(),
+            first.ip.as_deref(),
+            first.user_agent.as_deref()
+        ),
+        ("totp", Some("192.0.2.7"), Some("test agent"))
+    );
+    let (read, _) = s.session_with_user([1; 32]).await.unwrap().unwrap();
+    assert_eq!(read.id, "session-1");
+
+    assert!(
+        !s.delete_session_by_id(id, "session-9").await.unwrap(),
+        "not theirs"
+    );
+    assert!(s.delete_session_by_id(id, "session-2").await.unwrap());
+    assert!(!s.delete_session_by_id(id, "session-2").await.unwrap());
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+    assert_eq!(
+        s.delete_sessions_except(id, Some([3; 32])).await.unwrap(),
+        1
+    );
+    let left: Vec<String> = s
+        .sessions_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, ["session-3"]);
+    assert_eq!(s.delete_sessions_except(id, None).await.unwrap(), 1);
+    assert!(s.sessions_of(id).await.unwrap().is_empty());
+    assert!(
+        s.session([9; 32]).await.unwrap().is_some(),
+        "other users keep theirs"
+    );
+}
+
+#[tokio::test]
+async fn a_user_keeps_only_their_newest_sessions_up_to_the_cap() {
+    let s = store().await;
+    let id = user(&**s, "uwe").await;
+    let other = user(&**s, "vera").await;
+    s.insert_session(session(50, other, 1), 2).await.unwrap();
+    for t in 1..=4u8 {
+        s.insert_pending(pending(t, id, 100)).await.unwrap();
+        assert!(
+            s.promote_pending([t; 32], session(t + 10, id, 100), 3)
+                .await
+                .unwrap()
+        );
+    }
+    s.insert_session(session(20, id, 100), 3).await.unwrap();
+    let ids: Vec<String> = s
+        .sessions_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["session-20", "session-14", "session-13"]);
+    assert!(s.session([50; 32]).await.unwrap().is_some(), "per user");
+}
+
+fn remembered(token: u8, user_id: UserId, at: Timestamp) -> RememberedBrowserRecord {
+    RememberedBrowserRecord {
+        id: format!("browser-{token}"),
+        token_hash: [token; 32],
+        user_id,
+        created_at: at,
+        expires_at: at + 3600,
+        last_used_at: None,
+        method: "security_key".into(),
+        second_factor_at: at - 5,
+        ip: Some("192.0.2.8".into()),
+        user_agent: Some("test browser".into()),
+    }
+}
+
+#[tokio::test]
+async fn remembered_browsers_are_kept_capped_listed_and_forgotten() {
+    let s = store().await;
+    let id = user(&**s, "wim").await;
+    let other = user(&**s, "xia").await;
+    for (t, at) in [(1u8, 100), (2, 200), (3, 200)] {
+        s.insert_remembered_browser(remembered(t, id, at), 3)
+            .await
+            .unwrap();
+    }
+    s.insert_remembered_browser(remembered(9, other, 100), 3)
+        .await
+        .unwrap();
+    let read = s.remembered_browser([1; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            read.id.as_str(),
+            read.user_id,
+            read.method.as_str(),
+            read.second_factor_at
+        ),
+        ("browser-1", id, "security_key", 95)
+    );
+    assert_eq!(read.ip.as_deref(), Some("192.0.2.8"));
+    assert!(s.remembered_browser([7; 32]).await.unwrap().is_none());
+    // A fourth beyond a cap of three forgets the oldest.
+    s.insert_remembered_browser(remembered(4, id, 300), 3)
+        .await
+        .unwrap();
+    let ids: Vec<String> = s
+        .remembered_browsers_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, ["browser-4", "browser-3", "browser-2"]);
+
+    assert!(!s.delete_remembered_browser(id, "browser-9").await.unwrap());
+    assert!(s.delete_remembered_browser(id, "browser-2").await.unwrap());
+    assert_eq!(
+        s.delete_remembered_browsers_except(id, Some([4; 32]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.remembered_browser([4; 32]).await.unwrap().is_some());
+    assert!(s.remembered_browser([3; 32]).await.unwrap().is_none());
+    assert!(
+        s.remembered_browser([9; 32]).await.unwrap().is_some(),
+        "not theirs"
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_browser_opens_a_session_recording_the_password_and_its_use() {
+    let s = store().await;
+    let id = user(&**s, "yan").await;
+    let other = user(&**s, "zoe").await;
+    s.insert_remembered_browser(remembered(1, id, 100), CAP)
+        .await
+        .unwrap();
+    let mut opened = session(2, id, 500);
+    opened.second_factor_at = 95;
+    let password = event(500, Some("yan"), "login_password_ok");
+    // Another user's session never opens through this browser.
+    assert!(
+        !s.open_remembered_session([1; 32], session(3, other, 500), CAP, password.clone())
+            .await
+            .unwrap()
+    );
+    assert!(s.session([3; 32]).await.unwrap().is_none());
+    assert!(
+        s.open_remembered_session([1; 32], opened, CAP, password.clone())
+            .await
+            .unwrap()
+    );
+    let (read, yan) = s.session_with_user([2; 32]).await.unwrap().unwrap();
+    assert_eq!(read.second_factor_at, 95);
+    assert_eq!(yan.password_last_used_at, Some(500));
+    let browser = s.remembered_browser([1; 32]).await.unwrap().unwrap();
+    assert_eq!(browser.last_used_at, Some(500));
+    let events = s.events(Some("yan"), 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, "login_password_ok");
+    // Forgotten: nothing opens, nothing is written.
+    assert!(s.delete_remembered_browser(id, "browser-1").await.unwrap());
+    assert!(
+        !s.open_remembered_session([1; 32], session(4, id, 600), CAP, password)
+            .await
+            .unwrap()
+    );
+    assert!(s.session([4; 32]).await.unwrap().is_none());
+    assert_eq!(s.events(Some("yan"), 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_password_change_a_disable_a_reset_and_the_sweep_forget_remembered_browsers() {
+    let s = store().await;
+    let ids = [
+        user(&**s, "ada").await,
+        user(&**s, "bo").await,
+        user(&**s, "cy").await,
+    ];
+    for (t, id) in ids.iter().enumerate() {
+        s.insert_remembered_browser(remembered(t as u8 + 1, *id, 100), CAP)
+            .await
+            .unwrap();
+    }
+    s.change_password(ids[0], "new".into(), 500, [99; 32])
+        .await
+        .unwrap();
+    assert!(s.set_disabled(ids[1], true).await.unwrap());
+    s.remove_second_factors(ids[2]).await.unwrap();
+    for t in 1..=3u8 {
+        assert!(
+            s.remembered_browser([t; 32]).await.unwrap().is_none(),
+            "{t}"
+        );
+    }
+    // Expired ones go with the sweep.
+    s.insert_remembered_browser(remembered(4, ids[0], 100), CAP)
+        .await
+        .unwrap();
+    s.insert_remembered_browser(remembered(5, ids[0], 2000), CAP)
+        .await
+        .unwrap();
+    assert_eq!(s.delete_expired(3700, 600).await.unwrap(), 1);
+    assert!(s.remembered_browser([4; 32]).await.unwrap().is_none());
+    assert!(s.remembered_browser([5; 32]).await.unwrap().is_some());
 }
 
 // ---- audit ----
@@ -707,7 +942,7 @@ async fn disabling_ends_sessions_and_reports_whether_the_flag_changed() {
     let id = user(&**s, "tina").await;
     s.insert_pending(pending(1, id, 100)).await.unwrap();
     assert!(
-        s.promote_pending([1; 32], session(2, id, 100))
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
             .await
             .unwrap()
     );
@@ -736,7 +971,7 @@ async fn the_lost_device_reset_removes_every_factor_code_and_session() {
     assert!(s.use_recovery_code(id, [1; 32], 5).await.unwrap());
     s.insert_pending(pending(1, id, 100)).await.unwrap();
     assert!(
-        s.promote_pending([1; 32], session(2, id, 100))
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
             .await
             .unwrap()
     );
@@ -914,7 +1149,7 @@ async fn a_password_change_keeps_only_the_current_session() {
     for t in [1, 2] {
         s.insert_pending(pending(t, id, 100)).await.unwrap();
         assert!(
-            s.promote_pending([t; 32], session(t + 10, id, 100))
+            s.promote_pending([t; 32], session(t + 10, id, 100), CAP)
                 .await
                 .unwrap()
         );
@@ -939,7 +1174,7 @@ async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
     let id = user(&**s, "bea").await;
     s.insert_pending(pending(1, id, 100)).await.unwrap();
     assert!(
-        s.promote_pending([1; 32], session(2, id, 100))
+        s.promote_pending([1; 32], session(2, id, 100), CAP)
             .await
             .unwrap()
     );
@@ -1305,14 +1540,17 @@ async fn populated_store() -> FreshStore {
     s.append_event(event(5, None, "second")).await.unwrap();
     let seal: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
     assert!(s.adopt_key(b"sealed canary".to_vec(), seal).await.unwrap());
-    // Sessions and pending logins are not exported.
+    // Sessions, pending logins and remembered browsers are not exported.
     s.insert_pending(pending(1, first, 100)).await.unwrap();
     s.insert_pending(pending(2, first, 100)).await.unwrap();
     assert!(
-        s.promote_pending([2; 32], session(3, first, 100))
+        s.promote_pending([2; 32], session(3, first, 100), CAP)
             .await
             .unwrap()
     );
+    s.insert_remembered_browser(remembered(4, first, 100), CAP)
+        .await
+        .unwrap();
     s
 }
 
@@ -1389,6 +1627,8 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
     );
     assert!(to.session([3; 32]).await.unwrap().is_none());
     assert!(to.pending([1; 32]).await.unwrap().is_none());
+    assert!(to.remembered_browser([4; 32]).await.unwrap().is_none());
+    assert_eq!(to.sessions_of(alice.id).await.unwrap().len(), 0);
     // New rows are numbered after the imported ones.
     let new = to.insert_user(new_user("carol", 200)).await.unwrap();
     assert!(new.id > bob.id, "{} after {}", new.id, bob.id);

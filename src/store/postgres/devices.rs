@@ -232,7 +232,8 @@ async fn confirm_factor_in(
             if ended != 1 || confirmed > 0 || session.user_id != user {
                 return Ok(FactorConfirmation::NotFirstFactor);
             }
-            super::sessions::insert_session(tx, session).await?;
+            // A user confirming a first factor holds no other session.
+            super::sessions::insert_session(tx, session, u32::MAX).await?;
         }
     }
     let written = match factor {

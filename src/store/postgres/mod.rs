@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod devices;
 mod recovery;
+mod remembered_browsers;
 mod security;
 mod security_keys;
 mod sessions;
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/postgres/0003_sealed_recovery_key.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_sessions.sql"),
     ),
 ];
 

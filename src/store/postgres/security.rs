@@ -38,6 +38,11 @@ impl SecurityStore for PostgresStore {
         .await?;
         tx.execute("DELETE FROM pending_logins WHERE user_id = $1", &[&user])
             .await?;
+        tx.execute(
+            "DELETE FROM remembered_browsers WHERE user_id = $1",
+            &[&user],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

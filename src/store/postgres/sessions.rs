@@ -13,8 +13,9 @@ use crate::model::Timestamp;
 
 const PENDING_COLUMNS: &str =
     "token_hash, user_id, enrolment_only, created_at, expires_at, failures";
-const SESSION_COLUMNS: &str =
-    "token_hash, user_id, created_at, last_seen_at, expires_at, second_factor_at";
+const SESSION_COLUMNS: &str = "token_hash, user_id, created_at, last_seen_at, expires_at,
+    second_factor_at, id, method, ip, user_agent";
+const SESSION_COLUMN_COUNT: usize = 10;
 
 fn pending_from_row(row: &Row) -> StoreResult<PendingRecord> {
     Ok(PendingRecord {
@@ -35,7 +36,95 @@ pub(super) fn session_from_row(row: &Row) -> StoreResult<SessionRecord> {
         last_seen_at: row.get(3),
         expires_at: row.get(4),
         second_factor_at: row.get(5),
+        id: row.get(6),
+        method: row.get(7),
+        ip: row.get(8),
+        user_agent: row.get(9),
     })
+}
+
+/// Inserts a session and ends the user's oldest ones beyond `keep_at_most`
+/// (inside the caller's transaction).
+pub(super) async fn insert_session(
+    client: &impl GenericClient,
+    session: &SessionRecord,
+    keep_at_most: u32,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO sessions ({SESSION_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
+            &[
+                &&session.token_hash[..],
+                &session.user_id,
+                &session.created_at,
+                &session.last_seen_at,
+                &session.expires_at,
+                &session.second_factor_at,
+                &session.id,
+                &session.method,
+                &session.ip,
+                &session.user_agent,
+            ],
+        )
+        .await?;
+    keep_newest(client, "sessions", session.user_id, keep_at_most).await
+}
+
+/// Keeps the user's newest `keep_at_most` rows of `table` (by creation, then
+/// insertion order).
+pub(super) async fn keep_newest(
+    client: &impl GenericClient,
+    table: &'static str,
+    user: UserId,
+    keep_at_most: u32,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            &format!(
+                "DELETE FROM {table} WHERE user_id = $1 AND seq NOT IN
+                    (SELECT seq FROM {table} WHERE user_id = $1
+                      ORDER BY created_at DESC, seq DESC LIMIT $2)"
+            ),
+            &[&user, &i64::from(keep_at_most)],
+        )
+        .await
+        .map(drop)
+}
+
+/// Deletes the user's row named `id` from `table`; whether there was one.
+pub(super) async fn delete_by_handle(
+    client: &impl GenericClient,
+    table: &'static str,
+    user: UserId,
+    id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    client
+        .execute(
+            &format!("DELETE FROM {table} WHERE user_id = $1 AND id = $2"),
+            &[&user, &id],
+        )
+        .await
+        .map(|removed| removed == 1)
+}
+
+/// Deletes every row of the user in `table` but the one whose token hash is
+/// `keep`; how many went.
+pub(super) async fn delete_all_but(
+    client: &impl GenericClient,
+    table: &'static str,
+    user: UserId,
+    keep: Option<TokenHash>,
+) -> Result<u64, tokio_postgres::Error> {
+    let keep = keep.map(|hash| hash.to_vec());
+    client
+        .execute(
+            &format!("DELETE FROM {table} WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2"),
+            &[&user, &keep],
+        )
+        .await
 }
 
 async fn insert_pending(
@@ -54,26 +143,6 @@ async fn insert_pending(
                 &pending.created_at,
                 &pending.expires_at,
                 &i64::from(pending.failures),
-            ],
-        )
-        .await
-        .map(drop)
-}
-
-pub(super) async fn insert_session(
-    client: &impl GenericClient,
-    session: &SessionRecord,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-            &[
-                &&session.token_hash[..],
-                &session.user_id,
-                &session.created_at,
-                &session.last_seen_at,
-                &session.expires_at,
-                &session.second_factor_at,
             ],
         )
         .await
@@ -144,6 +213,7 @@ impl SessionStore for PostgresStore {
         &self,
         pending: TokenHash,
         session: SessionRecord,
+        keep_at_most: u32,
     ) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -157,9 +227,45 @@ impl SessionStore for PostgresStore {
         if removed != 1 {
             return Ok(false);
         }
-        insert_session(&tx, &session).await?;
+        insert_session(&tx, &session, keep_at_most).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn insert_session(&self, session: SessionRecord, keep_at_most: u32) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        insert_session(&tx, &session, keep_at_most).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<SessionRecord>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1
+                      ORDER BY created_at DESC, seq DESC"
+                ),
+                &[&user],
+            )
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn delete_session_by_id(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        Ok(delete_by_handle(&client, "sessions", user, id).await?)
+    }
+
+    async fn delete_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<TokenHash>,
+    ) -> StoreResult<u64> {
+        let client = self.client().await?;
+        Ok(delete_all_but(&client, "sessions", user, keep).await?)
     }
 
     async fn session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -181,14 +287,18 @@ impl SessionStore for PostgresStore {
         let statement = client
             .prepare_cached(&format!(
                 "SELECT s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
-                        s.second_factor_at, {USERS_USER_COLUMNS}
+                        s.second_factor_at, s.id, s.method, s.ip, s.user_agent,
+                        {USERS_USER_COLUMNS}
                    FROM sessions s JOIN users ON users.id = s.user_id
                   WHERE s.token_hash = $1"
             ))
             .await?;
         let row = client.query_opt(&statement, &[&&token_hash[..]]).await?;
         match row {
-            Some(row) => Ok(Some((session_from_row(&row)?, user_from_row_at(&row, 6)))),
+            Some(row) => Ok(Some((
+                session_from_row(&row)?,
+                user_from_row_at(&row, SESSION_COLUMN_COUNT),
+            ))),
             None => Ok(None),
         }
     }
@@ -242,8 +352,14 @@ impl SessionStore for PostgresStore {
                 &[&now],
             )
             .await?;
+        let remembered = tx
+            .execute(
+                "DELETE FROM remembered_browsers WHERE expires_at <= $1",
+                &[&now],
+            )
+            .await?;
         tx.commit().await?;
-        Ok(sessions + pending + ceremonies)
+        Ok(sessions + pending + ceremonies + remembered)
     }
 
     async fn count_live_sessions(
@@ -262,7 +378,8 @@ impl SessionStore for PostgresStore {
     }
 }
 
-/// Ends every session and pending login of a user (inside a caller's transaction).
+/// Ends every session, pending login and remembered browser of a user
+/// (inside a caller's transaction).
 pub(super) async fn end_sessions_of(
     client: &impl GenericClient,
     user: UserId,
@@ -272,6 +389,12 @@ pub(super) async fn end_sessions_of(
         .await?;
     client
         .execute("DELETE FROM pending_logins WHERE user_id = $1", &[&user])
+        .await?;
+    client
+        .execute(
+            "DELETE FROM remembered_browsers WHERE user_id = $1",
+            &[&user],
+        )
         .await?;
     Ok(())
 }

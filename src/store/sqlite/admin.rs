@@ -36,8 +36,7 @@ impl AdminStore for SqliteStore {
                 params![user, disabled],
             )?;
             if disabled {
-                tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
-                tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+                super::sessions::end_sessions_of(tx, user)?;
             }
             Ok(changed == 1)
         })
@@ -56,8 +55,7 @@ impl AdminStore for SqliteStore {
                 [user],
             )?;
             tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user])?;
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
-            tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            super::sessions::end_sessions_of(tx, user)?;
             Ok(SecondFactorsRemoved {
                 devices: devices as u32,
                 recovery_codes: recovery_codes as u32,

@@ -205,7 +205,8 @@ fn confirm_factor_in(
             if ended != 1 || confirmed > 0 || session.user_id != user {
                 return Ok(FactorConfirmation::NotFirstFactor);
             }
-            super::sessions::insert_session(conn, session)?;
+            // A user confirming a first factor holds no other session.
+            super::sessions::insert_session(conn, session, u32::MAX)?;
         }
     }
     let written = match factor {
@@ -326,12 +327,16 @@ mod tests {
 
     fn first_login(pending: TokenHash, user: UserId, n: u8) -> FactorGate {
         let session = SessionRecord {
+            id: format!("session-{n}"),
             token_hash: [200 + n; 32],
             user_id: user,
             created_at: 100,
             last_seen_at: 100,
             expires_at: 1000,
             second_factor_at: 100,
+            method: "totp".into(),
+            ip: None,
+            user_agent: None,
         };
         FactorGate::FirstLogin { pending, session }
     }

@@ -15,6 +15,7 @@ mod admin;
 mod audit;
 mod devices;
 mod recovery;
+mod remembered_browsers;
 mod security;
 mod security_keys;
 mod sessions;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../../migrations/sqlite/0006_sealed_recovery_key.sql"
     )),
+    M::up(include_str!("../../../migrations/sqlite/0007_sessions.sql")),
 ];
 
 #[derive(Clone)]
@@ -260,6 +262,32 @@ mod tests {
         for name in ["twofold.db", "twofold.db-wal", "twofold.db-shm"] {
             assert_eq!(mode(name), 0o600, "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn sessions_from_before_the_session_list_get_a_handle_of_their_own() {
+        use crate::store::SessionStore;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("twofold.db");
+        // A database as the release before the session list left it.
+        let mut conn = Connection::open(&file).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..6])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, admin, disabled, created_at,
+                                password_changed_at)
+                 VALUES (1, 'old', 'x', 0, 0, 0, 0);
+             INSERT INTO sessions VALUES (zeroblob(32), 1, 0, 0, 100, 0),
+                                         (randomblob(32), 1, 0, 0, 100, 0);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&file, 4).unwrap();
+        let sessions = store.sessions_of(1).await.unwrap();
+        assert_eq!(sessions.len(), 2);
+        assert_ne!(sessions[0].id, sessions[1].id);
+        assert!(sessions.iter().all(|s| s.id.len() == 32), "{sessions:?}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ impl SecurityStore for SqliteStore {
                 params![user, keep],
             )?;
             tx.execute("DELETE FROM pending_logins WHERE user_id = ?1", [user])?;
+            tx.execute("DELETE FROM remembered_browsers WHERE user_id = ?1", [user])?;
             Ok(())
         })
         .await
