@@ -489,10 +489,7 @@ async fn account_view(
         .recovery_codes_left_of(account)
         .await
         .map_err(|e| page_failure(&e))?;
-    let sessions = auth
-        .sessions(account)
-        .await
-        .map_err(|e| page_failure(&e))?;
+    let sessions = auth.sessions(account).await.map_err(|e| page_failure(&e))?;
     let remembered = auth
         .remembered_browsers(account)
         .await
