@@ -257,21 +257,28 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<SignedIn> {
         let pending = self.pending_login(pending_token).await?;
-        let user = self.user(pending.user_id).await?;
-        let devices = self.store.devices_of(user.id).await?;
+        let (user, devices) = tokio::join!(
+            self.user(pending.user_id),
+            self.store.devices_of(pending.user_id)
+        );
+        let (user, devices) = (user?, devices?);
         // Counted per device across pending logins, so fresh passwords don't
         // buy fresh guesses.
         let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
         match self.accept_totp_code(&devices, code).await? {
             CodeCheck::Accepted(device) => {
-                self.refund_attempt(ticket, None).await;
                 let detail = format!("method=totp device={}", device.name);
                 let factor = GivenFactor {
                     method: Method::Totp,
                     remember_browser,
                 };
-                self.complete_login(&pending, &user, client, factor, &detail)
-                    .await
+                // Independent writes sent together share one commit (and
+                // one wait for it) instead of waiting in turn.
+                let ((), signed_in) = tokio::join!(
+                    self.refund_attempt(ticket, None),
+                    self.complete_login(&pending, &user, client, factor, &detail)
+                );
+                signed_in
             }
             // A right code sent twice is no guess: refused, but not counted.
             CodeCheck::Replayed => {
@@ -373,17 +380,22 @@ impl Auth {
         client: &Client,
         detail: &str,
     ) -> AuthResult<SignedIn> {
-        if let Err(e) = self.store.record_sign_in(user.id, self.clock.now()).await {
+        // Three independent writes, sent together so that they share one
+        // commit (and one wait for it) instead of waiting in turn.
+        let (recorded, (), known_client) = tokio::join!(
+            self.store.record_sign_in(user.id, self.clock.now()),
+            self.audit(
+                AuditEvent::LoginSecondFactorOk,
+                Some(&user.username),
+                client,
+                detail,
+            ),
+            self.remember_client(user.id, client)
+        );
+        if let Err(e) = recorded {
             tracing::warn!(error = %e, "could not record the time of a sign-in");
         }
-        self.audit(
-            AuditEvent::LoginSecondFactorOk,
-            Some(&user.username),
-            client,
-            detail,
-        )
-        .await;
-        let known_client = self.remember_client(user.id, client).await?;
+        let known_client = known_client?;
         Ok(SignedIn {
             token,
             username: user.username.clone(),
