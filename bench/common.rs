@@ -244,6 +244,16 @@ pub async fn serve(bin: &str, env: &[(&str, String)], base: &str) -> Server {
     panic!("the server at {base} did not come up");
 }
 
+/// The settings of a benchmark server on `port` keeping its data in `data`.
+pub fn server_env(data: &std::path::Path, port: u16) -> [(&'static str, String); 4] {
+    [
+        ("TWOFOLD_STORAGE_PATH", data.display().to_string()),
+        ("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}")),
+        ("TWOFOLD_SERVER_ORIGIN", format!("http://localhost:{port}")),
+        ("TWOFOLD_LOG_LEVEL", "error".into()),
+    ]
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

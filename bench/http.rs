@@ -23,12 +23,7 @@ async fn main() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://localhost:{port}");
-    let env = [
-        ("TWOFOLD_STORAGE_PATH", data.path().display().to_string()),
-        ("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}")),
-        ("TWOFOLD_SERVER_ORIGIN", base.clone()),
-        ("TWOFOLD_LOG_LEVEL", "error".into()),
-    ];
+    let env = server_env(data.path(), port);
     add_users(bin, &env, &bench_users());
     let server = serve(bin, &env, &base).await;
     let cookie = session_cookie(&base).await;

@@ -53,6 +53,9 @@ struct ReauthenticateView {
     key_required: bool,
     /// Where a security key's step-up lands (`next`, marked as stepped up).
     done: String,
+    /// The form field carrying `next`: `next` for a page of ours, `rd` for
+    /// an app's address (forward-auth's step-up).
+    return_field: &'static str,
     recovery_codes_left: u32,
     error: Option<String>,
     /// The methods the user holds: the page offers those.
@@ -240,6 +243,7 @@ async fn reauthenticate_view(
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
     ReauthenticateView {
         done: after_step_up(&next),
+        return_field: if next.starts_with('/') { "next" } else { "rd" },
         next,
         key_required: false,
         recovery_codes_left,

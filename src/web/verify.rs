@@ -126,7 +126,7 @@ fn redirecting_401(
     req: &HttpRequest,
     error: ApiError,
     location: &str,
-    words: &str,
+    (title, link): (&str, &str),
 ) -> HttpResponse {
     let mut response = if wants_html(req) {
         let escaped = location
@@ -137,8 +137,8 @@ fn redirecting_401(
             .content_type("text/html; charset=utf-8")
             .body(format!(
                 "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-                 <meta http-equiv=\"refresh\" content=\"0;url={escaped}\"><title>{words}</title></head>\
-                 <body><p>Please <a href=\"{escaped}\">{words}</a> to continue.</p></body></html>"
+                 <meta http-equiv=\"refresh\" content=\"0;url={escaped}\"><title>{title}</title></head>\
+                 <body><p>Please <a href=\"{escaped}\">{link}</a> to continue.</p></body></html>"
             ))
     } else {
         error.error_response()
@@ -158,7 +158,7 @@ fn redirecting_401(
 fn sign_in_needed(auth: &Auth, req: &HttpRequest, original: Option<&str>) -> HttpResponse {
     let login = return_to::login_url(auth.settings(), original);
     let error = ApiError::from(AuthError::Unauthenticated);
-    redirecting_401(req, error, &login, "Sign in")
+    redirecting_401(req, error, &login, ("Sign in", "sign in"))
 }
 
 /// `/reauthenticate?rd=<url>&require=<what>` on twofold's origin (`rd`
@@ -193,7 +193,12 @@ fn step_up_needed(
         message,
     );
     let location = step_up_url(auth, original, require);
-    redirecting_401(req, error, &location, "Confirm it's you")
+    redirecting_401(
+        req,
+        error,
+        &location,
+        ("Confirm it's you", "confirm it's you"),
+    )
 }
 
 #[derive(Template)]
