@@ -256,6 +256,14 @@ async fn a_malformed_policy_is_refused_naming_where_and_changes_nothing() {
             ),
             "document",
         ),
+        // Larger than the server reads of any body (256 KiB): still invalid_policy.
+        (
+            format!(
+                r#"{{"Statement": {{"Effect": "Allow", "Action": "*", "Resource": "*"}}, "Version": "2026-12-01"{}}}"#,
+                " ".repeat(300 * 1024)
+            ),
+            "document",
+        ),
     ];
     for (document, at) in cases {
         let answer = put_policy(&app, &root, "bad", document).await;
