@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
 use super::session::{MAX_SESSIONS_PER_USER, Token};
-use super::step_up::CodeCheck;
+use super::second_factor::{Intent, Proof};
 use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
@@ -248,43 +248,20 @@ impl Auth {
     }
 
     /// The second step with an authenticator-app code.
-    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_totp(
         &self,
-        pending_token: Option<&Token>,
+        pending: Option<&Token>,
         code: &str,
         remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
-        let pending = self.pending_login(pending_token).await?;
-        let user = self.user(pending.user_id).await?;
-        let devices = self.store.devices_of(user.id).await?;
-        // Counted per device across pending logins, so fresh passwords don't
-        // buy fresh guesses.
-        let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
-        match self.accept_totp_code(&devices, code).await? {
-            CodeCheck::Accepted(device) => {
-                self.refund_attempt(ticket, None).await;
-                let detail = format!("method=totp device={}", device.name);
-                let factor = GivenFactor {
-                    method: Method::Totp,
-                    remember_browser,
-                };
-                self.complete_login(&pending, &user, client, factor, &detail)
-                    .await
-            }
-            // A right code sent twice is no guess: refused, but not counted.
-            CodeCheck::Replayed => {
-                self.refund_attempt(ticket, None).await;
-                // Told apart from a wrong code: "wait for the next one".
-                Err(AuthError::CodeJustUsed)
-            }
-            CodeCheck::Wrong => {
-                self.second_factor_failed(&pending, &user, client, "method=totp")
-                    .await;
-                Err(AuthError::InvalidCode)
-            }
-        }
+        let intent = Intent::Login {
+            pending,
+            remember_browser,
+        };
+        self.verify_second_factor(intent, Proof::Totp(code), client)
+            .await?
+            .into_signed_in()
     }
 
     /// Counts a wrong second factor against the pending login, voiding it

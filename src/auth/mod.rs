@@ -20,6 +20,7 @@ mod key_files;
 pub mod password_policy;
 pub mod recovery;
 pub mod secrets;
+pub mod second_factor;
 pub mod step_up;
 pub mod throttle;
 // Pages people use (issue 7).

@@ -13,7 +13,8 @@ use webauthn_rs::prelude::{
 };
 
 use super::devices::device_name;
-use super::login::{GivenFactor, Method, SignedIn};
+use super::login::SignedIn;
+use super::second_factor::{Intent, Proof};
 use super::session::Token;
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::config::Settings;
@@ -337,36 +338,20 @@ impl Auth {
 
     /// The second step with a security key's answer. A refused answer counts
     /// as a wrong second factor.
-    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_security_key(
         &self,
-        pending_token: Option<&Token>,
+        pending: Option<&Token>,
         credential: &PublicKeyCredential,
         remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
-        let pending = self.pending_login(pending_token).await?;
-        let user = self.user(pending.user_id).await?;
-        match self
-            .accept_assertion(pending.token_hash, &user, credential)
+        let intent = Intent::Login {
+            pending,
+            remember_browser,
+        };
+        self.verify_second_factor(intent, Proof::SecurityKey(credential), client)
             .await?
-        {
-            Ok(device) => {
-                let detail = format!("method=security_key device={}", device.name);
-                let factor = GivenFactor {
-                    method: Method::SecurityKey,
-                    remember_browser,
-                };
-                self.complete_login(&pending, &user, client, factor, &detail)
-                    .await
-            }
-            Err(refusal) => {
-                let detail = format!("method=security_key refused: {refusal}");
-                self.second_factor_failed(&pending, &user, client, &detail)
-                    .await;
-                Err(AuthError::InvalidAssertion)
-            }
-        }
+            .into_signed_in()
     }
 
     /// Checks a key's answer to the challenge `owner` began (a pending login,
