@@ -163,8 +163,11 @@ impl Auth {
                 None,
             ),
             Enroller::FirstFactor { pending, .. } => {
-                let method = match factor {
+                let method = match &factor {
                     NewFactor::Totp { .. } => Method::Totp,
+                    NewFactor::SecurityKey(device) if device.kind == DeviceKind::Passkey => {
+                        Method::Passkey
+                    }
                     NewFactor::SecurityKey(_) => Method::SecurityKey,
                 };
                 let (token, session) = self.new_session(user.id, method, client);

@@ -1,7 +1,8 @@
 //! One second-factor step for every proof and every intent: find the user
 //! (from a pending login, a session or an enrolment), charge the throttle,
 //! check the proof, then let the intent say what success opens (a session, a
-//! fresh step-up, a confirmed device) and what a failure costs. As Kanidm's
+//! fresh step-up, a confirmed device) and what a failure costs. A passkey
+//! names its own user, so with it a sign-in needs no pending login. As Kanidm's
 //! `AuthIntent` shares one verifier between sign-in and re-authentication,
 //! a new kind of proof is one arm here, not another copy of the flow.
 
@@ -38,12 +39,17 @@ pub enum Intent<'a> {
 }
 
 /// What the person gave. A security key answers a challenge begun for the
-/// pending login or the session.
+/// pending login or the session; a passkey one begun for the session or, at
+/// sign-in, under its own `ceremony` cookie.
 #[derive(Debug, Clone, Copy)]
 pub enum Proof<'a> {
     Totp(&'a str),
     RecoveryCode(&'a str),
     SecurityKey(&'a PublicKeyCredential),
+    Passkey {
+        credential: &'a PublicKeyCredential,
+        ceremony: Option<&'a Token>,
+    },
 }
 
 impl Proof<'_> {
@@ -52,13 +58,14 @@ impl Proof<'_> {
             Proof::Totp(_) => Method::Totp,
             Proof::RecoveryCode(_) => Method::RecoveryCode,
             Proof::SecurityKey(_) => Method::SecurityKey,
+            Proof::Passkey { .. } => Method::Passkey,
         }
     }
 
     /// How a wrong answer of this kind is refused.
     fn refusal(&self) -> AuthError {
         match self {
-            Proof::SecurityKey(_) => AuthError::InvalidAssertion,
+            Proof::SecurityKey(_) | Proof::Passkey { .. } => AuthError::InvalidAssertion,
             _ => AuthError::InvalidCode,
         }
     }
@@ -90,12 +97,15 @@ struct Subject<'a> {
     devices: Vec<DeviceRecord>,
     /// The token a WebAuthn challenge was begun for.
     owner: TokenHash,
+    /// The passkey a passkey proof names.
+    passkey: Option<DeviceRecord>,
     stage: Stage<'a>,
 }
 
 enum Stage<'a> {
+    /// A sign-in: after a password (`pending`), or a passwordless one.
     Login {
-        pending: PendingRecord,
+        pending: Option<PendingRecord>,
         remember_browser: bool,
     },
     Enrol {
@@ -130,8 +140,38 @@ impl Auth {
         proof: Proof<'_>,
         client: &Client,
     ) -> AuthResult<Passed> {
-        let subject = self.subject(intent).await?;
-        let ticket = self.charge_second_factor(&subject, proof, client).await?;
+        // A passwordless sign-in knows no account before the answer is
+        // checked: it is charged to the client's address first, so unknown
+        // credentials count too.
+        let passwordless = matches!(
+            (intent, proof),
+            (Intent::Login { .. }, Proof::Passkey { .. })
+        );
+        let early = if passwordless {
+            let charges = self.passkey_ip_charges(client);
+            Some(self.charge_attempt(charges, "", client).await?)
+        } else {
+            None
+        };
+        let subject = match self.subject(intent, proof).await {
+            Ok(subject) => subject,
+            Err(AuthError::InvalidAssertion) => {
+                self.audit_anonymous(
+                    AuditEvent::LoginSecondFactorFailed,
+                    None,
+                    client,
+                    "method=passkey refused: no passkey of an active user has this credential",
+                    None,
+                )
+                .await;
+                return Err(AuthError::InvalidAssertion);
+            }
+            Err(e) => return Err(e),
+        };
+        let ticket = match early {
+            Some(ticket) => ticket,
+            None => self.charge_second_factor(&subject, proof, client).await?,
+        };
         match self.check_proof(&subject, proof, client).await? {
             Verdict::Accepted { device, factor } => {
                 self.refund_attempt(ticket, None).await;
@@ -152,8 +192,35 @@ impl Auth {
     }
 
     /// Resolves the intent to its user; refuses what cannot go on at all.
-    async fn subject<'a>(&self, intent: Intent<'a>) -> AuthResult<Subject<'a>> {
+    async fn subject<'a>(&self, intent: Intent<'a>, proof: Proof<'a>) -> AuthResult<Subject<'a>> {
+        let passkey = match proof {
+            Proof::Passkey { credential, .. } => self.passkey_named_by(credential).await?,
+            _ => None,
+        };
         match intent {
+            Intent::Login { .. } if matches!(proof, Proof::Passkey { .. }) => {
+                let (
+                    Some(named),
+                    Proof::Passkey {
+                        ceremony: Some(ceremony),
+                        ..
+                    },
+                ) = (passkey, proof)
+                else {
+                    return Err(AuthError::InvalidAssertion);
+                };
+                let devices = self.store.devices_of(named.user.id).await?;
+                Ok(Subject {
+                    user: named.user,
+                    devices,
+                    owner: ceremony.hash(),
+                    passkey: Some(named.device),
+                    stage: Stage::Login {
+                        pending: None,
+                        remember_browser: false,
+                    },
+                })
+            }
             Intent::Login {
                 pending,
                 remember_browser,
@@ -165,8 +232,9 @@ impl Auth {
                     user,
                     devices,
                     owner: pending.token_hash,
+                    passkey: None,
                     stage: Stage::Login {
-                        pending,
+                        pending: Some(pending),
                         remember_browser,
                     },
                 })
@@ -175,6 +243,8 @@ impl Auth {
                 user: account.user.clone(),
                 devices: self.store.devices_of(account.user.id).await?,
                 owner: account.session.token_hash,
+                // Another user's passkey answers nothing here.
+                passkey: passkey.map(|named| named.device),
                 stage: Stage::StepUp(account),
             }),
             Intent::Enrol {
@@ -209,6 +279,7 @@ impl Auth {
                     user,
                     devices,
                     owner,
+                    passkey: None,
                     stage: Stage::Enrol {
                         enroller,
                         device,
@@ -278,9 +349,13 @@ impl Auth {
                 CodeCheck::Wrong => Verdict::Refused(None),
             },
             // Recovery codes don't replace enrolling a first second factor.
-            (Proof::RecoveryCode(_), Stage::Login { pending, .. }) if pending.enrolment_only => {
-                Verdict::Refused(None)
-            }
+            (
+                Proof::RecoveryCode(_),
+                Stage::Login {
+                    pending: Some(pending),
+                    ..
+                },
+            ) if pending.enrolment_only => Verdict::Refused(None),
             (Proof::RecoveryCode(code), _) => {
                 if self
                     .use_recovery_code(user.id, &user.username, code, client)
@@ -294,6 +369,24 @@ impl Auth {
             (Proof::SecurityKey(credential), _) => {
                 match self
                     .accept_assertion(subject.owner, user, credential)
+                    .await?
+                {
+                    Ok(device) => accepted(Some(device.name)),
+                    Err(reason) => Verdict::Refused(Some(reason)),
+                }
+            }
+            (Proof::Passkey { credential, .. }, stage) => {
+                let passkey = subject.passkey.as_ref().filter(|d| d.user_id == user.id);
+                let Some(passkey) = passkey else {
+                    return Ok(Verdict::Refused(Some("not a passkey of this user".into())));
+                };
+                // A passwordless challenge was begun before anyone was known.
+                let begun_for = match stage {
+                    Stage::StepUp(_) => Some(user.id),
+                    _ => None,
+                };
+                match self
+                    .accept_passkey_assertion(subject.owner, begun_for, passkey, credential)
                     .await?
                 {
                     Ok(device) => accepted(Some(device.name)),
@@ -357,7 +450,7 @@ impl Auth {
                     remember_browser: remember_browser && method != Method::RecoveryCode,
                 };
                 let signed_in = self
-                    .complete_login(&pending, user, client, factor, &detail)
+                    .complete_login(pending.as_ref(), user, client, factor, &detail)
                     .await?;
                 Ok(Passed::SignedIn(signed_in))
             }
@@ -365,7 +458,12 @@ impl Auth {
                 let token = Token::generate();
                 if !self
                     .store
-                    .rotate_session(account.session.token_hash, token.hash(), self.clock.now())
+                    .rotate_session(
+                        account.session.token_hash,
+                        token.hash(),
+                        method.as_str(),
+                        self.clock.now(),
+                    )
                     .await?
                 {
                     return Err(AuthError::Unauthenticated);
@@ -417,8 +515,21 @@ impl Auth {
         match &subject.stage {
             Stage::Login { pending, .. } => {
                 let detail = format!("method={method}{reason}");
-                self.second_factor_failed(pending, &subject.user, client, &detail)
-                    .await;
+                match pending {
+                    Some(pending) => {
+                        self.second_factor_failed(pending, &subject.user, client, &detail)
+                            .await
+                    }
+                    None => {
+                        self.audit(
+                            AuditEvent::LoginSecondFactorFailed,
+                            Some(&subject.user.username),
+                            client,
+                            &detail,
+                        )
+                        .await
+                    }
+                }
             }
             Stage::StepUp(_) => {
                 let detail = format!("step_up method={method}{reason}");

@@ -115,7 +115,7 @@ pub fn user_handle(user: &UserRecord) -> Uuid {
 }
 
 /// The token a ceremony belongs to: the session, or the first-login pending state.
-fn ceremony_owner(enroller: &Enroller) -> TokenHash {
+pub(super) fn ceremony_owner(enroller: &Enroller) -> TokenHash {
     match enroller {
         Enroller::SignedIn(account) => account.session.token_hash,
         Enroller::FirstFactor { pending, .. } => pending.token_hash,
@@ -127,7 +127,7 @@ fn unexpected(context: &'static str) -> impl FnOnce(WebauthnError) -> AuthError 
 }
 
 impl Auth {
-    fn relying_party(&self) -> AuthResult<Webauthn> {
+    pub(super) fn relying_party(&self) -> AuthResult<Webauthn> {
         Ok(relying_party(&self.settings)?)
     }
 
@@ -146,11 +146,11 @@ impl Auth {
         Ok(keys)
     }
 
-    async fn begin_ceremony(
+    pub(super) async fn begin_ceremony(
         &self,
         owner_hash: TokenHash,
         purpose: CeremonyPurpose,
-        user: UserId,
+        user: Option<UserId>,
         device_name: Option<String>,
         state: &impl serde::Serialize,
     ) -> AuthResult<()> {
@@ -168,11 +168,11 @@ impl Auth {
     }
 
     /// The live ceremony of this owner, taken so it cannot be answered twice.
-    async fn take_ceremony(
+    pub(super) async fn take_ceremony(
         &self,
         owner_hash: TokenHash,
         purpose: CeremonyPurpose,
-        user: UserId,
+        user: Option<UserId>,
     ) -> AuthResult<Option<CeremonyRecord>> {
         let now = self.clock.now();
         let ceremony = self.store.take_ceremony(owner_hash, purpose, now).await?;
@@ -190,13 +190,8 @@ impl Auth {
         let user = enroller.user();
         let name = device_name(Some(name), "")?;
         self.ensure_room_for_device(user.id).await?;
-        let registered = self
-            .security_keys_of(user.id)
-            .await?
-            .into_iter()
-            .map(|k| k.key.cred_id().clone())
-            .collect();
-        let (options, state) = self
+        let registered = self.webauthn_credential_ids(user.id).await?;
+        let (mut options, state) = self
             .relying_party()?
             .start_securitykey_registration(
                 user_handle(user),
@@ -207,10 +202,11 @@ impl Auth {
                 None,
             )
             .map_err(unexpected("starting a security key registration"))?;
+        self.request_attestation_if_models_restricted(&mut options);
         self.begin_ceremony(
             ceremony_owner(enroller),
             CeremonyPurpose::Registration,
-            user.id,
+            Some(user.id),
             Some(name),
             &state,
         )
@@ -229,7 +225,7 @@ impl Auth {
         let user = enroller.user();
         let owner = ceremony_owner(enroller);
         let Some(ceremony) = self
-            .take_ceremony(owner, CeremonyPurpose::Registration, user.id)
+            .take_ceremony(owner, CeremonyPurpose::Registration, Some(user.id))
             .await?
         else {
             tracing::info!(username = %user.username, "security key registration refused: no live challenge");
@@ -245,6 +241,7 @@ impl Auth {
                 tracing::info!(username = %user.username, error = %e, "security key registration refused");
                 AuthError::InvalidAttestation
             })?;
+        self.check_model(key.attestation())?;
 
         let name = ceremony
             .device_name
@@ -328,7 +325,7 @@ impl Auth {
         self.begin_ceremony(
             owner,
             CeremonyPurpose::Authentication,
-            user.id,
+            Some(user.id),
             None,
             &state,
         )
@@ -391,7 +388,7 @@ impl Auth {
         credential: &PublicKeyCredential,
     ) -> AuthResult<Result<DeviceRecord, AssertionRefusal>> {
         let Some(ceremony) = self
-            .take_ceremony(owner, CeremonyPurpose::Authentication, user.id)
+            .take_ceremony(owner, CeremonyPurpose::Authentication, Some(user.id))
             .await?
         else {
             return Ok(Err(AssertionRefusal::NoLiveChallenge));

@@ -9,7 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    admin, devices, health, login, me, metrics, protection, resync, security_keys, sessions,
+    admin, devices, health, login, me, metrics, passkeys, protection, resync, security_keys,
+    sessions,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -152,6 +153,12 @@ impl Modify for SessionCookie {
         protection::reauthenticate,
         protection::begin_security_key_step_up,
         protection::finish_security_key_step_up,
+        passkeys::begin_registration,
+        passkeys::finish_registration,
+        passkeys::begin_login,
+        passkeys::finish_login,
+        passkeys::begin_step_up,
+        passkeys::finish_step_up,
         admin::list_users,
         admin::create_user,
         admin::disable_user,

@@ -62,6 +62,12 @@ pub fn pending_token(req: &HttpRequest) -> Option<Token> {
         .map(|c| Token::from_client(c.value()))
 }
 
+/// The passwordless sign-in's ceremony token from its cookie.
+pub fn passkey_ceremony_token(req: &HttpRequest) -> Option<Token> {
+    req.cookie(super::cookies::PASSKEY_COOKIE)
+        .map(|c| Token::from_client(c.value()))
+}
+
 /// The client as the audit trail records it and throttling counts it: the
 /// socket's address, or the one a trusted proxy names in `X-Forwarded-For`.
 pub fn client(req: &HttpRequest) -> Client {

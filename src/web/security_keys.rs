@@ -23,6 +23,12 @@ pub struct NewKeyRequest {
     name: String,
 }
 
+impl NewKeyRequest {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// `POST /api/v1/me/security-keys/begin` `{"name"}`
 #[utoipa::path(
     post,

@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_sessions.sql"),
     ),
+    // 5 is the authorization issue's (groups and policies).
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_passkeys.sql"),
+    ),
 ];
 
 /// Held (per transaction) while migrating, so instances starting together

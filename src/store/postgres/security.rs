@@ -50,17 +50,18 @@ impl SecurityStore for PostgresStore {
         &self,
         session: TokenHash,
         new_token: TokenHash,
+        method: &'static str,
         at: Timestamp,
     ) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let moved = tx
             .execute(
-                "UPDATE sessions SET token_hash = $2,
+                "UPDATE sessions SET token_hash = $2, method = $4,
                         second_factor_at = greatest(second_factor_at, $3),
                         last_seen_at = greatest(last_seen_at, $3)
                   WHERE token_hash = $1",
-                &[&&session[..], &&new_token[..], &at],
+                &[&&session[..], &&new_token[..], &at, &method],
             )
             .await?;
         tx.execute(

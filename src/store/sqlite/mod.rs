@@ -45,6 +45,8 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../../migrations/sqlite/0006_sealed_recovery_key.sql"
     )),
     M::up(include_str!("../../../migrations/sqlite/0007_sessions.sql")),
+    // 0008 is the authorization issue's (groups and policies).
+    M::up(include_str!("../../../migrations/sqlite/0009_passkeys.sql")),
 ];
 
 #[derive(Clone)]

@@ -41,15 +41,16 @@ impl SecurityStore for SqliteStore {
         &self,
         session: TokenHash,
         new_token: TokenHash,
+        method: &'static str,
         at: Timestamp,
     ) -> StoreResult<bool> {
         self.write(move |tx| {
             let moved = tx.execute(
-                "UPDATE sessions SET token_hash = ?2,
+                "UPDATE sessions SET token_hash = ?2, method = ?4,
                         second_factor_at = max(second_factor_at, ?3),
                         last_seen_at = max(last_seen_at, ?3)
                   WHERE token_hash = ?1",
-                params![session, new_token, at],
+                params![session, new_token, at, method],
             )?;
             tx.execute(
                 "DELETE FROM webauthn_ceremonies WHERE owner_hash = ?1",
