@@ -95,6 +95,8 @@
       case "InvalidStateError":
         return "This key is already registered to your account. Use another key, or sign in with this one.";
       case "NotAllowedError":
+        if (ceremony === "passkey")
+          return "The passkey was not unlocked (fingerprint, face or PIN), the request was cancelled, or this device holds no passkey for this site. Try again.";
         return ceremony === "registration"
           ? "The key was not touched in time, or the request was cancelled. Try again."
           : "The key was not touched in time, the request was cancelled, or this key is not registered to your account. Try again.";

@@ -148,6 +148,7 @@ pub struct CredentialSummary {
     pub user: UserRecord,
     pub totp_devices: u32,
     pub security_keys: u32,
+    pub passkeys: u32,
     pub recovery_codes_left: u32,
 }
 
@@ -382,6 +383,7 @@ pub struct UserOverview {
     pub user: UserRecord,
     pub totp_devices: u32,
     pub security_keys: u32,
+    pub passkeys: u32,
     pub last_sign_in_at: Option<Timestamp>,
 }
 

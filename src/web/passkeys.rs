@@ -25,20 +25,22 @@ use crate::metrics::SignInMethod;
 pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::new(Method::POST, "/me/passkeys/begin", |r| {
-            r.to(begin_registration)
+            r.to(begin_passkey_registration)
         }),
         ApiRoute::new(Method::POST, "/me/passkeys/finish", |r| {
-            r.to(finish_registration)
+            r.to(finish_passkey_registration)
         }),
-        ApiRoute::new(Method::POST, "/login/passkey/begin", |r| r.to(begin_login)),
+        ApiRoute::new(Method::POST, "/login/passkey/begin", |r| {
+            r.to(begin_passkey_login)
+        }),
         ApiRoute::new(Method::POST, "/login/passkey/finish", |r| {
-            r.to(finish_login)
+            r.to(finish_passkey_login)
         }),
         ApiRoute::new(Method::POST, "/me/reauthenticate/passkey/begin", |r| {
-            r.to(begin_step_up)
+            r.to(begin_passkey_step_up)
         }),
         ApiRoute::new(Method::POST, "/me/reauthenticate/passkey/finish", |r| {
-            r.to(finish_step_up)
+            r.to(finish_passkey_step_up)
         }),
     ]
 }
@@ -58,7 +60,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         (status = 409, description = "too_many_devices", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn begin_registration(
+pub async fn begin_passkey_registration(
     auth: web::Data<Auth>,
     req: HttpRequest,
     JsonBody(body): JsonBody<NewKeyRequest>,
@@ -86,7 +88,7 @@ pub async fn begin_registration(
         (status = 404, description = "not_found: passkeys are turned off", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn finish_registration(
+pub async fn finish_passkey_registration(
     auth: web::Data<Auth>,
     req: HttpRequest,
     JsonBody(credential): JsonBody<RegisterPublicKeyCredential>,
@@ -120,7 +122,7 @@ pub async fn finish_registration(
         (status = 404, description = "not_found: passkeys are turned off", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn begin_login(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
+pub async fn begin_passkey_login(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
     let challenge = auth.start_passkey_login().await?;
     Ok(HttpResponse::Ok()
         .cookie(cookies::passkey_ceremony(auth.settings(), &challenge.token))
@@ -142,7 +144,7 @@ pub async fn begin_login(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
         (status = 429, description = "too_many_attempts, with Retry-After", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn finish_login(
+pub async fn finish_passkey_login(
     auth: web::Data<Auth>,
     req: HttpRequest,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
@@ -172,7 +174,10 @@ pub async fn finish_login(
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn begin_step_up(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn begin_passkey_step_up(
+    auth: web::Data<Auth>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let options = auth.start_passkey_step_up(&account).await?;
     Ok(HttpResponse::Ok().json(options))
@@ -193,7 +198,7 @@ pub async fn begin_step_up(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult
         (status = 429, description = "too_many_attempts", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn finish_step_up(
+pub async fn finish_passkey_step_up(
     auth: web::Data<Auth>,
     req: HttpRequest,
     JsonBody(credential): JsonBody<PublicKeyCredential>,

@@ -69,4 +69,5 @@ mod docs;
 mod first_start;
 mod settings_errors;
 // Passkeys: passwordless sign-in.
+mod browser_passkeys;
 mod passkeys;

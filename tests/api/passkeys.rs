@@ -346,3 +346,20 @@ async fn turned_off_passkeys_are_neither_offered_nor_accepted() {
     assert!(page.contains("Sign in with a passkey"));
     assert!(page.contains(r#"autocomplete="username webauthn""#));
 }
+
+#[tokio::test]
+async fn the_credential_report_counts_passkeys_in_its_last_column() {
+    let app = spawn_app().await;
+    let mut passkey = Passkey::new();
+    user_with_passkey(&app, "alice", &mut passkey).await;
+    let report = app.auth().await.credential_report().await.unwrap();
+    let mut lines = report.lines();
+    assert!(lines.next().unwrap().ends_with(",admin,passkeys"));
+    let alice: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(alice[0], "alice");
+    assert_eq!(
+        alice[6], "true",
+        "a passkey is an active second factor: {alice:?}"
+    );
+    assert_eq!(alice.last(), Some(&"1"), "{alice:?}");
+}
