@@ -12,6 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+use crate::auth::audit::{AuditEvent, host_operation_record, record_host_operation};
 use crate::auth::clock::{Clock, SystemClock, iso8601};
 use crate::auth::secrets::SecretsKey;
 use crate::auth::{Auth, AuthError, Client};
@@ -169,9 +170,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// `twofold export`: reads the store only (no secrets key needed, none made).
 async fn export(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let records = export_file::export_to(store.as_ref(), file, SystemClock.now()).await?;
+    let counts = export_file::export_to(store.as_ref(), file, SystemClock.now()).await?;
+    let detail = format!("{}; file={}", counts.detail(), file.display());
+    record_host_operation(
+        store.as_ref(),
+        SystemClock.now(),
+        AuditEvent::StoreExported,
+        &detail,
+    )
+    .await
+    .context("the export is written, but its audit event could not be")?;
     eprintln!(
-        "exported {records} records from {} to {}",
+        "exported {} records from {} to {}",
+        counts.records,
         settings.database_description(),
         file.display()
     );
@@ -181,11 +192,21 @@ async fn export(settings: &Settings, file: &Path) -> anyhow::Result<()> {
 /// `twofold import`: the file's header is checked before the store is
 /// opened (a new PostgreSQL database gets its schema then).
 async fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
-    let records = export_file::read_records(file)?;
+    let (records, counts) = export_file::read_records(file)?;
     let store = open_store(settings).await?;
     let database = settings.database_description();
+    let file_name = file.display().to_string();
     match store
-        .import_records(records)
+        .import_records(
+            records,
+            Some(Box::new(move |_| {
+                let counts = *counts
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let detail = format!("{}; file={}", counts.detail(), file_name);
+                host_operation_record(SystemClock.now(), AuditEvent::StoreImported, &detail)
+            })),
+        )
         .await
         .with_context(|| format!("importing {}; nothing was written", file.display()))?
     {
@@ -214,8 +235,16 @@ async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> 
 /// `twofold secrets rotate`.
 async fn rotate_secrets(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
-    let resealed = SecretsKey::rotate(&settings, store.as_ref()).await?;
     let file = settings.key_file();
+    let detail = format!("key_file={}", file.display());
+    let event = Box::new(move |resealed| {
+        host_operation_record(
+            SystemClock.now(),
+            AuditEvent::SecretsRotated,
+            &format!("resealed={resealed}; {detail}"),
+        )
+    });
+    let resealed = SecretsKey::rotate(&settings, store.as_ref(), event).await?;
     println!(
         "Sealed {resealed} secrets under a new key in {}; the old key is kept as {}.old until \
          the next start opens everything with the new one. Back up the new key file.",

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
@@ -20,18 +21,51 @@ pub const FORMAT_VERSION: u64 = 1;
 /// A line longer than this is not one twofold wrote.
 const MAX_LINE: u64 = 1024 * 1024;
 
+/// How many records of each kind an export wrote or an import read: what
+/// the audit trail says moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub records: u64,
+    pub users: u64,
+    pub devices: u64,
+    pub recovery_codes: u64,
+    pub audit_events: u64,
+}
+
+impl RecordCounts {
+    fn count(&mut self, record: &ExportRecord) {
+        self.records += 1;
+        match record {
+            ExportRecord::User(_) => self.users += 1,
+            ExportRecord::Device(_) => self.devices += 1,
+            ExportRecord::RecoveryCode(_) => self.recovery_codes += 1,
+            ExportRecord::AuditEvent(_) => self.audit_events += 1,
+            ExportRecord::SealedCanary(_) | ExportRecord::SealedRecoveryKey(_) => {}
+        }
+    }
+
+    /// The counts as an audit event's detail.
+    pub fn detail(&self) -> String {
+        format!(
+            "records={}; users={}; devices={}; recovery_codes={}; audit_events={}",
+            self.records, self.users, self.devices, self.recovery_codes, self.audit_events
+        )
+    }
+}
+
 /// Exports every record of `store` to `path`, replacing it only once the
-/// whole file (with its end line) is on disk. Returns the record count.
+/// whole file (with its end line) is on disk. Returns what it wrote.
 pub async fn export_to(
     store: &dyn TransferStore,
     path: &Path,
     now: Timestamp,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<RecordCounts> {
     let partial = partial_path(path);
     let file = create_private(&partial)?;
     let mut sink = FileSink {
         out: BufWriter::new(file),
         now,
+        counts: RecordCounts::default(),
     };
     let written = async {
         let records = store.export_records(&mut sink).await?;
@@ -39,7 +73,7 @@ pub async fn export_to(
         let file = sink.out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&partial, path)?;
-        anyhow::Ok(records)
+        anyhow::Ok(sink.counts)
     }
     .await;
     if written.is_err() {
@@ -79,6 +113,7 @@ struct Header {
 struct FileSink {
     out: BufWriter<File>,
     now: Timestamp,
+    counts: RecordCounts,
 }
 
 impl ExportSink for FileSink {
@@ -96,6 +131,7 @@ impl ExportSink for FileSink {
     }
 
     fn record(&mut self, record: ExportRecord) -> anyhow::Result<()> {
+        self.counts.count(&record);
         serde_json::to_writer(&mut self.out, &record)?;
         self.out.write_all(b"\n")?;
         Ok(())
@@ -104,8 +140,9 @@ impl ExportSink for FileSink {
 
 /// Opens an export file and checks its header; the records are then read
 /// as the import needs them, and the last item is an error unless the file
-/// ends with an end line that counts them.
-pub fn read_records(path: &Path) -> anyhow::Result<RecordSource> {
+/// ends with an end line that counts them. The counts grow as the records
+/// are read: once an import has taken them all, they are what it loaded.
+pub fn read_records(path: &Path) -> anyhow::Result<(RecordSource, Arc<Mutex<RecordCounts>>)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut lines = Lines {
         reader: BufReader::new(file),
@@ -122,11 +159,14 @@ pub fn read_records(path: &Path) -> anyhow::Result<RecordSource> {
         ),
         None => return Err(not_export()),
     }
-    Ok(Box::new(RecordsOf {
+    let counts = Arc::new(Mutex::new(RecordCounts::default()));
+    let source = Box::new(RecordsOf {
         lines,
         records: 0,
         done: false,
-    }))
+        counts: Arc::clone(&counts),
+    });
+    Ok((source, counts))
 }
 
 struct Lines {
@@ -165,6 +205,7 @@ struct RecordsOf {
     lines: Lines,
     records: u64,
     done: bool,
+    counts: Arc<Mutex<RecordCounts>>,
 }
 
 impl RecordsOf {
@@ -199,6 +240,10 @@ impl RecordsOf {
         let record = serde_json::from_value(value)
             .with_context(|| format!("line {number} is not a twofold record"))?;
         self.records += 1;
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .count(&record);
         Ok(Some(record))
     }
 }

@@ -8,8 +8,7 @@ use secrecy::SecretString;
 
 use super::audit::AuditEvent;
 use super::clock::Timestamp;
-use super::session::Token;
-use super::{Auth, AuthError, AuthResult, Client};
+use super::{Auth, AuthError, AuthResult, Client, Principal};
 use crate::store::{
     AuditRecord, SecondFactorsRemoved, TokenHash, UserId, UserOverview, UserRecord,
 };
@@ -111,19 +110,19 @@ pub fn audit_limit(limit: Option<&str>) -> AuthResult<u32> {
 }
 
 impl Auth {
-    /// The signed-in user behind a session, if they are an administrator:
-    /// 401 without a session, 403 for anyone else.
-    pub async fn administrator(&self, session: Option<&Token>) -> AuthResult<Actor> {
-        let account = self.signed_in(session).await?;
-        if !account.user.admin {
+    /// The principal as an administrator, if they are one: 403 for anyone
+    /// else (no principal at all was already a 401).
+    pub fn administrator(&self, principal: &Principal) -> AuthResult<Actor> {
+        let user = principal.user();
+        if !user.admin {
             return Err(AuthError::Forbidden);
         }
         Ok(Actor {
             kind: ActorKind::Admin {
-                user_id: account.user.id,
-                username: account.user.username,
-                session: account.session.token_hash,
-                second_factor_at: account.session.second_factor_at,
+                user_id: user.id,
+                username: user.username.clone(),
+                session: principal.account.session.token_hash,
+                second_factor_at: principal.second_factor_at(),
             },
         })
     }

@@ -7,7 +7,8 @@
 use super::throttle::ip_bucket;
 use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthResult, Client};
-use crate::store::{Appended, AuditRecord, EventBudget};
+use crate::model::Timestamp;
+use crate::store::{Appended, AuditRecord, AuditStore, EventBudget, StoreResult};
 
 const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 
@@ -44,6 +45,12 @@ pub enum AuditEvent {
     RememberedBrowserRevoked,
     /// The events of one address beyond its budget for a minute.
     AnonymousEventsCounted,
+    /// The host's operator sealed every secret under a new key.
+    SecretsRotated,
+    /// The host's operator wrote the whole store to an export file.
+    StoreExported,
+    /// The host's operator loaded an export file into an empty store.
+    StoreImported,
 }
 
 impl AuditEvent {
@@ -70,6 +77,9 @@ impl AuditEvent {
             AuditEvent::BrowserRemembered => "browser_remembered",
             AuditEvent::RememberedBrowserRevoked => "remembered_browser_revoked",
             AuditEvent::AnonymousEventsCounted => "anonymous_events_counted",
+            AuditEvent::SecretsRotated => "secrets_rotated",
+            AuditEvent::StoreExported => "store_exported",
+            AuditEvent::StoreImported => "store_imported",
         }
     }
 }
@@ -85,6 +95,41 @@ fn log_event(record: &AuditRecord) {
         detail = record.detail,
         "audit"
     );
+}
+
+/// The row of an event about the whole store that the host's operator
+/// caused from the command line (a rotation, an export, an import): about
+/// no user, from the host, `by=cli`. The commands run without the domain
+/// service and write it themselves, in the operation's transaction where
+/// the operation writes.
+pub fn host_operation_record(at: Timestamp, event: AuditEvent, detail: &str) -> AuditRecord {
+    let client = Client::cli();
+    AuditRecord {
+        at,
+        username: None,
+        event: event.as_str().to_owned(),
+        ip: client.ip,
+        user_agent: client.user_agent,
+        detail: format!(
+            "by={}; {detail}",
+            super::admin::Actor::host_operator().name()
+        ),
+    }
+}
+
+/// Appends a host operation's event on its own (after an operation that
+/// writes nothing else). Unlike a request's event, a failure to write it is
+/// the command's failure: a command that reports success has its event
+/// committed.
+pub async fn record_host_operation(
+    store: &dyn AuditStore,
+    at: Timestamp,
+    event: AuditEvent,
+    detail: &str,
+) -> StoreResult<()> {
+    store
+        .append_event(host_operation_record(at, event, detail))
+        .await
 }
 
 impl Auth {

@@ -54,9 +54,6 @@ pub enum AuthError {
         "administrators can't disable their own account; another administrator or the host's operator can"
     )]
     CannotDisableSelf,
-    /// A state-changing request sent by another site (CSRF).
-    #[error("{0}")]
-    CrossOriginRequest(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
     #[error(transparent)]

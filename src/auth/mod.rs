@@ -10,6 +10,7 @@ pub mod devices;
 mod error;
 pub mod login;
 pub mod password;
+pub mod principal;
 pub mod resync;
 pub mod security_key;
 pub mod session;
@@ -33,6 +34,7 @@ pub mod remembered_browser;
 use std::sync::Arc;
 
 pub use error::{AuthError, AuthResult};
+pub use principal::{CredentialKind, PresentedCredential, Principal};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;

@@ -174,9 +174,13 @@ impl Auth {
         };
         match self.check_proof(&subject, proof, client).await? {
             Verdict::Accepted { device, factor } => {
-                self.refund_attempt(ticket, None).await;
-                self.second_factor_passed(subject, proof, device, factor, client)
-                    .await
+                // Independent writes sent together share one commit (and one
+                // wait for it) instead of waiting in turn.
+                let ((), passed) = tokio::join!(
+                    self.refund_attempt(ticket, None),
+                    self.second_factor_passed(subject, proof, device, factor, client)
+                );
+                passed
             }
             Verdict::Replayed => {
                 self.refund_attempt(ticket, None).await;
@@ -226,8 +230,11 @@ impl Auth {
                 remember_browser,
             } => {
                 let pending = self.pending_login(pending).await?;
-                let user = self.user(pending.user_id).await?;
-                let devices = self.store.devices_of(user.id).await?;
+                let (user, devices) = tokio::join!(
+                    self.user(pending.user_id),
+                    self.store.devices_of(pending.user_id)
+                );
+                let (user, devices) = (user?, devices?);
                 Ok(Subject {
                     user,
                     devices,

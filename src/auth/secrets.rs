@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use super::key_files::{FileStamp, KeyFiles, read_key_file, write_private};
 use crate::config::Settings;
-use crate::store::{SealedItem, SealingBootstrap};
+use crate::store::{CountedEvent, SealedItem, SealingBootstrap};
 
 pub const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
@@ -339,9 +339,10 @@ impl SecretsKey {
             .learn(Key::new(old));
         let key = self.clone();
         store
-            .reseal_all(Box::new(move |item, sealed| {
-                key.reseal_item(&key, item, sealed)
-            }))
+            .reseal_all(
+                Box::new(move |item, sealed| key.reseal_item(&key, item, sealed)),
+                None,
+            )
             .await
             .context("sealing again what the old secrets key sealed")?;
         files.forget_old()?;
@@ -373,7 +374,11 @@ impl SecretsKey {
     /// refused: the new key would have to be put where the operator keeps
     /// the setting before anything restarts, and a key printed to a terminal
     /// is one lost.
-    pub async fn rotate(settings: &Settings, store: &dyn SealingBootstrap) -> anyhow::Result<u64> {
+    pub async fn rotate(
+        settings: &Settings,
+        store: &dyn SealingBootstrap,
+        event: CountedEvent,
+    ) -> anyhow::Result<u64> {
         if !settings.secrets.key.0.trim().is_empty() {
             bail!(
                 "the secrets key is given as secrets.key (or TWOFOLD_SECRETS_KEY), which twofold \
@@ -396,12 +401,15 @@ impl SecretsKey {
             .and_then(|ms| ms.parse().ok())
             .map(std::time::Duration::from_millis);
         let resealed = store
-            .reseal_all(Box::new(move |item, sealed| {
-                if let Some(pause) = pause {
-                    std::thread::sleep(pause);
-                }
-                old.reseal_item(&new, item, sealed)
-            }))
+            .reseal_all(
+                Box::new(move |item, sealed| {
+                    if let Some(pause) = pause {
+                        std::thread::sleep(pause);
+                    }
+                    old.reseal_item(&new, item, sealed)
+                }),
+                Some(event),
+            )
             .await
             .context("sealing the secrets under the new key")?;
         if let Some(pause) = pause {

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceKind, StoreResult, UserId};
+use super::{CountedEvent, DeviceKind, StoreResult, UserId};
 use crate::model::Timestamp;
 
 /// One exported row, tagged by `"type"`. Sessions, pending logins, WebAuthn
@@ -135,7 +135,13 @@ pub trait TransferStore {
     /// Loads `records` into this store in one transaction, keeping user and
     /// device ids; refuses (writing nothing) a store that has users, and
     /// writes nothing when `records` yields an error or a row is refused.
-    async fn import_records(&self, records: RecordSource) -> StoreResult<ImportOutcome>;
+    /// `event`, given the count, is appended to the audit trail in the
+    /// import's transaction.
+    async fn import_records(
+        &self,
+        records: RecordSource,
+        event: Option<CountedEvent>,
+    ) -> StoreResult<ImportOutcome>;
 }
 
 /// Bytes as standard base64 in JSON.

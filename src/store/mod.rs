@@ -471,10 +471,16 @@ pub trait SealingBootstrap {
     async fn sealed_recovery_key(&self) -> StoreResult<Option<Vec<u8>>>;
     /// Replaces every sealed value (the canary, every TOTP seed, the
     /// recovery-code key) with what `reseal` makes of it, in one transaction:
-    /// if `reseal` fails for one, nothing is written. Returns how many values
-    /// were re-sealed.
-    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64>;
+    /// if `reseal` fails for one, nothing is written. `event`, given the
+    /// count, is appended to the audit trail in that transaction. Returns how
+    /// many values were re-sealed.
+    async fn reseal_all(&self, reseal: Reseal, event: Option<CountedEvent>) -> StoreResult<u64>;
 }
+
+/// The audit event of an operation on the whole store (a rotation, an
+/// import), made once the operation knows its count and written in the
+/// operation's transaction: committed together or not at all.
+pub type CountedEvent = Box<dyn FnOnce(u64) -> AuditRecord + Send>;
 
 /// Known clients kept per user; the oldest are forgotten first.
 pub const MAX_KNOWN_CLIENTS_PER_USER: i64 = 32;

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use super::request::{JsonBody, client, session_token};
+use super::request::JsonBody;
 use super::{ApiRoute, not_found, register_api_routes};
-use crate::auth::Auth;
 use crate::auth::admin::{Actor, UserSummary, audit_limit};
 use crate::auth::clock::iso8601;
+use crate::auth::{Auth, Client, Principal};
 use crate::store::AuditRecord;
 use actix_web::http::Method;
 
@@ -61,7 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Admits a signed-in administrator and hands the handlers their `Actor`.
 async fn require_administrator(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
@@ -69,10 +69,8 @@ async fn require_administrator(
             "the service is not configured",
         ));
     };
-    let actor = auth
-        .administrator(session_token(req.request()).as_ref())
-        .await
-        .map_err(ApiError::from)?;
+    let principal = req.extract::<Principal>().await?;
+    let actor = auth.administrator(&principal).map_err(ApiError::from)?;
     req.extensions_mut().insert(actor);
     next.call(req).await
 }
@@ -172,17 +170,11 @@ async fn list_users(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResult
 async fn create_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     JsonBody(body): JsonBody<NewUserRequest>,
 ) -> ApiResult<HttpResponse> {
     let user = auth
-        .add_user(
-            &by,
-            &body.username,
-            &body.password,
-            body.admin,
-            &client(&req),
-        )
+        .add_user(&by, &body.username, &body.password, body.admin, &client)
         .await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
@@ -204,10 +196,10 @@ async fn create_user(
 async fn disable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.disable_user(&by, &username, &client(&req)).await?;
+    auth.disable_user(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -227,10 +219,10 @@ async fn disable_user(
 async fn enable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.enable_user(&by, &username, &client(&req)).await?;
+    auth.enable_user(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -250,11 +242,10 @@ async fn enable_user(
 async fn reset_second_factors(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.reset_second_factors(&by, &username, &client(&req))
-        .await?;
+    auth.reset_second_factors(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

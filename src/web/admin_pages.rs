@@ -7,18 +7,17 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::admin::csv_download;
 use super::pages::{page, page_failure, refusal, see_other};
-use super::request::{client, session_token};
 use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, UserSummary};
 use crate::auth::clock::iso8601;
-use crate::auth::{Auth, AuthError};
+use crate::auth::{Auth, AuthError, Client, Principal};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -51,7 +50,7 @@ struct ForbiddenView;
 /// Sends anyone without a session to sign in, shows others a 403 page, and
 /// hands administrators' requests on with their `Actor`.
 async fn require_administrator(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
@@ -59,10 +58,8 @@ async fn require_administrator(
             "the service is not configured",
         ));
     };
-    let refused = match auth
-        .administrator(session_token(req.request()).as_ref())
-        .await
-    {
+    let principal = req.extract::<Principal>().await;
+    let refused = match principal.and_then(|principal| auth.administrator(&principal)) {
         Ok(actor) => {
             req.extensions_mut().insert(actor);
             return Ok(next.call(req).await?.map_into_left_body());
@@ -265,18 +262,12 @@ async fn refused(
 async fn create_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     form: web::Form<NewUserForm>,
 ) -> HttpResponse {
     let admin = form.admin.is_some();
     match auth
-        .add_user(
-            &by,
-            form.username.trim(),
-            &form.password,
-            admin,
-            &client(&req),
-        )
+        .add_user(&by, form.username.trim(), &form.password, admin, &client)
         .await
     {
         Ok(_) => see_other("/admin?notice=created"),
@@ -287,10 +278,10 @@ async fn create_user(
 async fn disable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> HttpResponse {
-    match auth.disable_user(&by, &username, &client(&req)).await {
+    match auth.disable_user(&by, &username, &client).await {
         Ok(()) => see_other("/admin?notice=disabled"),
         Err(error) => refused(&auth, &by, &error, None).await,
     }
@@ -299,10 +290,10 @@ async fn disable_user(
 async fn enable_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> HttpResponse {
-    match auth.enable_user(&by, &username, &client(&req)).await {
+    match auth.enable_user(&by, &username, &client).await {
         Ok(()) => see_other("/admin?notice=enabled"),
         Err(error) => refused(&auth, &by, &error, None).await,
     }
@@ -321,13 +312,10 @@ async fn reset_page(username: web::Path<String>) -> HttpResponse {
 async fn reset_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> HttpResponse {
-    match auth
-        .reset_second_factors(&by, &username, &client(&req))
-        .await
-    {
+    match auth.reset_second_factors(&by, &username, &client).await {
         Ok(_) => see_other("/admin?notice=reset"),
         Err(error) => refused(&auth, &by, &error, None).await,
     }
@@ -429,10 +417,10 @@ async fn sessions_refused(
 async fn end_all_sessions(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> HttpResponse {
-    match auth.end_user_sessions(&by, &username, &client(&req)).await {
+    match auth.end_user_sessions(&by, &username, &client).await {
         Ok(()) => see_other(&sessions_address(&username, "all_ended")),
         Err(error) => sessions_refused(&auth, &by, &username, &error).await,
     }
@@ -441,14 +429,11 @@ async fn end_all_sessions(
 async fn end_session(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (username, id) = path.into_inner();
-    match auth
-        .end_user_session(&by, &username, &id, &client(&req))
-        .await
-    {
+    match auth.end_user_session(&by, &username, &id, &client).await {
         Ok(()) => see_other(&sessions_address(&username, "session_ended")),
         Err(error) => sessions_refused(&auth, &by, &username, &error).await,
     }

@@ -3,15 +3,16 @@
 //! its page), and the page that asks before removing it.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::error::ApiResult;
 use super::me::DeviceView;
 use super::pages::{page, refusal, see_other};
-use super::request::{JsonBody, client, session_token};
-use crate::auth::{Account, Auth, AuthError};
+use super::principal::OrSignIn;
+use super::request::JsonBody;
+use crate::auth::{Account, Auth, AuthError, Client, Principal};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RenameRequest {
@@ -35,13 +36,13 @@ pub struct RenameRequest {
 )]
 pub async fn rename_device(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     id: web::Path<String>,
     JsonBody(body): JsonBody<RenameRequest>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let device = auth
-        .rename_device(&account, &id, &body.name, &client(&req))
+        .rename_device(&account, &id, &body.name, &client)
         .await?;
     Ok(HttpResponse::Ok().json(DeviceView::from(&device)))
 }
@@ -69,13 +70,10 @@ struct RemoveView {
 /// "Remove this device?": the form posts to `/account/devices/{id}/remove`.
 async fn remove_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     id: web::Path<String>,
     query: web::Query<super::security_pages::SteppedUpQuery>,
 ) -> HttpResponse {
-    let Ok(account) = auth.signed_in(session_token(&req).as_ref()).await else {
-        return see_other("/login");
-    };
     let Ok(devices) = auth.devices(&account).await else {
         return see_other("/account");
     };
@@ -133,12 +131,9 @@ async fn rename_view(
 
 async fn rename_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let Ok(account) = auth.signed_in(session_token(&req).as_ref()).await else {
-        return see_other("/login");
-    };
     match rename_view(&auth, &account, &id, None, None).await {
         Some(view) => page(StatusCode::OK, &view),
         None => see_other("/account"),
@@ -147,17 +142,12 @@ async fn rename_page(
 
 async fn rename_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     id: web::Path<String>,
     form: web::Form<RenameForm>,
 ) -> HttpResponse {
-    let Ok(account) = auth.signed_in(session_token(&req).as_ref()).await else {
-        return see_other("/login");
-    };
-    match auth
-        .rename_device(&account, &id, &form.name, &client(&req))
-        .await
-    {
+    match auth.rename_device(&account, &id, &form.name, &client).await {
         Ok(_) => see_other("/account?notice=renamed"),
         Err(AuthError::NotFound(_)) => see_other("/account"),
         Err(error) => {

@@ -41,6 +41,12 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// A state-changing request another site sent (CSRF): `reason` says
+    /// which header gave it away.
+    pub fn cross_origin(reason: impl Into<String>) -> Self {
+        Self::forbidden(reason)
+    }
+
     /// A request body that did not arrive in time (`server.body_timeout_secs`).
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
@@ -107,7 +113,6 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CannotDisableSelf => (StatusCode::BAD_REQUEST, "invalid_request"),
-        AuthError::CrossOriginRequest(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
@@ -125,19 +130,37 @@ pub fn public_message(error: &AuthError) -> String {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        let (status, code) = status_and_code(&error);
-        let retry_after_secs = match &error {
+impl From<&AuthError> for ApiError {
+    fn from(error: &AuthError) -> Self {
+        let (status, code) = status_and_code(error);
+        let retry_after_secs = match error {
             AuthError::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
         Self {
             status,
             code,
-            message: public_message(&error),
+            message: public_message(error),
             retry_after_secs,
         }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        Self::from(&error)
+    }
+}
+
+/// A domain refusal met by an extractor (`web::principal`) is answered as
+/// the API answers it.
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        status_and_code(self).0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        ApiError::from(self).error_response()
     }
 }
 

@@ -10,7 +10,7 @@ use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{HttpResponse, ResponseError, web};
 
 use super::error::ApiError;
-use crate::auth::{Auth, AuthError};
+use crate::auth::Auth;
 use crate::config::Settings;
 
 /// Pages use only their own stylesheet and scripts; the QR code is a data: image.
@@ -126,13 +126,13 @@ pub async fn cross_origin_guard(
             .map(ServiceResponse::map_into_left_body);
     };
     tracing::warn!(path = req.path(), method = %req.method(), "refused a cross-site request");
-    let error = AuthError::CrossOriginRequest(reason);
+    let error = ApiError::cross_origin(reason);
     let response = if req.path().starts_with("/api/") {
-        ApiError::from(error).error_response()
+        error.error_response()
     } else {
         HttpResponse::Forbidden()
             .content_type("text/plain; charset=utf-8")
-            .body(error.to_string())
+            .body(error.message)
     };
     Ok(req.into_response(response).map_into_right_body())
 }

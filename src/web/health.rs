@@ -1,16 +1,9 @@
-//! For monitors and reverse proxies: `/healthz`, and `/api/v1/verify`, which
-//! nginx `auth_request` and Traefik `forwardAuth` call on every request.
+//! For monitors: `/healthz`, 200 while the store answers a read.
 
-use std::time::Instant;
+use actix_web::{HttpResponse, web};
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-
-use super::error::{ApiError, ApiResult};
-use super::request::session_token;
-use super::return_to;
-use crate::auth::{Auth, AuthError};
-use crate::metrics::VerifyDecision;
+use super::error::ApiResult;
+use crate::auth::Auth;
 
 #[utoipa::path(
     get,
@@ -26,82 +19,4 @@ pub async fn healthz(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("ok\n"))
-}
-
-/// 200 with `Remote-User` and `Remote-Admin` for a live session, else 401.
-#[utoipa::path(
-    get,
-    path = "/api/v1/verify",
-    tag = "probes",
-    security(("session" = [])),
-    responses(
-        (status = 200, description = "A live session: `Remote-User` and `Remote-Admin` name the user"),
-        (status = 401, description = "unauthenticated; `Location` says where to sign in", body = super::openapi::ErrorBody)
-    )
-)]
-pub async fn verify(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let started = Instant::now();
-    let (decision, response) = match auth.signed_in(session_token(&req).as_ref()).await {
-        Ok(account) => (
-            VerifyDecision::Allow,
-            HttpResponse::Ok()
-                .insert_header(("Remote-User", account.user.username.as_str()))
-                .insert_header(("Remote-Admin", account.user.admin.to_string()))
-                .finish(),
-        ),
-        Err(AuthError::Unauthenticated) => (VerifyDecision::Deny, sign_in_needed(&auth, &req)),
-        Err(other) => (
-            VerifyDecision::Error,
-            ApiError::from(other).error_response(),
-        ),
-    };
-    auth.metrics().verify(decision, started.elapsed());
-    response
-}
-
-/// The URL the visitor asked the proxy for: nginx sends `X-Original-URL`,
-/// Traefik `X-Forwarded-Proto`, `-Host` and `-Uri`.
-fn original_url(req: &HttpRequest) -> Option<String> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(url) = header("X-Original-URL") {
-        return Some(url.to_owned());
-    }
-    let host = header("X-Forwarded-Host")?;
-    let proto = header("X-Forwarded-Proto").unwrap_or("https");
-    let uri = header("X-Forwarded-Uri").unwrap_or("/");
-    Some(format!("{proto}://{host}{uri}"))
-}
-
-/// A 401 that also says where to sign in (`Location`), with the original URL
-/// as the return address. A browser gets a small page that goes there by
-/// itself (Traefik shows the 401 body as it is); a script gets the JSON error.
-fn sign_in_needed(auth: &Auth, req: &HttpRequest) -> HttpResponse {
-    let login = return_to::login_url(auth.settings(), original_url(req).as_deref());
-    let wants_html = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    let mut response = ApiError::from(AuthError::Unauthenticated).error_response();
-    if let Ok(value) = header::HeaderValue::from_str(&login) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    if !wants_html {
-        return response;
-    }
-    let escaped = login
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;");
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"0;url={escaped}\"><title>Sign in</title></head>\
-         <body><p>Please <a href=\"{escaped}\">sign in</a> to continue.</p></body></html>"
-    );
-    let mut html = HttpResponse::Unauthorized();
-    html.insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Ok(value) = header::HeaderValue::from_str(&login) {
-        html.insert_header((header::LOCATION, value));
-    }
-    html.content_type("text/html; charset=utf-8").body(page)
 }

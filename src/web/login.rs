@@ -1,7 +1,7 @@
 //! The sign-in endpoints of the JSON API: password, then a second factor; and
 //! logout. Thin: parse, call the domain, set cookies.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -9,9 +9,10 @@ use serde_json::json;
 use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::error::ApiResult;
 use super::metrics::counted;
-use super::request::{JsonBody, client, pending_token, session_token};
-use crate::auth::Auth;
+use super::principal::SignInCookies;
+use super::request::JsonBody;
 use crate::auth::login::{FirstStep, PasswordOutcome, SignedIn};
+use crate::auth::{Auth, Client};
 use crate::metrics::SignInMethod;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -45,11 +46,11 @@ pub struct CodeRequest {
 )]
 pub async fn password(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    client: Client,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let step = auth
-        .login_password(&body.username, &body.password, &client(&req))
+        .login_password(&body.username, &body.password, &client)
         .await;
     let passed = match counted(&auth, SignInMethod::Password, step)? {
         // A remembered browser: signed in with the password alone.
@@ -82,15 +83,16 @@ pub async fn password(
 )]
 pub async fn totp(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
         .login_totp(
-            pending_token(&req).as_ref(),
+            cookies.pending.as_ref(),
             &body.code,
             body.remember_browser,
-            &client(&req),
+            &client,
         )
         .await;
     let signed_in = counted(&auth, SignInMethod::Totp, signed_in)?;
@@ -115,13 +117,13 @@ pub fn authenticated(auth: &Auth, signed_in: &SignedIn) -> HttpResponse {
         (status = 204, description = "The session is revoked on the server")
     )
 )]
-pub async fn logout(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    auth.logout(
-        session_token(&req).as_ref(),
-        pending_token(&req).as_ref(),
-        &client(&req),
-    )
-    .await?;
+pub async fn logout(
+    auth: web::Data<Auth>,
+    cookies: SignInCookies,
+    client: Client,
+) -> ApiResult<HttpResponse> {
+    auth.logout(cookies.session.as_ref(), cookies.pending.as_ref(), &client)
+        .await?;
     Ok(HttpResponse::NoContent()
         .cookie(cookies::removal(auth.settings(), SESSION_COOKIE))
         .cookie(cookies::removal(auth.settings(), PENDING_COOKIE))

@@ -1,15 +1,15 @@
 //! The signed-in user's own account in the JSON API: devices (enrol, confirm,
 //! list, remove).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::cookies;
 use super::error::ApiResult;
-use super::request::{JsonBody, client, pending_token, session_token};
-use crate::auth::Auth;
+use super::request::JsonBody;
 use crate::auth::clock::iso8601;
+use crate::auth::{Auth, Client, Enroller, Principal};
 use crate::store::DeviceRecord;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -56,8 +56,10 @@ impl From<&DeviceRecord> for DeviceView {
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn me(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
+pub async fn me(
+    auth: web::Data<Auth>,
+    Principal { account, .. }: Principal,
+) -> ApiResult<HttpResponse> {
     let devices: Vec<DeviceView> = auth
         .devices(&account)
         .await?
@@ -88,12 +90,9 @@ pub async fn me(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpRespon
 )]
 pub async fn start_totp(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
     JsonBody(body): JsonBody<NewTotpRequest>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let enrolment = auth
         .start_totp(&enroller, body.name.as_deref(), body.secret.as_deref())
         .await?;
@@ -121,20 +120,18 @@ pub async fn start_totp(
 )]
 pub async fn confirm_totp(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
+    client: Client,
     id: web::Path<String>,
     JsonBody(body): JsonBody<ConfirmRequest>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let confirmed = auth
         .confirm_totp(
             &enroller,
             &id,
             &body.code,
             body.next_code.as_deref(),
-            &client(&req),
+            &client,
         )
         .await?;
     let mut response = HttpResponse::Ok();
@@ -161,10 +158,10 @@ pub async fn confirm_totp(
 )]
 pub async fn remove_device(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
-    auth.remove_device(&account, &id, &client(&req)).await?;
+    auth.remove_device(&account, &id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -11,10 +11,12 @@ mod health;
 mod login;
 mod me;
 mod pages;
+mod principal;
 mod request;
 mod resync;
 pub mod return_to;
 mod security_keys;
+mod verify;
 // Account protection (issue 4).
 mod client_ip;
 pub mod connections;
@@ -102,7 +104,7 @@ fn v1_routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::POST, "/login", |r| r.to(login::password)),
         ApiRoute::new(Method::POST, "/login/totp", |r| r.to(login::totp)),
         ApiRoute::new(Method::POST, "/logout", |r| r.to(login::logout)),
-        ApiRoute::new(Method::GET, "/verify", |r| r.to(health::verify)),
+        ApiRoute::new(Method::GET, "/verify", |r| r.to(verify::verify)),
         ApiRoute::new(Method::GET, "/me", |r| r.to(me::me)),
         ApiRoute::new(Method::GET, "/me/sessions", |r| r.to(sessions::mine)),
         ApiRoute::new(Method::DELETE, "/me/sessions", |r| {

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
     admin, devices, health, login, me, metrics, passkeys, protection, resync, security_keys,
-    sessions,
+    sessions, verify,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -129,7 +129,7 @@ impl Modify for SessionCookie {
         health::healthz,
         metrics::metrics,
         document,
-        health::verify,
+        verify::verify,
         login::password,
         login::totp,
         login::logout,

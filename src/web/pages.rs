@@ -11,13 +11,13 @@ use serde::Deserialize;
 use super::cookies::{self, PENDING_COOKIE, RETURN_COOKIE, SESSION_COOKIE};
 use super::error::{public_message, status_and_code};
 use super::metrics::counted;
-use super::request::{client, pending_token, session_token};
+use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::return_to;
 use super::session_rows::{RememberedRow, SessionRow, remembered_rows, session_rows};
 use crate::auth::clock::iso8601;
 use crate::auth::devices::TotpEnrolment;
 use crate::auth::login::{FirstStep, Method, PasswordOutcome, SignedIn};
-use crate::auth::{Account, Auth, AuthError, Enroller};
+use crate::auth::{Account, Auth, AuthError, Client, Enroller, Principal};
 use crate::metrics::SignInMethod;
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord};
 
@@ -231,7 +231,7 @@ struct ReturnTo {
 /// factor, first-login enrolment) before the session exists.
 async fn login_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    principal: Option<Principal>,
     query: web::Query<ReturnTo>,
 ) -> HttpResponse {
     let target = query
@@ -240,7 +240,7 @@ async fn login_page(
         .or(query.next.as_deref())
         .and_then(|rd| return_to::allowed(auth.settings(), rd));
     if let Some(target) = &target
-        && auth.signed_in(session_token(&req).as_ref()).await.is_ok()
+        && principal.is_some()
     {
         return see_other(target);
     }
@@ -261,10 +261,11 @@ async fn login_page(
 async fn login_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    client: Client,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let passed = auth
-        .login_password(&form.username, &form.password, &client(&req))
+        .login_password(&form.username, &form.password, &client)
         .await;
     match counted(&auth, SignInMethod::Password, passed) {
         Ok(FirstStep::SignedIn(signed_in)) => {
@@ -291,25 +292,29 @@ async fn login_submit(
     }
 }
 
-async fn second_factor_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.pending_login(pending_token(&req).as_ref()).await {
-        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(pending) => second_factor_view(&auth, &pending, StatusCode::OK, None).await,
-        Err(_) => see_other("/login"),
+async fn second_factor_page(
+    auth: web::Data<Auth>,
+    OrSignIn(Pending(pending)): OrSignIn<Pending>,
+) -> HttpResponse {
+    if pending.enrolment_only {
+        return see_other("/enrol");
     }
+    second_factor_view(&auth, &pending, StatusCode::OK, None).await
 }
 
 async fn totp_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     form: web::Form<SecondFactorForm>,
 ) -> HttpResponse {
     let signed_in = auth
         .login_totp(
-            pending_token(&req).as_ref(),
+            cookies.pending.as_ref(),
             &form.code,
             form.remember_browser.is_some(),
-            &client(&req),
+            &client,
         )
         .await;
     match counted(&auth, SignInMethod::Totp, signed_in) {
@@ -317,7 +322,7 @@ async fn totp_submit(
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
             // A voided pending login sends the user back to the password.
-            let Ok(pending) = auth.pending_login(pending_token(&req).as_ref()).await else {
+            let Ok(pending) = auth.pending_login(cookies.pending.as_ref()).await else {
                 return see_other("/login");
             };
             let (status, message) = refusal(&error);
@@ -351,10 +356,11 @@ async fn second_factor_view(
 
 /// Where a sign-in finished by script (a security key) lands: on to the page
 /// the person came from, if any and allowed, else the account page.
-async fn login_done(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    if auth.signed_in(session_token(&req).as_ref()).await.is_err() {
-        return see_other("/login");
-    }
+async fn login_done(
+    auth: web::Data<Auth>,
+    _: OrSignIn<Principal>,
+    req: HttpRequest,
+) -> HttpResponse {
     let target = req
         .cookie(RETURN_COOKIE)
         .and_then(|c| return_to::allowed(auth.settings(), c.value()));
@@ -386,37 +392,31 @@ pub(super) fn signed_in_redirect(
     response
 }
 
-async fn enroller(auth: &Auth, req: &HttpRequest) -> Result<Enroller, HttpResponse> {
-    auth.enroller(session_token(req).as_ref(), pending_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
-}
-
-async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match enroller(&auth, &req).await {
-        Ok(enroller) => page(
-            StatusCode::OK,
-            &EnrolView {
-                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
-                passkeys: auth.settings().webauthn.passkeys,
-            },
-        ),
-        Err(redirect) => redirect,
-    }
+async fn enrol_page(auth: web::Data<Auth>, OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &EnrolView {
+            first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+            passkeys: auth.settings().webauthn.passkeys,
+        },
+    )
 }
 
 async fn enrol_totp_start(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(enroller): OrSignIn<Enroller>,
+    client: Client,
     form: web::Form<NameForm>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth.start_totp(&enroller, form.name.as_deref(), None).await {
         Ok(enrolment) => see_other(&format!("/enrol/totp/{}", enrolment.id)),
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        // A first-login user has no account page yet: back to sign in.
+        Err(error) => match &enroller {
+            Enroller::SignedIn(account) => {
+                account_error_page(&auth, account, &client, &error).await
+            }
+            Enroller::FirstFactor { .. } => see_other("/login"),
+        },
     }
 }
 
@@ -439,13 +439,9 @@ fn enrol_totp_view(enrolment: TotpEnrolment, error: Option<String>) -> EnrolTotp
 
 async fn enrol_totp_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth.show_totp_enrolment(&enroller, &id).await {
         Ok(enrolment) => page(StatusCode::OK, &enrol_totp_view(enrolment, None)),
         Err(_) => see_other("/enrol"),
@@ -454,16 +450,14 @@ async fn enrol_totp_page(
 
 async fn enrol_totp_confirm(
     auth: web::Data<Auth>,
+    OrSignIn(enroller): OrSignIn<Enroller>,
     req: HttpRequest,
+    client: Client,
     id: web::Path<String>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
-    let enroller = match enroller(&auth, &req).await {
-        Ok(enroller) => enroller,
-        Err(redirect) => return redirect,
-    };
     match auth
-        .confirm_totp(&enroller, &id, &form.code, None, &client(&req))
+        .confirm_totp(&enroller, &id, &form.code, None, &client)
         .await
     {
         Ok(confirmed) => match confirmed.signed_in {
@@ -482,16 +476,13 @@ async fn enrol_totp_confirm(
 
 async fn account_view(
     auth: &Auth,
-    req: &HttpRequest,
+    account: &Account,
+    client: &Client,
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<AccountView, HttpResponse> {
-    let account = auth
-        .signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))?;
     let devices = auth
-        .devices(&account)
+        .devices(account)
         .await
         .map_err(|e| page_failure(&e))?
         .iter()
@@ -505,23 +496,20 @@ async fn account_view(
         })
         .collect();
     let recovery_codes_left = auth
-        .recovery_codes_left_of(&account)
+        .recovery_codes_left_of(account)
         .await
         .map_err(|e| page_failure(&e))?;
-    let sessions = auth
-        .sessions(&account)
-        .await
-        .map_err(|e| page_failure(&e))?;
+    let sessions = auth.sessions(account).await.map_err(|e| page_failure(&e))?;
     let remembered = auth
-        .remembered_browsers(&account)
+        .remembered_browsers(account)
         .await
         .map_err(|e| page_failure(&e))?;
-    let this_browser = client(req).remembered_browser.map(|t| t.hash());
+    let this_browser = client.remembered_browser.as_ref().map(|t| t.hash());
     Ok(AccountView {
         admin: account.user.admin,
         sessions: session_rows(&sessions, Some(account.session.token_hash), auth.now()),
         remembered: remembered_rows(&remembered, this_browser),
-        username: account.user.username,
+        username: account.user.username.clone(),
         devices,
         recovery_codes_left,
         notice,
@@ -539,7 +527,8 @@ pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
 
 async fn account_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     query: web::Query<Notice>,
 ) -> HttpResponse {
     let notice = match query.notice.as_deref() {
@@ -565,15 +554,20 @@ async fn account_page(
         ),
         _ => None,
     };
-    match account_view(&auth, &req, notice, None).await {
+    match account_view(&auth, &account, &client, notice, None).await {
         Ok(view) => page(StatusCode::OK, &view),
         Err(response) => response,
     }
 }
 
-async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -> HttpResponse {
+async fn account_error_page(
+    auth: &Auth,
+    account: &Account,
+    client: &Client,
+    error: &AuthError,
+) -> HttpResponse {
     let (status, message) = refusal(error);
-    match account_view(auth, req, None, Some(message)).await {
+    match account_view(auth, account, client, None, Some(message)).await {
         Ok(view) => page(status, &view),
         Err(_) => see_other("/login"),
     }
@@ -581,75 +575,53 @@ async fn account_error_page(auth: &Auth, req: &HttpRequest, error: &AuthError) -
 
 async fn remove_device(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let account = match auth.signed_in(session_token(&req).as_ref()).await {
-        Ok(account) => account,
-        Err(_) => return see_other("/login"),
-    };
-    match auth.remove_device(&account, &id, &client(&req)).await {
+    match auth.remove_device(&account, &id, &client).await {
         Ok(()) => see_other("/account?notice=removed"),
         // Back to this device's removal page, to press "Remove" once more.
         Err(AuthError::ReauthenticationRequired) => {
             let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
             super::security_pages::reauthenticate_redirect(&format!("/account/devices/{id}/remove"))
         }
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
     }
-}
-
-/// The signed-in person, or a redirect to `/login` when their session is gone.
-pub(super) async fn signed_in_or_login(
-    auth: &Auth,
-    req: &HttpRequest,
-) -> Result<Account, HttpResponse> {
-    auth.signed_in(session_token(req).as_ref())
-        .await
-        .map_err(|_| see_other("/login"))
 }
 
 async fn end_session(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
-    match auth.end_session(&account, &id, &client(&req)).await {
+    match auth.end_session(&account, &id, &client).await {
         Ok(()) => see_other("/account?notice=session_ended"),
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
     }
 }
 
-async fn end_other_sessions(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
-    match auth.end_other_sessions(&account, &client(&req)).await {
+async fn end_other_sessions(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+) -> HttpResponse {
+    match auth.end_other_sessions(&account, &client).await {
         Ok(()) => see_other("/account?notice=others_ended"),
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
     }
 }
 
 async fn forget_remembered_browser(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
-    match auth
-        .forget_remembered_browser(&account, &id, &client(&req))
-        .await
-    {
+    match auth.forget_remembered_browser(&account, &id, &client).await {
         Ok(()) => see_other("/account?notice=browser_forgotten"),
-        Err(error) => account_error_page(&auth, &req, &error).await,
+        Err(error) => account_error_page(&auth, &account, &client, &error).await,
     }
 }
 
@@ -661,15 +633,12 @@ struct LogoutForm {
 
 async fn logout(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     form: Option<web::Form<LogoutForm>>,
 ) -> HttpResponse {
     let _ = auth
-        .logout(
-            session_token(&req).as_ref(),
-            pending_token(&req).as_ref(),
-            &client(&req),
-        )
+        .logout(cookies.session.as_ref(), cookies.pending.as_ref(), &client)
         .await;
     let sign_in_again = form
         .as_ref()

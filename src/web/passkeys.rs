@@ -4,7 +4,7 @@
 //! domain, set cookies; the script is `webauthn.js`, shared with security keys.
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
@@ -14,11 +14,12 @@ use super::cookies::{self, PASSKEY_COOKIE};
 use super::error::ApiResult;
 use super::metrics::counted;
 use super::pages::{page, see_other};
+use super::principal::{OrSignIn, SignInCookies};
 use super::protection::reauthenticated;
-use super::request::{JsonBody, client, passkey_ceremony_token, pending_token, session_token};
+use super::request::JsonBody;
 use super::security_keys::NewKeyRequest;
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Auth, Enroller};
+use crate::auth::{Auth, Client, Enroller, Principal};
 use crate::metrics::SignInMethod;
 
 /// Routes inside the `/api/v1` scope.
@@ -62,12 +63,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
 )]
 pub async fn begin_passkey_registration(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
     JsonBody(body): JsonBody<NewKeyRequest>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let options = auth
         .start_passkey_registration(&enroller, body.name())
         .await?;
@@ -90,14 +88,12 @@ pub async fn begin_passkey_registration(
 )]
 pub async fn finish_passkey_registration(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
+    client: Client,
     JsonBody(credential): JsonBody<RegisterPublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let registered = auth
-        .finish_passkey_registration(&enroller, &credential, &client(&req))
+        .finish_passkey_registration(&enroller, &credential, &client)
         .await?;
     let mut response = HttpResponse::Created();
     if let Some(signed_in) = &registered.signed_in {
@@ -146,15 +142,12 @@ pub async fn begin_passkey_login(auth: web::Data<Auth>) -> ApiResult<HttpRespons
 )]
 pub async fn finish_passkey_login(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_passkey(
-            passkey_ceremony_token(&req).as_ref(),
-            &credential,
-            &client(&req),
-        )
+        .login_passkey(cookies.passkey.as_ref(), &credential, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::Passkey, signed_in)?;
     let mut response = super::login::authenticated(&auth, &signed_in);
@@ -176,9 +169,8 @@ pub async fn finish_passkey_login(
 )]
 pub async fn begin_passkey_step_up(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let options = auth.start_passkey_step_up(&account).await?;
     Ok(HttpResponse::Ok().json(options))
 }
@@ -200,15 +192,15 @@ pub async fn begin_passkey_step_up(
 )]
 pub async fn finish_passkey_step_up(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let proof = SecondFactorProof::Passkey {
         credential: &credential,
         ceremony: None,
     };
-    let token = auth.reauthenticate(&account, proof, &client(&req)).await?;
+    let token = auth.reauthenticate(&account, proof, &client).await?;
     Ok(reauthenticated(&auth, &token))
 }
 
@@ -223,20 +215,14 @@ struct EnrolPasskeyView {
     first_login: bool,
 }
 
-async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+async fn enrol_page(auth: web::Data<Auth>, OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
     if !auth.settings().webauthn.passkeys {
         return see_other("/account");
     }
-    match auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await
-    {
-        Ok(enroller) => page(
-            StatusCode::OK,
-            &EnrolPasskeyView {
-                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
-            },
-        ),
-        Err(_) => see_other("/login"),
-    }
+    page(
+        StatusCode::OK,
+        &EnrolPasskeyView {
+            first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+        },
+    )
 }

@@ -3,7 +3,7 @@
 //! second factor again: a code, or a security key's answer to a challenge).
 //! Thin: parse, call the domain, answer.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -14,10 +14,11 @@ use super::cookies;
 use super::error::{ApiError, ApiResult};
 use super::login::authenticated;
 use super::metrics::counted;
-use super::request::{JsonBody, client, pending_token, session_token};
-use crate::auth::Auth;
+use super::principal::SignInCookies;
+use super::request::JsonBody;
 use crate::auth::session::Token;
 use crate::auth::step_up::SecondFactorProof;
+use crate::auth::{Auth, Client, Principal};
 use crate::metrics::SignInMethod;
 use actix_web::http::Method;
 
@@ -77,11 +78,12 @@ pub struct ReauthenticateRequest {
 )]
 async fn login_recovery_code(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     JsonBody(body): JsonBody<RecoveryCodeRequest>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_recovery_code(pending_token(&req).as_ref(), &body.code, &client(&req))
+        .login_recovery_code(cookies.pending.as_ref(), &body.code, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::RecoveryCode, signed_in)?;
     Ok(authenticated(&auth, &signed_in))
@@ -98,9 +100,12 @@ async fn login_recovery_code(
         (status = 403, description = "reauthentication_required", body = super::openapi::ErrorBody)
     )
 )]
-async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
-    let codes = auth.create_recovery_codes(&account, &client(&req)).await?;
+async fn create_recovery_codes(
+    auth: web::Data<Auth>,
+    Principal { account, .. }: Principal,
+    client: Client,
+) -> ApiResult<HttpResponse> {
+    let codes = auth.create_recovery_codes(&account, &client).await?;
     Ok(HttpResponse::Created().json(json!({ "codes": codes })))
 }
 
@@ -121,15 +126,15 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> ApiRe
 )]
 async fn change_password(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     JsonBody(body): JsonBody<PasswordChangeRequest>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     auth.change_password(
         &account,
         &body.current_password,
         &body.new_password,
-        &client(&req),
+        &client,
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -151,10 +156,10 @@ async fn change_password(
 )]
 async fn reauthenticate(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     JsonBody(body): JsonBody<ReauthenticateRequest>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let proof = match (&body.code, &body.recovery_code) {
         (Some(code), None) => SecondFactorProof::Totp(code),
         (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
@@ -164,7 +169,7 @@ async fn reauthenticate(
             ));
         }
     };
-    let token = auth.reauthenticate(&account, proof, &client(&req)).await?;
+    let token = auth.reauthenticate(&account, proof, &client).await?;
     Ok(reauthenticated(&auth, &token))
 }
 
@@ -182,9 +187,8 @@ async fn reauthenticate(
 )]
 async fn begin_security_key_step_up(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let options = auth.start_security_key_step_up(&account).await?;
     Ok(HttpResponse::Ok().json(options))
 }
@@ -207,12 +211,12 @@ async fn begin_security_key_step_up(
 )]
 async fn finish_security_key_step_up(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let proof = SecondFactorProof::SecurityKey(&credential);
-    let token = auth.reauthenticate(&account, proof, &client(&req)).await?;
+    let token = auth.reauthenticate(&account, proof, &client).await?;
     Ok(reauthenticated(&auth, &token))
 }
 

@@ -1,14 +1,14 @@
 //! `POST /api/v1/me/devices/{id}/resync`: a signed-in user finds one of their
 //! TOTP devices again after its clock drifted, with two consecutive codes.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::request::{JsonBody, client, session_token};
-use crate::auth::Auth;
+use super::request::JsonBody;
 use crate::auth::totp::STEP_SECS;
+use crate::auth::{Auth, Client, Principal};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResyncRequest {
@@ -34,13 +34,13 @@ pub struct ResyncRequest {
 )]
 pub async fn resync(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     id: web::Path<String>,
     JsonBody(body): JsonBody<ResyncRequest>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
     let resynced = auth
-        .resync_totp(&account, &id, &body.code, &body.next_code, &client(&req))
+        .resync_totp(&account, &id, &body.code, &body.next_code, &client)
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": id.as_str(),

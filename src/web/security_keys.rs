@@ -3,7 +3,7 @@
 //! padding), the page that enrols a key, and the script bridging both.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
@@ -13,9 +13,11 @@ use super::cookies;
 use super::error::ApiResult;
 use super::login::authenticated;
 use super::metrics::counted;
-use super::pages::{page, see_other};
-use super::request::{JsonBody, client, pending_token, session_token};
-use crate::auth::{Auth, Enroller};
+use super::pages::page;
+use super::principal::OrSignIn;
+use super::principal::SignInCookies;
+use super::request::JsonBody;
+use crate::auth::{Auth, Client, Enroller};
 use crate::metrics::SignInMethod;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -45,12 +47,9 @@ impl NewKeyRequest {
 )]
 pub async fn begin_registration(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
     JsonBody(body): JsonBody<NewKeyRequest>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let options = auth
         .start_security_key_registration(&enroller, &body.name)
         .await?;
@@ -72,14 +71,12 @@ pub async fn begin_registration(
 )]
 pub async fn finish_registration(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    enroller: Enroller,
+    client: Client,
     JsonBody(credential): JsonBody<RegisterPublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
-    let enroller = auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await?;
     let registered = auth
-        .finish_security_key_registration(&enroller, &credential, &client(&req))
+        .finish_security_key_registration(&enroller, &credential, &client)
         .await?;
     let mut response = HttpResponse::Created();
     if let Some(signed_in) = &registered.signed_in {
@@ -104,9 +101,9 @@ pub async fn finish_registration(
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn begin_login(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn begin_login(auth: web::Data<Auth>, cookies: SignInCookies) -> ApiResult<HttpResponse> {
     let options = auth
-        .start_security_key_login(pending_token(&req).as_ref())
+        .start_security_key_login(cookies.pending.as_ref())
         .await?;
     Ok(HttpResponse::Ok().json(options))
 }
@@ -138,15 +135,16 @@ pub struct SecurityKeyLogin {
 )]
 pub async fn finish_login(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     JsonBody(body): JsonBody<SecurityKeyLogin>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
         .login_security_key(
-            pending_token(&req).as_ref(),
+            cookies.pending.as_ref(),
             &body.credential,
             body.remember_browser,
-            &client(&req),
+            &client,
         )
         .await;
     let signed_in = counted(&auth, SignInMethod::SecurityKey, signed_in)?;
@@ -172,17 +170,11 @@ async fn script() -> HttpResponse {
         .body(include_str!("../../static/webauthn.js"))
 }
 
-async fn enrol_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth
-        .enroller(session_token(&req).as_ref(), pending_token(&req).as_ref())
-        .await
-    {
-        Ok(enroller) => page(
-            StatusCode::OK,
-            &EnrolSecurityKeyView {
-                first_login: matches!(enroller, Enroller::FirstFactor { .. }),
-            },
-        ),
-        Err(_) => see_other("/login"),
-    }
+async fn enrol_page(OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &EnrolSecurityKeyView {
+            first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+        },
+    )
 }

@@ -9,12 +9,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::metrics::counted;
-use super::pages::{page, refusal, see_other, signed_in_or_login, signed_in_redirect};
-use super::request::{client, pending_token};
+use super::pages::{page, refusal, see_other, signed_in_redirect};
+use super::principal::{OrSignIn, Pending, SignInCookies};
 use super::{cookies, return_to};
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Account, Auth, AuthError};
+use crate::auth::{Account, Auth, AuthError, Client, Principal};
 use crate::metrics::SignInMethod;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -155,21 +155,22 @@ pub(super) fn reauthenticate_redirect(next: &str) -> HttpResponse {
     see_other(&format!("/reauthenticate?{query}"))
 }
 
-async fn recovery_login_page(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    match auth.pending_login(pending_token(&req).as_ref()).await {
-        Ok(pending) if pending.enrolment_only => see_other("/enrol"),
-        Ok(_) => page(StatusCode::OK, &RecoveryLoginView { error: None }),
-        Err(_) => see_other("/login"),
+async fn recovery_login_page(OrSignIn(Pending(pending)): OrSignIn<Pending>) -> HttpResponse {
+    if pending.enrolment_only {
+        return see_other("/enrol");
     }
+    page(StatusCode::OK, &RecoveryLoginView { error: None })
 }
 
 async fn recovery_login_submit(
     auth: web::Data<Auth>,
     req: HttpRequest,
+    cookies: SignInCookies,
+    client: Client,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let signed_in = auth
-        .login_recovery_code(pending_token(&req).as_ref(), &form.code, &client(&req))
+        .login_recovery_code(cookies.pending.as_ref(), &form.code, &client)
         .await;
     match counted(&auth, SignInMethod::RecoveryCode, signed_in) {
         Ok(signed_in) => {
@@ -177,11 +178,7 @@ async fn recovery_login_submit(
         }
         Err(AuthError::Unauthenticated) => see_other("/login"),
         Err(error) => {
-            if auth
-                .pending_login(pending_token(&req).as_ref())
-                .await
-                .is_err()
-            {
+            if auth.pending_login(cookies.pending.as_ref()).await.is_err() {
                 return see_other("/login");
             }
             let (status, message) = refusal(&error);
@@ -197,13 +194,9 @@ async fn recovery_login_submit(
 
 async fn reauthenticate_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let next = local_path(&auth, query.next.as_deref());
     page(
         StatusCode::OK,
@@ -235,13 +228,10 @@ async fn reauthenticate_view(
 
 async fn reauthenticate_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     form: web::Form<ReauthenticateForm>,
 ) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let next = local_path(&auth, form.next.as_deref());
     let given = |field: &Option<String>| {
         field
@@ -256,7 +246,7 @@ async fn reauthenticate_submit(
         (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
         (None, None) => SecondFactorProof::Totp(""),
     };
-    match auth.reauthenticate(&account, proof, &client(&req)).await {
+    match auth.reauthenticate(&account, proof, &client).await {
         Ok(token) => {
             let mut response = see_other(&after_step_up(&next));
             let _ = response.add_cookie(&cookies::session(auth.settings(), &token));
@@ -279,12 +269,12 @@ async fn reauthenticate_submit(
     }
 }
 
-async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
-    match auth.create_recovery_codes(&account, &client(&req)).await {
+async fn create_recovery_codes(
+    auth: web::Data<Auth>,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
+) -> HttpResponse {
+    match auth.create_recovery_codes(&account, &client).await {
         Ok(codes) => page(StatusCode::OK, &RecoveryCodesView { codes }),
         Err(AuthError::ReauthenticationRequired) => {
             reauthenticate_redirect("/account/recovery-codes")
@@ -300,13 +290,9 @@ async fn create_recovery_codes(auth: web::Data<Auth>, req: HttpRequest) -> HttpR
 
 async fn recovery_codes_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     let replacing = auth.recovery_codes_left_of(&account).await.unwrap_or(0) > 0;
     page(
         StatusCode::OK,
@@ -341,30 +327,22 @@ fn password_view(
 
 async fn password_page(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
-    match signed_in_or_login(&auth, &req).await {
-        Ok(account) if !auth.has_recent_second_factor(&account) => {
-            reauthenticate_redirect("/account/password")
-        }
-        Ok(account) => {
-            let (status, view) = password_view(&auth, &account, None, query.stepped_up());
-            page(status, &view)
-        }
-        Err(redirect) => redirect,
+    if !auth.has_recent_second_factor(&account) {
+        return reauthenticate_redirect("/account/password");
     }
+    let (status, view) = password_view(&auth, &account, None, query.stepped_up());
+    page(status, &view)
 }
 
 async fn password_submit(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    client: Client,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let account = match signed_in_or_login(&auth, &req).await {
-        Ok(account) => account,
-        Err(redirect) => return redirect,
-    };
     if form.new_password.expose_secret() != form.confirm_password.expose_secret() {
         let error = AuthError::InvalidRequest("the two new passwords differ".into());
         let (status, view) = password_view(&auth, &account, Some(&error), false);
@@ -375,7 +353,7 @@ async fn password_submit(
             &account,
             &form.current_password,
             &form.new_password,
-            &client(&req),
+            &client,
         )
         .await
     {

@@ -2,14 +2,13 @@
 //! remembered browsers beside them) and, for admins, anyone's
 //! (`/api/v1/admin/users/{username}/sessions`).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::error::ApiResult;
-use super::request::{client, session_token};
-use crate::auth::Auth;
 use crate::auth::admin::Actor;
 use crate::auth::clock::iso8601;
+use crate::auth::{Auth, Client, Principal};
 use crate::store::{RememberedBrowserRecord, SessionRecord, TokenHash};
 
 /// One session: `id` is an opaque handle (never the token or its hash),
@@ -107,11 +106,14 @@ impl SessionList {
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn mine(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
+pub async fn mine(
+    auth: web::Data<Auth>,
+    Principal { account, .. }: Principal,
+    client: Client,
+) -> ApiResult<HttpResponse> {
     let sessions = auth.sessions(&account).await?;
     let browsers = auth.remembered_browsers(&account).await?;
-    let this_browser = client(&req).remembered_browser.map(|t| t.hash());
+    let this_browser = client.remembered_browser.map(|t| t.hash());
     Ok(HttpResponse::Ok().json(SessionList::new(
         &sessions,
         Some(account.session.token_hash),
@@ -134,11 +136,11 @@ pub async fn mine(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResp
 )]
 pub async fn end_mine(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
-    auth.end_session(&account, &id, &client(&req)).await?;
+    auth.end_session(&account, &id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -152,9 +154,12 @@ pub async fn end_mine(
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn end_my_others(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
-    auth.end_other_sessions(&account, &client(&req)).await?;
+pub async fn end_my_others(
+    auth: web::Data<Auth>,
+    Principal { account, .. }: Principal,
+    client: Client,
+) -> ApiResult<HttpResponse> {
+    auth.end_other_sessions(&account, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -172,11 +177,11 @@ pub async fn end_my_others(auth: web::Data<Auth>, req: HttpRequest) -> ApiResult
 )]
 pub async fn forget_remembered_browser(
     auth: web::Data<Auth>,
-    req: HttpRequest,
+    Principal { account, .. }: Principal,
+    client: Client,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let account = auth.signed_in(session_token(&req).as_ref()).await?;
-    auth.forget_remembered_browser(&account, &id, &client(&req))
+    auth.forget_remembered_browser(&account, &id, &client)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -224,11 +229,10 @@ pub async fn of_user(
 pub async fn end_of_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     username: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.end_user_sessions(&by, &username, &client(&req))
-        .await?;
+    auth.end_user_sessions(&by, &username, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -251,11 +255,10 @@ pub async fn end_of_user(
 pub async fn end_one_of_user(
     auth: web::Data<Auth>,
     by: web::ReqData<Actor>,
-    req: HttpRequest,
+    client: Client,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (username, id) = path.into_inner();
-    auth.end_user_session(&by, &username, &id, &client(&req))
-        .await?;
+    auth.end_user_session(&by, &username, &id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

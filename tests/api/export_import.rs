@@ -289,13 +289,24 @@ async fn exported_file() -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
     (app, dir, file)
 }
 
-/// Nothing at all in the store of `data`: its export counts 0 records.
+/// Whether a line of an export file is the audit event of an export (each
+/// export adds one to the store it reads).
+fn is_export_event(line: &Value) -> bool {
+    line["type"] == "audit_event" && line["event"] == "store_exported"
+}
+
+/// Nothing in the store of `data` but the events of the exports that
+/// checked it.
 fn holds_nothing(data: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("check.export");
     let lines = export(&store_env(data), &file);
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[1], json!({"twofold_export_end": 0}));
+    let records = &lines[1..lines.len() - 1];
+    assert!(records.iter().all(is_export_event), "{lines:?}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &json!({"twofold_export_end": records.len()})
+    );
 }
 
 #[tokio::test]
@@ -320,8 +331,17 @@ async fn an_import_into_a_store_that_has_users_is_refused_in_one_line_writing_no
         export(&store_env(target.data.path()), &f);
         f
     });
-    // Everything but the header's export time is the same.
-    assert_eq!(before[1..], after[1..]);
+    // Everything but the header's export time, the end count and the
+    // event of the first check's export is the same: the refused import
+    // left no event.
+    let kept = |lines: &[Value]| -> Vec<Value> {
+        lines[1..lines.len() - 1]
+            .iter()
+            .filter(|line| !is_export_event(line))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(kept(&before), kept(&after));
     assert!(
         target
             .store()
@@ -331,6 +351,83 @@ async fn an_import_into_a_store_that_has_users_is_refused_in_one_line_writing_no
             .unwrap()
             .is_none()
     );
+}
+
+/// `twofold audit`'s row for the newest event named `event`.
+fn audited(env: &[(&'static str, String)], event: &str) -> String {
+    let output = twofold(env, &["audit"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let trail = String::from_utf8(output.stdout).unwrap();
+    trail
+        .lines()
+        .find(|line| line.contains(event))
+        .unwrap_or_else(|| panic!("no {event} in {trail}"))
+        .to_owned()
+}
+
+/// The counts an export's or import's event names for these records.
+fn counts_of(records: &[Value]) -> String {
+    let of = |kind: &str| records.iter().filter(|r| r["type"] == kind).count();
+    format!(
+        "records={}; users={}; devices={}; recovery_codes={}; audit_events={}",
+        records.len(),
+        of("user"),
+        of("device"),
+        of("recovery_code"),
+        of("audit_event")
+    )
+}
+
+#[tokio::test]
+async fn export_and_import_are_audited_with_what_moved() {
+    let old = spawn_app().await;
+    let (root, _, _) = old.signed_in_admin_with_totp("root").await;
+    let (alice, _, _) = old.signed_in_user_with_totp("alice").await;
+    let codes = make_recovery_codes(&old, &alice).await;
+    old.create_user("bob", false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twofold.export");
+    let lines = export(&store_env(old.data.path()), &file);
+    let counts = counts_of(&lines[1..lines.len() - 1]);
+    assert!(
+        counts.contains(&format!(
+            "users=3; devices=2; recovery_codes={}",
+            codes.len()
+        )),
+        "{counts}"
+    );
+    let detail = format!("by=cli; {counts}; file={}", file.display());
+
+    // The running server's admin sees who exported what, and when.
+    let answer = old
+        .get(&root, "/api/v1/admin/audit?limit=1")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let newest = &answer["events"][0];
+    assert_eq!(newest["event"], "store_exported", "{answer}");
+    assert_eq!(newest["detail"], detail.as_str());
+    assert_eq!(newest["username"], Value::Null);
+    assert_eq!(newest["ip"], Value::Null, "done on the host");
+    assert!(newest["at"].as_str().unwrap().ends_with('Z'));
+    let row = audited(&store_env(old.data.path()), "store_exported");
+    assert!(row.contains(&detail) && row.contains("host"), "{row}");
+
+    // The store it is loaded into says what came in, after the moved trail.
+    let new_data = tempfile::tempdir().unwrap();
+    let mut env = store_env(new_data.path());
+    succeeds(twofold(&env, &["import", file.to_str().unwrap()]));
+    env.push(("TWOFOLD_SECRETS_KEY", key_of(&old)));
+    let row = audited(&env, "store_imported");
+    assert!(
+        row.contains(&format!("by=cli; {counts}; file={}", file.display())),
+        "{row}"
+    );
+    let trail = String::from_utf8(twofold(&env, &["audit"]).stdout).unwrap();
+    let rows: Vec<&str> = trail.lines().collect();
+    assert!(rows[1].contains("store_imported"), "newest: {trail}");
+    assert!(trail.contains("recovery_codes_created"), "{trail}");
 }
 
 #[tokio::test]

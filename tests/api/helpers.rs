@@ -234,16 +234,23 @@ pub fn client_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
     let c = reqwest::Client::builder()
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(CLIENT_IDLE)
         .build()
         .unwrap();
     (c, jar)
 }
+
+/// Idle connections are dropped well before the server's 5 s keep-alive ends
+/// them: on a loaded machine a request sent on a connection the server is
+/// closing at that moment fails with `IncompleteMessage`.
+const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(CLIENT_IDLE)
         .build()
         .unwrap()
 }

@@ -63,6 +63,8 @@ mod audit_bounds;
 mod last_factor;
 mod replays;
 mod return_addresses;
+// One principal for every credential.
+mod principal;
 mod slow_clients;
 // What a new user meets first: start messages, settings errors, the docs.
 mod docs;

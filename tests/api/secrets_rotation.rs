@@ -60,6 +60,22 @@ async fn every_seed_opens_after_a_start(app: &TestApp, secrets: &[(String, Strin
     }
 }
 
+/// The rows of `twofold audit` naming `event`, newest first.
+fn audited(app: &TestApp, event: &str) -> Vec<String> {
+    let output = twofold(app.data.path(), &["audit"], "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(event))
+        .map(str::to_owned)
+        .collect()
+}
+
 async fn users_with_apps(app: &TestApp, count: usize) -> Vec<(String, String)> {
     let mut users = Vec::new();
     for n in 0..count {
@@ -83,7 +99,7 @@ async fn after_a_rotation_app_codes_and_recovery_codes_still_sign_in() {
         "{}",
         String::from_utf8_lossy(&rotated.stderr)
     );
-    assert!(String::from_utf8_lossy(&rotated.stdout).contains("under a new key"));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("Sealed 3 secrets under a new key"));
     let after = key_text(&key_file(&app)).unwrap();
     assert_ne!(after, before, "secret.key holds a new key");
     assert_eq!(
@@ -113,6 +129,12 @@ async fn after_a_rotation_app_codes_and_recovery_codes_still_sign_in() {
     every_seed_opens_after_a_start(&app, &[("alice".into(), secret)]).await;
     assert!(!with_suffix(&app, ".old").exists());
     assert_eq!(key_text(&key_file(&app)).unwrap(), after);
+    // Who, when and what: the canary, alice's seed and the recovery-code key.
+    let rows = audited(&app, "secrets_rotated");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let detail = format!("by=cli; resealed=3; key_file={}", key_file(&app).display());
+    assert!(rows[0].contains(&detail), "{rows:?}");
+    assert!(rows[0].contains("host"), "{rows:?}");
 }
 
 fn decode(text: &str) -> [u8; 32] {
@@ -164,8 +186,10 @@ async fn a_rotation_killed_while_resealing_loses_nothing() {
     assert!(with_suffix(&app, ".new").exists());
 
     every_seed_opens_after_a_start(&app, &users).await;
-    // It never committed: the old key stays, the new one is dropped.
+    // It never committed: the old key stays, the new one is dropped, and
+    // the trail holds no rotation.
     assert_eq!(key_text(&key_file(&app)).unwrap(), before);
+    assert_eq!(audited(&app, "secrets_rotated"), Vec::<String>::new());
     assert!(!with_suffix(&app, ".new").exists());
     for (name, secret) in &users {
         app.sign_in_with_totp(name, secret).await;
@@ -195,6 +219,10 @@ async fn a_rotation_killed_after_committing_is_finished_by_the_next_start() {
     every_seed_opens_after_a_start(&app, &users).await;
     assert_eq!(key_text(&key_file(&app)).unwrap(), adopted);
     assert!(!with_suffix(&app, ".new").exists());
+    // The event was committed with the re-seal: the trail says it happened.
+    let rows = audited(&app, "secrets_rotated");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].contains("resealed=4"), "{rows:?}");
 }
 
 #[tokio::test]
@@ -211,4 +239,6 @@ async fn a_key_given_in_the_environment_is_not_rotated() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("TWOFOLD_SECRETS_KEY"), "{stderr}");
     assert_eq!(std::fs::read_to_string(key_file(&app)).unwrap(), key);
+    // Only the rotation that happened is in the trail.
+    assert_eq!(audited(&app, "secrets_rotated").len(), 1);
 }

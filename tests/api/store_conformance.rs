@@ -94,6 +94,25 @@ fn event(at: Timestamp, username: Option<&str>, name: &str) -> AuditRecord {
     }
 }
 
+/// An operation's event that names the count it is given.
+fn counted_event(name: &'static str) -> Option<CountedEvent> {
+    Some(Box::new(move |count| {
+        let mut record = event(500, None, name);
+        record.detail = format!("count={count}");
+        record
+    }))
+}
+
+/// The events named `name` in the trail, by their detail.
+async fn details_of(store: &dyn Store, name: &str) -> Vec<String> {
+    let events = store.events(None, 1000).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.event == name)
+        .map(|e| e.detail)
+        .collect()
+}
+
 /// Confirms `factor` of a signed-in user allowed many factors.
 async fn confirm(store: &dyn Store, user_id: UserId, factor: NewFactor) -> FactorConfirmation {
     let gate = FactorGate::SignedIn { max_factors: 100 };
@@ -1266,8 +1285,11 @@ async fn every_sealed_value_is_resealed_in_one_transaction_or_not_at_all() {
     assert!(s.sealed_recovery_key().await.unwrap().is_none());
 
     // One value that can't be re-sealed: nothing is written.
-    let failed = s.reseal_all(tagging_reseal(Some("seed b"))).await;
+    let failed = s
+        .reseal_all(tagging_reseal(Some("seed b")), counted_event("rotated"))
+        .await;
     assert!(failed.is_err());
+    assert_eq!(details_of(&**s, "rotated").await, Vec::<String>::new());
     assert_eq!(
         s.sealed_canary().await.unwrap().as_deref(),
         Some(&b"c0"[..])
@@ -1282,7 +1304,14 @@ async fn every_sealed_value_is_resealed_in_one_transaction_or_not_at_all() {
     );
 
     // The canary, both seeds (confirmed or not) and the recovery key.
-    assert_eq!(s.reseal_all(tagging_reseal(None)).await.unwrap(), 4);
+    assert_eq!(
+        s.reseal_all(tagging_reseal(None), counted_event("rotated"))
+            .await
+            .unwrap(),
+        4
+    );
+    // Its event, with the count, committed with it.
+    assert_eq!(details_of(&**s, "rotated").await, ["count=4"]);
     assert_eq!(
         s.sealed_canary().await.unwrap().as_deref(),
         Some(&b"canary:c0"[..])
@@ -1300,7 +1329,7 @@ async fn every_sealed_value_is_resealed_in_one_transaction_or_not_at_all() {
         vec![Some(a), Some(b), None]
     );
     // A second rotation re-seals the stored recovery key.
-    s.reseal_all(tagging_reseal(None)).await.unwrap();
+    s.reseal_all(tagging_reseal(None), None).await.unwrap();
     assert_eq!(
         s.sealed_recovery_key().await.unwrap().as_deref(),
         Some(&b"recovery:recovery:none"[..])
@@ -1574,7 +1603,9 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
     );
     let to = store().await;
     assert_eq!(
-        to.import_records(source_of(records.clone())).await.unwrap(),
+        to.import_records(source_of(records.clone()), None)
+            .await
+            .unwrap(),
         ImportOutcome::Imported { records: 11 }
     );
     assert_eq!(exported(&**to).await, records, "the same rows come back");
@@ -1634,7 +1665,7 @@ async fn the_sealed_recovery_key_of_a_rotated_store_moves_with_an_export() {
     }));
     let rotated = store().await;
     rotated
-        .import_records(source_of(records.clone()))
+        .import_records(source_of(records.clone()), None)
         .await
         .unwrap();
     assert_eq!(
@@ -1644,7 +1675,7 @@ async fn the_sealed_recovery_key_of_a_rotated_store_moves_with_an_export() {
     let moved = exported(&**rotated).await;
     assert_eq!(moved, records, "the key comes out again");
     let to = store().await;
-    to.import_records(source_of(moved)).await.unwrap();
+    to.import_records(source_of(moved), None).await.unwrap();
     assert_eq!(
         to.sealed_recovery_key().await.unwrap().as_deref(),
         Some(&b"sealed recovery key"[..])
@@ -1658,7 +1689,9 @@ async fn an_import_into_a_store_with_users_writes_nothing() {
     user(&**to, "already-here").await;
     let before = exported(&**to).await;
     assert_eq!(
-        to.import_records(source_of(records)).await.unwrap(),
+        to.import_records(source_of(records), counted_event("imported"))
+            .await
+            .unwrap(),
         ImportOutcome::StoreHasUsers
     );
     assert_eq!(exported(&**to).await, before);
@@ -1675,7 +1708,10 @@ async fn an_import_that_fails_part_way_writes_nothing() {
         .take(6)
         .map(Ok)
         .chain(std::iter::once(Err(anyhow::anyhow!("line 8 is not JSON"))));
-    let error = to.import_records(Box::new(broken)).await.unwrap_err();
+    let error = to
+        .import_records(Box::new(broken), counted_event("imported"))
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("line 8"), "{error}");
     assert!(to.user_by_name("alice").await.unwrap().is_none());
     assert_eq!(exported(&**to).await, []);
@@ -1683,14 +1719,22 @@ async fn an_import_that_fails_part_way_writes_nothing() {
     // A row the database refuses (a device of a user not in the file).
     let mut orphan = records.clone();
     orphan.retain(|r| !matches!(r, ExportRecord::User(u) if u.username == "bob"));
-    assert!(to.import_records(source_of(orphan)).await.is_err());
+    assert!(
+        to.import_records(source_of(orphan), counted_event("imported"))
+            .await
+            .is_err()
+    );
     assert_eq!(exported(&**to).await, []);
 
-    // The same store then takes the whole file.
+    // The same store then takes the whole file, and the import's event
+    // with its count is written in the same transaction.
     assert!(matches!(
-        to.import_records(source_of(records)).await.unwrap(),
+        to.import_records(source_of(records), counted_event("imported"))
+            .await
+            .unwrap(),
         ImportOutcome::Imported { records: 11 }
     ));
+    assert_eq!(details_of(&**to, "imported").await, ["count=11"]);
 }
 
 /// A sink that signs a user up as soon as the export has begun.

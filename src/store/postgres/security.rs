@@ -9,6 +9,7 @@ use super::{
     TokenHash, UserId,
 };
 use crate::model::Timestamp;
+use crate::store::CountedEvent;
 
 /// Held while a first key is adopted, so instances starting together on a
 /// new database adopt one key: `'sealing'` as a number.
@@ -139,7 +140,7 @@ impl SealingBootstrap for PostgresStore {
         Ok(row.map(|row| row.get(0)))
     }
 
-    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64> {
+    async fn reseal_all(&self, reseal: Reseal, event: Option<CountedEvent>) -> StoreResult<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // The canary row locked first: a second rotation (or a start's
@@ -187,6 +188,9 @@ impl SealingBootstrap for PostgresStore {
             &[&recovery],
         )
         .await?;
+        if let Some(event) = event {
+            super::audit::append(&tx, &event(resealed)).await?;
+        }
         tx.commit().await?;
         Ok(resealed)
     }

@@ -14,7 +14,7 @@ use super::{
     ExportedRecoveryCode, ExportedUser, ImportOutcome, PostgresStore, RecordSource, StoreError,
     StoreResult, TransferStore,
 };
-use crate::store::DeviceKind;
+use crate::store::{CountedEvent, DeviceKind};
 
 /// Rows fetched from the server at a time.
 const BATCH: i32 = 500;
@@ -91,7 +91,11 @@ impl TransferStore for PostgresStore {
         Ok(records)
     }
 
-    async fn import_records(&self, records: RecordSource) -> StoreResult<ImportOutcome> {
+    async fn import_records(
+        &self,
+        records: RecordSource,
+        event: Option<CountedEvent>,
+    ) -> StoreResult<ImportOutcome> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // No instance signs a user up between the check and the commit.
@@ -123,6 +127,9 @@ impl TransferStore for PostgresStore {
                            (SELECT coalesce(max(id), 0) + 1 FROM audit_events), false);",
         )
         .await?;
+        if let Some(event) = event {
+            super::audit::append(&tx, &event(written)).await?;
+        }
         tx.commit().await?;
         Ok(ImportOutcome::Imported { records: written })
     }

@@ -11,6 +11,7 @@ use super::{
     StoreResult, TokenHash, UserId,
 };
 use crate::model::Timestamp;
+use crate::store::CountedEvent;
 
 #[async_trait]
 impl SecurityStore for SqliteStore {
@@ -102,9 +103,15 @@ impl SealingBootstrap for SqliteStore {
         .await
     }
 
-    async fn reseal_all(&self, reseal: Reseal) -> StoreResult<u64> {
-        self.write_checked(move |tx| reseal_all_now(tx, &reseal))
-            .await
+    async fn reseal_all(&self, reseal: Reseal, event: Option<CountedEvent>) -> StoreResult<u64> {
+        self.write_checked(move |tx| {
+            let resealed = reseal_all_now(tx, &reseal)?;
+            if let Some(event) = event {
+                super::audit::append(tx, &event(resealed)).map_err(unexpected)?;
+            }
+            Ok(resealed)
+        })
+        .await
     }
 }
 

@@ -12,7 +12,7 @@ use super::{
     ExportedRecoveryCode, ExportedUser, ImportOutcome, RecordSource, SqliteStore, StoreError,
     StoreResult, TransferStore,
 };
-use crate::store::DeviceKind;
+use crate::store::{CountedEvent, DeviceKind};
 
 /// Records in flight between the reading thread and the sink.
 const IN_FLIGHT: usize = 256;
@@ -59,7 +59,11 @@ impl TransferStore for SqliteStore {
         Ok(records)
     }
 
-    async fn import_records(&self, records: RecordSource) -> StoreResult<ImportOutcome> {
+    async fn import_records(
+        &self,
+        records: RecordSource,
+        event: Option<CountedEvent>,
+    ) -> StoreResult<ImportOutcome> {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<ImportOutcome> {
             let mut conn = pool.get().context("taking a database connection")?;
@@ -67,7 +71,7 @@ impl TransferStore for SqliteStore {
             // store no server writes yet) writes through this one, then gives
             // it back read-only again.
             conn.pragma_update(None, "query_only", "OFF")?;
-            let imported = import(&mut conn, records);
+            let imported = import(&mut conn, records, event);
             conn.pragma_update(None, "query_only", "ON")?;
             imported
         })
@@ -198,7 +202,11 @@ fn canary_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
 
 /// Writes every record in one immediate transaction (no other writer between
 /// the emptiness check and the commit); any error rolls everything back.
-fn import(conn: &mut Connection, records: RecordSource) -> anyhow::Result<ImportOutcome> {
+fn import(
+    conn: &mut Connection,
+    records: RecordSource,
+    event: Option<CountedEvent>,
+) -> anyhow::Result<ImportOutcome> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let users: i64 = tx.query_row("SELECT count(*) FROM users", [], |row| row.get(0))?;
     if users > 0 {
@@ -210,6 +218,9 @@ fn import(conn: &mut Connection, records: RecordSource) -> anyhow::Result<Import
         write_record(&tx, &record)
             .with_context(|| format!("record {} was refused by the database", written + 1))?;
         written += 1;
+    }
+    if let Some(event) = event {
+        super::audit::append(&tx, &event(written))?;
     }
     tx.commit()?;
     Ok(ImportOutcome::Imported { records: written })
