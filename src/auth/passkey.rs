@@ -16,13 +16,11 @@ use webauthn_rs_proto::{AttestationConveyancePreference, ResidentKeyRequirement}
 use super::devices::device_name;
 use super::login::SignedIn;
 use super::second_factor::{Intent, Proof};
-use super::security_key::{RegisteredKey, ceremony_owner, user_handle};
+use super::security_key::{NewWebauthnDevice, RegisteredKey, ceremony_owner, user_handle};
 use super::session::Token;
 use super::throttle::{Charge, ip_bucket};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
-use crate::store::{
-    CeremonyPurpose, DeviceKind, DeviceRecord, NewFactor, TokenHash, UserId, UserRecord,
-};
+use crate::store::{CeremonyPurpose, DeviceKind, DeviceRecord, TokenHash, UserId, UserRecord};
 
 /// The key a passkey ceremony is kept under: derived from the token that
 /// began it (a session, a pending login or a sign-in's own cookie), so a
@@ -81,7 +79,6 @@ impl Auth {
             .into_iter()
             .filter(|d| d.kind.is_webauthn())
             .filter_map(|d| d.credential_id)
-            .map(Into::into)
             .collect())
     }
 
@@ -195,36 +192,14 @@ impl Auth {
         self.check_model(&internals.attestation)?;
 
         let name = ceremony.device_name.unwrap_or_else(|| "Passkey".to_owned());
-        let id = uuid::Uuid::new_v4().to_string();
-        let factor = NewFactor::SecurityKey(DeviceRecord {
-            id: id.clone(),
-            user_id: user.id,
+        let new_passkey = NewWebauthnDevice {
             kind: DeviceKind::Passkey,
-            name: name.clone(),
-            confirmed: true,
-            created_at: self.clock.now(),
-            last_used_at: None,
-            totp_secret: None,
-            totp_last_step: None,
-            totp_offset_steps: 0,
-            hardware: false,
-            credential: Some(serde_json::to_string(&passkey).context("serialising a passkey")?),
-            credential_id: Some(passkey.cred_id().to_vec()),
-        });
-        let signed_in = self
-            .confirm_factor(
-                enroller,
-                factor,
-                client,
-                &format!("kind=passkey device={name}"),
-                &format!("method=passkey device={name}"),
-            )
-            .await?;
-        Ok(RegisteredKey {
-            device_id: id,
             name,
-            signed_in,
-        })
+            credential: serde_json::to_string(&passkey).context("serialising a passkey")?,
+            credential_id: passkey.cred_id().to_vec(),
+        };
+        self.enrol_webauthn_device(enroller, new_passkey, client)
+            .await
     }
 
     /// Begins a passwordless sign-in: options with no `allowCredentials`

@@ -35,6 +35,15 @@ pub struct RegisteredKey {
     pub signed_in: Option<SignedIn>,
 }
 
+/// A WebAuthn credential just registered, to become a device.
+pub(super) struct NewWebauthnDevice {
+    pub kind: DeviceKind,
+    pub name: String,
+    /// The webauthn-rs credential, serialised.
+    pub credential: String,
+    pub credential_id: Vec<u8>,
+}
+
 /// A stored security key with its webauthn-rs credential.
 struct StoredKey {
     device: DeviceRecord,
@@ -246,12 +255,32 @@ impl Auth {
         let name = ceremony
             .device_name
             .unwrap_or_else(|| "Security key".to_owned());
+        let stored = serde_json::to_string(&key).context("serialising a security key")?;
+        let new_key = NewWebauthnDevice {
+            kind: DeviceKind::SecurityKey,
+            name,
+            credential: stored,
+            credential_id: key.cred_id().to_vec(),
+        };
+        self.enrol_webauthn_device(enroller, new_key, client).await
+    }
+
+    /// Adds a WebAuthn credential whose registration was accepted as a
+    /// confirmed device of the enroller (a first-login enroller is then
+    /// signed in), under the rules `confirm_factor` keeps.
+    pub(super) async fn enrol_webauthn_device(
+        &self,
+        enroller: &Enroller,
+        new: NewWebauthnDevice,
+        client: &Client,
+    ) -> AuthResult<RegisteredKey> {
         let id = uuid::Uuid::new_v4().to_string();
+        let (kind, name) = (new.kind.as_str(), new.name.clone());
         let factor = NewFactor::SecurityKey(DeviceRecord {
             id: id.clone(),
-            user_id: user.id,
-            kind: DeviceKind::SecurityKey,
-            name: name.clone(),
+            user_id: enroller.user().id,
+            kind: new.kind,
+            name: new.name,
             confirmed: true,
             created_at: self.clock.now(),
             last_used_at: None,
@@ -259,16 +288,16 @@ impl Auth {
             totp_last_step: None,
             totp_offset_steps: 0,
             hardware: false,
-            credential: Some(serde_json::to_string(&key).context("serialising a security key")?),
-            credential_id: Some(key.cred_id().to_vec()),
+            credential: Some(new.credential),
+            credential_id: Some(new.credential_id),
         });
         let signed_in = self
             .confirm_factor(
                 enroller,
                 factor,
                 client,
-                &format!("kind=security_key device={name}"),
-                &format!("method=security_key device={name}"),
+                &format!("kind={kind} device={name}"),
+                &format!("method={kind} device={name}"),
             )
             .await?;
         Ok(RegisteredKey {

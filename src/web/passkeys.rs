@@ -6,7 +6,6 @@
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::ApiRoute;
@@ -17,7 +16,7 @@ use super::pages::{page, see_other};
 use super::principal::{OrSignIn, SignInCookies};
 use super::protection::reauthenticated;
 use super::request::JsonBody;
-use super::security_keys::NewKeyRequest;
+use super::security_keys::{NewKeyRequest, enrolled};
 use crate::auth::step_up::SecondFactorProof;
 use crate::auth::{Auth, Client, Enroller, Principal};
 use crate::metrics::SignInMethod;
@@ -95,17 +94,7 @@ pub async fn finish_passkey_registration(
     let registered = auth
         .finish_passkey_registration(&enroller, &credential, &client)
         .await?;
-    let mut response = HttpResponse::Created();
-    if let Some(signed_in) = &registered.signed_in {
-        for cookie in cookies::signed_in(auth.settings(), signed_in) {
-            response.cookie(cookie);
-        }
-    }
-    Ok(response.json(json!({
-        "id": registered.device_id,
-        "name": registered.name,
-        "status": "confirmed",
-    })))
+    Ok(enrolled(&auth, &registered))
 }
 
 /// `POST /api/v1/login/passkey/begin`
@@ -142,12 +131,12 @@ pub async fn begin_passkey_login(auth: web::Data<Auth>) -> ApiResult<HttpRespons
 )]
 pub async fn finish_passkey_login(
     auth: web::Data<Auth>,
-    cookies: SignInCookies,
+    sign_in: SignInCookies,
     client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {
     let signed_in = auth
-        .login_passkey(cookies.passkey.as_ref(), &credential, &client)
+        .login_passkey(sign_in.passkey.as_ref(), &credential, &client)
         .await;
     let signed_in = counted(&auth, SignInMethod::Passkey, signed_in)?;
     let mut response = super::login::authenticated(&auth, &signed_in);

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_error, client, spawn_app, spawn_app_with};
+use crate::security_keys::audit_of;
 use crate::soft_key::{Key, begin_registration, json_of, signed_in_user_with_key};
 use crate::soft_passkey::{
     Passkey, begin_passkey, enrol_passkey, passkey_challenge, sign_in_with_passkey,
@@ -30,21 +31,6 @@ async fn me(app: &TestApp, c: &reqwest::Client) -> Value {
     let answer = app.get(c, "/api/v1/me").await;
     assert_eq!(answer.status(), 200);
     json_of(answer).await
-}
-
-/// The audit trail of a user, oldest first, as `event detail` lines.
-async fn audit_of(app: &TestApp, username: &str) -> Vec<String> {
-    let mut events = app
-        .store()
-        .await
-        .events(Some(username), u32::MAX)
-        .await
-        .unwrap();
-    events.reverse();
-    events
-        .into_iter()
-        .map(|e| format!("{} {}", e.event, e.detail))
-        .collect()
 }
 
 #[tokio::test]
