@@ -164,16 +164,8 @@ impl Auth {
         self.ensure_passkeys_on()?;
         let user = enroller.user();
         let owner = passkey_owner(ceremony_owner(enroller));
-        let Some(ceremony) = self
-            .take_ceremony(owner, CeremonyPurpose::Registration, Some(user.id))
-            .await?
-        else {
-            tracing::info!(username = %user.username, "passkey registration refused: no live challenge");
-            return Err(AuthError::InvalidAttestation);
-        };
-        self.ensure_room_for_device(user.id).await?;
-        let state: PasskeyRegistration = serde_json::from_str(&ceremony.state)
-            .context("reading a passkey registration state")?;
+        let (ceremony, state): (_, PasskeyRegistration) =
+            self.take_registration(owner, user, "passkey").await?;
         // The state requires user verification: an answer without it fails here.
         let passkey = self
             .relying_party()?

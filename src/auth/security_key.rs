@@ -188,6 +188,28 @@ impl Auth {
         Ok(ceremony.filter(|c| c.user_id == user))
     }
 
+    /// The registration `owner` began for `user`, taken so it is answered
+    /// once, with its webauthn-rs state; refused as `invalid_attestation`
+    /// when there is none (or the user has no room for another device).
+    pub(super) async fn take_registration<S: serde::de::DeserializeOwned>(
+        &self,
+        owner: TokenHash,
+        user: &UserRecord,
+        what: &str,
+    ) -> AuthResult<(CeremonyRecord, S)> {
+        let Some(ceremony) = self
+            .take_ceremony(owner, CeremonyPurpose::Registration, Some(user.id))
+            .await?
+        else {
+            tracing::info!(username = %user.username, "{what} registration refused: no live challenge");
+            return Err(AuthError::InvalidAttestation);
+        };
+        self.ensure_room_for_device(user.id).await?;
+        let state = serde_json::from_str(&ceremony.state)
+            .with_context(|| format!("reading a {what} registration state"))?;
+        Ok((ceremony, state))
+    }
+
     /// Starts registering a security key: the options for
     /// `navigator.credentials.create`, listing the user's keys in
     /// `excludeCredentials` so a key is not registered twice.
@@ -232,17 +254,9 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<RegisteredKey> {
         let user = enroller.user();
-        let owner = ceremony_owner(enroller);
-        let Some(ceremony) = self
-            .take_ceremony(owner, CeremonyPurpose::Registration, Some(user.id))
-            .await?
-        else {
-            tracing::info!(username = %user.username, "security key registration refused: no live challenge");
-            return Err(AuthError::InvalidAttestation);
-        };
-        self.ensure_room_for_device(user.id).await?;
-        let state: SecurityKeyRegistration = serde_json::from_str(&ceremony.state)
-            .context("reading a WebAuthn registration state")?;
+        let (ceremony, state): (_, SecurityKeyRegistration) = self
+            .take_registration(ceremony_owner(enroller), user, "security key")
+            .await?;
         let key = self
             .relying_party()?
             .finish_securitykey_registration(credential, &state)
