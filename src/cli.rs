@@ -1,6 +1,7 @@
 //! The `twofold` command line: `serve`, `user add`, `credential-report`,
 //! `secrets rotate`, the host operator's break-glass administration (`user
-//! list / disable / enable / reset-mfa`, `audit`), and `export` / `import`.
+//! list / disable / enable / reset-mfa`, `audit`), groups and policies, and
+//! `export` / `import`.
 //! Every command reads the same settings, so it acts on the database `serve` reads.
 
 use std::io::{BufRead, Read};
@@ -11,6 +12,8 @@ use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
+mod access;
+
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::auth::audit::{AuditEvent, host_operation_record, record_host_operation};
 use crate::auth::clock::{Clock, SystemClock, iso8601};
@@ -20,6 +23,7 @@ use crate::config::Settings;
 use crate::export_file;
 use crate::startup::{Application, build_auth, open_store};
 use crate::store::ImportOutcome;
+use access::{GroupCommand, PolicyCommand};
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +72,16 @@ pub enum Command {
     Import {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Manage groups and their members (authorization).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Manage policies and what they are attached to (authorization).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
     /// Manage the key that seals stored secrets.
     Secrets {
@@ -162,6 +176,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secrets {
             command: SecretsCommand::Rotate,
         } => rotate_secrets(settings).await,
+        Command::Group { command } => {
+            access::group_command(&host_auth(settings).await?, command).await
+        }
+        Command::Policy { command } => {
+            access::policy_command(&host_auth(settings).await?, command).await
+        }
         Command::Export { file } => export(&settings, &file).await,
         Command::Import { file } => import(&settings, &file).await,
     }

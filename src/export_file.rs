@@ -40,7 +40,13 @@ impl RecordCounts {
             ExportRecord::Device(_) => self.devices += 1,
             ExportRecord::RecoveryCode(_) => self.recovery_codes += 1,
             ExportRecord::AuditEvent(_) => self.audit_events += 1,
-            ExportRecord::SealedCanary(_) | ExportRecord::SealedRecoveryKey(_) => {}
+            // Counted in `records` only: the audit detail names the kinds that hold people's data.
+            ExportRecord::SealedCanary(_)
+            | ExportRecord::SealedRecoveryKey(_)
+            | ExportRecord::Group(_)
+            | ExportRecord::Policy(_)
+            | ExportRecord::GroupMember(_)
+            | ExportRecord::PolicyAttachment(_) => {}
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod context;
 pub mod document;
 pub mod engine;
+pub mod management;
 pub mod pattern;
 
 pub use context::{ConditionKey, Context};

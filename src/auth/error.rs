@@ -1,6 +1,7 @@
 //! Every way a domain operation can be refused. The web layer maps each variant
 //! to one API error code and status in one place (`web::error`).
 
+use crate::model::access::AccessLimit;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,9 @@ pub enum AuthError {
         "administrators can't disable their own account; another administrator or the host's operator can"
     )]
     CannotDisableSelf,
+    /// A group, policy or attachment beyond its bound.
+    #[error(transparent)]
+    AccessLimit(#[from] AccessLimit),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
     #[error(transparent)]
@@ -64,6 +68,7 @@ impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::UsernameTaken => AuthError::UsernameTaken,
+            StoreError::AccessLimit(limit) => AuthError::AccessLimit(limit),
             StoreError::Unavailable => AuthError::Unavailable,
             StoreError::Unexpected(e) => AuthError::Unexpected(e),
         }

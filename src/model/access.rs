@@ -50,3 +50,88 @@ pub enum AccessChange {
     NoSuchPolicy,
     NoSuchUser,
 }
+
+/// The most groups a store holds.
+pub const MAX_GROUPS: usize = 1000;
+/// The most policies a store holds.
+pub const MAX_POLICIES: usize = 1000;
+/// The most policies attached to one group or one user (IAM's quota for
+/// managed policies per user or group).
+pub const MAX_POLICIES_PER_TARGET: usize = 10;
+
+/// A bound a change would overrun: checked by the store inside the change's
+/// own transaction, so parallel changes can't overrun it together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessLimit {
+    #[error("there are already {MAX_GROUPS} groups, the most there may be")]
+    Groups,
+    #[error("there are already {MAX_POLICIES} policies, the most there may be")]
+    Policies,
+    #[error("a group or user has at most {MAX_POLICIES_PER_TARGET} policies attached")]
+    PoliciesPerTarget,
+}
+
+impl AccessRows {
+    /// Puts rows read from a store's tables together: groups and policies by
+    /// name, members and attachments sorted, each group listing the policies
+    /// attached to it.
+    pub fn assemble(
+        version: i64,
+        groups: Vec<String>,
+        members: Vec<(String, String)>,
+        policies: Vec<PolicyRow>,
+        attachments: Vec<(String, Attachment)>,
+    ) -> Self {
+        use std::collections::BTreeMap;
+        let mut groups: BTreeMap<String, GroupRow> = groups
+            .into_iter()
+            .map(|name| {
+                let row = GroupRow {
+                    name: name.clone(),
+                    members: Vec::new(),
+                    policies: Vec::new(),
+                };
+                (name, row)
+            })
+            .collect();
+        for (group, username) in members {
+            if let Some(group) = groups.get_mut(&group) {
+                group.members.push(username);
+            }
+        }
+        let mut policies: BTreeMap<String, PolicyRow> = policies
+            .into_iter()
+            .map(|policy| (policy.name.clone(), policy))
+            .collect();
+        for (policy, to) in attachments {
+            if let Attachment::Group(name) = &to
+                && let Some(group) = groups.get_mut(name)
+            {
+                group.policies.push(policy.clone());
+            }
+            if let Some(policy) = policies.get_mut(&policy) {
+                policy.attached_to.push(to);
+            }
+        }
+        let groups = groups
+            .into_values()
+            .map(|mut group| {
+                group.members.sort();
+                group.policies.sort();
+                group
+            })
+            .collect();
+        let policies = policies
+            .into_values()
+            .map(|mut policy| {
+                policy.attached_to.sort();
+                policy
+            })
+            .collect();
+        Self {
+            version,
+            groups,
+            policies,
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! What moves between stores by `twofold export` / `import`: every lasting
 //! row (users, second factors with their seeds still sealed, recovery code
-//! hashes, the audit trail, the sealed canary) as records in the store's own
+//! hashes, the audit trail, the sealed canary, groups, policies, members and
+//! attachments) as records in the store's own
 //! vocabulary, and the trait both stores implement to read them in one
 //! snapshot and load them in one transaction.
 
@@ -29,6 +30,43 @@ pub enum ExportRecord {
     /// (stored once the secrets key was rotated): without it, codes hashed
     /// before a rotation would no longer verify on the new store.
     SealedRecoveryKey(ExportedCanary),
+    /// Authorization: a group, a policy document, a membership, an
+    /// attachment (groups and policies by name, users by id).
+    Group(ExportedGroup),
+    Policy(ExportedPolicy),
+    GroupMember(ExportedGroupMember),
+    PolicyAttachment(ExportedAttachment),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedGroup {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedPolicy {
+    pub name: String,
+    /// The JSON document exactly as stored.
+    pub document: String,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedGroupMember {
+    pub group: String,
+    pub user_id: UserId,
+}
+
+/// A policy attached to a group or (exclusive) a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedAttachment {
+    pub policy: String,
+    pub group: Option<String>,
+    pub user_id: Option<UserId>,
 }
 
 /// A user with their id kept, so the rows that refer to it still do.

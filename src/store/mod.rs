@@ -14,7 +14,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::model::Timestamp;
-use crate::model::access::{AccessChange, AccessRows, Attachment};
+use crate::model::access::{AccessChange, AccessLimit, AccessRows, Attachment};
 use crate::model::throttle::{Charge, Charged};
 
 pub type UserId = i64;
@@ -25,6 +25,9 @@ pub type TokenHash = [u8; 32];
 pub enum StoreError {
     #[error("that username is taken")]
     UsernameTaken,
+    /// A group, policy or attachment beyond its bound; nothing was written.
+    #[error(transparent)]
+    AccessLimit(#[from] AccessLimit),
     /// The database can't be reached (or went away mid-request): the request
     /// may succeed again once it is back.
     #[error("the database is unavailable")]
@@ -671,6 +674,8 @@ pub trait RememberedBrowserStore {
 #[async_trait]
 pub trait AccessStore {
     /// Creates the group; `true` when it was created, `false` when it existed.
+    /// Each write past a bound (`model::access::MAX_*`) is
+    /// `StoreError::AccessLimit`, with nothing written.
     async fn put_group(&self, name: &str) -> StoreResult<bool>;
     /// Deletes the group with its memberships and attachments; `false` if none.
     async fn delete_group(&self, name: &str) -> StoreResult<bool>;
@@ -704,6 +709,7 @@ pub trait Store:
     + SecurityStore
     + SealingBootstrap
     + TransferStore
+    + AccessStore
     + Send
     + Sync
 {

@@ -48,6 +48,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
         }),
         ApiRoute::new(Method::GET, "/audit", |r| r.to(audit)),
     ]
+    .into_iter()
+    .chain(super::access_admin::api_routes())
+    .collect()
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -39,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(end_session),
             )
             .route("/credential-report.csv", web::get().to(credential_report))
-            .route("/audit", web::get().to(audit_page)),
+            .route("/audit", web::get().to(audit_page))
+            .configure(super::access_pages::routes),
     );
 }
 

@@ -12,6 +12,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 
 use super::error::ApiError;
+use crate::access::management::AccessError;
+use crate::access::{InvalidPolicy, Problem};
 use crate::auth::Auth;
 
 /// Largest body read (actix-web's own default for its extractors); each
@@ -42,6 +44,22 @@ fn refusal(req: ServiceRequest, error: ApiError) -> ServiceResponse {
         .set_connection_type(ConnectionType::Close);
     req.into_response(response)
 }
+
+/// A body over the limit. A policy document's route answers as its own
+/// validation would (the contract: any document over 10 KiB is 400
+/// `invalid_policy`), so a huge one reads the same as a slightly large one.
+fn too_large(path: &str) -> ApiError {
+    if path.starts_with(POLICY_ROUTE) {
+        let problem = InvalidPolicy {
+            at: "document".into(),
+            problem: Problem::TooLarge,
+        };
+        return AccessError::InvalidPolicy(problem).into();
+    }
+    ApiError::invalid_request("the request body is too large")
+}
+
+const POLICY_ROUTE: &str = "/api/v1/admin/policies/";
 
 /// Reads the whole body within the deadline, then hands the request on with
 /// the body it read.
@@ -75,7 +93,7 @@ pub async fn read_body_in_time(
         Ok(Ok(Err(e))) => {
             ApiError::invalid_request(format!("the request body could not be read: {e}"))
         }
-        Ok(Err(_)) => ApiError::invalid_request("the request body is too large"),
+        Ok(Err(_)) => too_large(req.path()),
         Err(_) => {
             tracing::debug!(path = req.path(), "request body not received in time");
             ApiError::request_timeout(format!(

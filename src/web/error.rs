@@ -6,6 +6,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::access::management::AccessError;
 use crate::auth::AuthError;
 
 /// An API error answer: `{"error": code, "message": text}`.
@@ -113,6 +114,7 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         AuthError::CannotDisableSelf => (StatusCode::BAD_REQUEST, "invalid_request"),
+        AuthError::AccessLimit(_) => (StatusCode::CONFLICT, "limit_exceeded"),
         AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AuthError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
@@ -142,6 +144,19 @@ impl From<&AuthError> for ApiError {
             code,
             message: public_message(error),
             retry_after_secs,
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::InvalidPolicy(invalid) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_policy",
+                invalid.to_string(),
+            ),
+            AccessError::Auth(error) => error.into(),
         }
     }
 }

@@ -67,9 +67,11 @@ pub async fn me(
         .map(Into::into)
         .collect();
     let recovery_codes_left = auth.recovery_codes_left_of(&account).await?;
+    let groups = auth.groups_of(&account.user.username).await?;
     Ok(HttpResponse::Ok().json(json!({
         "username": account.user.username,
         "admin": account.user.admin,
+        "groups": groups,
         "devices": devices,
         "recovery_codes_left": recovery_codes_left,
     })))

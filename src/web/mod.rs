@@ -2,6 +2,8 @@
 //! the same domain calls, and the probes for proxies and monitors. Routes are
 //! grouped by URL; handlers stay thin.
 
+mod access_admin;
+mod access_pages;
 mod admin;
 mod admin_pages;
 pub mod body_deadline;

@@ -9,8 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    admin, devices, health, login, me, metrics, passkeys, protection, resync, security_keys,
-    sessions, verify,
+    access_admin, admin, devices, health, login, me, metrics, passkeys, protection, resync,
+    security_keys, sessions, verify,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -80,6 +80,8 @@ pub struct DeviceStatus {
 pub struct MeAnswer {
     username: String,
     admin: bool,
+    /// The groups the user belongs to, by name.
+    groups: Vec<String>,
     devices: Vec<me::DeviceView>,
 }
 
@@ -101,6 +103,18 @@ pub struct UserList {
 pub struct AuditEvents {
     /// Newest first.
     events: Vec<admin::EventView>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GroupList {
+    groups: Vec<access_admin::GroupView>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PolicyList {
+    policies: Vec<access_admin::PolicyView>,
 }
 
 /// The session cookie, as OpenAPI names a cookie credential.
@@ -169,6 +183,18 @@ impl Modify for SessionCookie {
         sessions::end_one_of_user,
         admin::credential_report,
         admin::audit,
+        access_admin::list_groups,
+        access_admin::put_group,
+        access_admin::delete_group,
+        access_admin::add_member,
+        access_admin::remove_member,
+        access_admin::attach_to_group,
+        access_admin::detach_from_group,
+        access_admin::attach_to_user,
+        access_admin::detach_from_user,
+        access_admin::list_policies,
+        access_admin::put_policy,
+        access_admin::delete_policy,
     ),
     modifiers(&SessionCookie),
     tags(

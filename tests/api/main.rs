@@ -1,6 +1,8 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file per
 //! test, real TOTP codes computed from the secrets the API hands out.
 
+mod access_admin;
+mod access_cli;
 mod admin;
 mod admin_cli;
 mod admin_pages;
@@ -40,6 +42,7 @@ mod several_instances;
 mod export_import;
 // Pages in a real browser (issue 7).
 mod browser;
+mod browser_access;
 mod browser_account;
 mod browser_admin;
 mod browser_security_keys;

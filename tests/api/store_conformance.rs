@@ -4,6 +4,7 @@
 //! once, a recovery code used once, throttle charges that never overrun.
 
 use twofold::model::Timestamp;
+use twofold::model::access::*;
 use twofold::model::throttle::{Charge, Charged, Rule};
 use twofold::store::*;
 
@@ -1556,6 +1557,21 @@ async fn populated_store() -> FreshStore {
     s.append_event(event(5, None, "second")).await.unwrap();
     let seal: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
     assert!(s.adopt_key(b"sealed canary".to_vec(), seal).await.unwrap());
+    // Authorization: a group with a member, a policy attached to it and to a user.
+    assert!(s.put_group("ops").await.unwrap());
+    assert_eq!(
+        s.add_member("ops", "alice").await.unwrap(),
+        AccessChange::Done
+    );
+    assert!(s.put_policy("grafana", POLICY, 70).await.unwrap());
+    let to_ops = Attachment::Group("ops".into());
+    let to_bob = Attachment::User("bob".into());
+    for to in [&to_ops, &to_bob] {
+        assert_eq!(
+            s.attach_policy("grafana", to).await.unwrap(),
+            AccessChange::Done
+        );
+    }
     // Sessions, pending logins and remembered browsers are not exported.
     s.insert_pending(pending(1, first, 100)).await.unwrap();
     s.insert_pending(pending(2, first, 100)).await.unwrap();
@@ -1583,6 +1599,10 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             ExportRecord::AuditEvent(_) => "audit_event",
             ExportRecord::SealedCanary(_) => "sealed_canary",
             ExportRecord::SealedRecoveryKey(_) => "sealed_recovery_key",
+            ExportRecord::Group(_) => "group",
+            ExportRecord::Policy(_) => "policy",
+            ExportRecord::GroupMember(_) => "group_member",
+            ExportRecord::PolicyAttachment(_) => "policy_attachment",
         })
         .collect();
     assert_eq!(
@@ -1598,7 +1618,12 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             "recovery_code",
             "audit_event",
             "audit_event",
-            "sealed_canary"
+            "sealed_canary",
+            "group",
+            "policy",
+            "group_member",
+            "policy_attachment",
+            "policy_attachment"
         ]
     );
     let to = store().await;
@@ -1606,9 +1631,24 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         to.import_records(source_of(records.clone()), None)
             .await
             .unwrap(),
-        ImportOutcome::Imported { records: 11 }
+        ImportOutcome::Imported { records: 16 }
     );
     assert_eq!(exported(&**to).await, records, "the same rows come back");
+    let (before, after) = (
+        from.access_rows().await.unwrap(),
+        to.access_rows().await.unwrap(),
+    );
+    assert_eq!(after.groups, before.groups);
+    assert_eq!(after.policies, before.policies);
+    assert_eq!(after.groups[0].members, ["Alice"]);
+    assert_eq!(
+        after.policies[0].attached_to,
+        [
+            Attachment::Group("ops".into()),
+            Attachment::User("bob".into())
+        ]
+    );
+    assert!(after.version > 0, "an import moves the access version");
 
     // What was imported works as it did.
     let alice = to.user_by_name("alice").await.unwrap().unwrap();
@@ -1660,9 +1700,17 @@ async fn the_sealed_recovery_key_of_a_rotated_store_moves_with_an_export() {
     // codes hashed before the rotation would not verify on the new store.
     let from = populated_store().await;
     let mut records = exported(&**from).await;
-    records.push(ExportRecord::SealedRecoveryKey(ExportedCanary {
-        sealed: b"sealed recovery key".to_vec(),
-    }));
+    // Where an export has it: right after the canary.
+    let canary = records
+        .iter()
+        .position(|r| matches!(r, ExportRecord::SealedCanary(_)))
+        .unwrap();
+    records.insert(
+        canary + 1,
+        ExportRecord::SealedRecoveryKey(ExportedCanary {
+            sealed: b"sealed recovery key".to_vec(),
+        }),
+    );
     let rotated = store().await;
     rotated
         .import_records(source_of(records.clone()), None)
@@ -1732,9 +1780,9 @@ async fn an_import_that_fails_part_way_writes_nothing() {
         to.import_records(source_of(records), counted_event("imported"))
             .await
             .unwrap(),
-        ImportOutcome::Imported { records: 11 }
+        ImportOutcome::Imported { records: 16 }
     ));
-    assert_eq!(details_of(&**to, "imported").await, ["count=11"]);
+    assert_eq!(details_of(&**to, "imported").await, ["count=16"]);
 }
 
 /// A sink that signs a user up as soon as the export has begun.
@@ -1776,4 +1824,428 @@ async fn an_export_reads_one_snapshot_while_the_store_is_written() {
         .collect();
     assert_eq!(users, ["Alice", "gone", "bob"]);
     assert!(s.user_by_name("late").await.unwrap().is_some());
+}
+
+// ---- authorization: groups, policies, attachments ----
+
+const POLICY: &str = r#"{"Version": "2026-12-01", "Statement": [{"Effect": "Allow", "Action": "http:GET", "Resource": "*"}]}"#;
+
+/// The access version before and after `change`, which must move it by one.
+async fn moves_version<T>(s: &dyn Store, change: impl std::future::Future<Output = T>) -> T {
+    let before = s.access_version().await.unwrap();
+    let answer = change.await;
+    assert_eq!(
+        s.access_version().await.unwrap(),
+        before + 1,
+        "the version moved once"
+    );
+    answer
+}
+
+/// `change` must leave the access version where it was.
+async fn keeps_version<T>(s: &dyn Store, change: impl std::future::Future<Output = T>) -> T {
+    let before = s.access_version().await.unwrap();
+    let answer = change.await;
+    assert_eq!(s.access_version().await.unwrap(), before, "nothing changed");
+    answer
+}
+
+#[tokio::test]
+async fn groups_are_created_once_listed_by_name_and_deleted() {
+    let s = store().await;
+    assert_eq!(s.access_rows().await.unwrap(), AccessRows::default());
+    assert!(moves_version(&**s, s.put_group("ops")).await.unwrap());
+    assert!(!keeps_version(&**s, s.put_group("ops")).await.unwrap());
+    assert!(
+        moves_version(&**s, s.put_group("Ops")).await.unwrap(),
+        "names are case-sensitive"
+    );
+    assert!(moves_version(&**s, s.put_group("devs")).await.unwrap());
+    let rows = s.access_rows().await.unwrap();
+    let names: Vec<_> = rows.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["Ops", "devs", "ops"]);
+    assert_eq!(rows.version, s.access_version().await.unwrap());
+    assert!(moves_version(&**s, s.delete_group("Ops")).await.unwrap());
+    assert!(!keeps_version(&**s, s.delete_group("Ops")).await.unwrap());
+    let names: Vec<_> = s
+        .access_rows()
+        .await
+        .unwrap()
+        .groups
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["devs", "ops"]);
+}
+
+#[tokio::test]
+async fn members_are_added_once_by_name_in_any_case_and_removed() {
+    let s = store().await;
+    user(&**s, "Alice").await;
+    user(&**s, "bob").await;
+    s.put_group("ops").await.unwrap();
+    assert_eq!(
+        moves_version(&**s, s.add_member("ops", "alice"))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        keeps_version(&**s, s.add_member("ops", "ALICE"))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        moves_version(&**s, s.add_member("ops", "bob"))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        keeps_version(&**s, s.add_member("nope", "bob"))
+            .await
+            .unwrap(),
+        AccessChange::NoSuchGroup
+    );
+    assert_eq!(
+        keeps_version(&**s, s.add_member("ops", "carol"))
+            .await
+            .unwrap(),
+        AccessChange::NoSuchUser
+    );
+    let group = &s.access_rows().await.unwrap().groups[0];
+    assert_eq!(group.members, ["Alice", "bob"], "stored names, sorted");
+    assert_eq!(
+        moves_version(&**s, s.remove_member("ops", "Alice"))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        keeps_version(&**s, s.remove_member("ops", "Alice"))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        s.remove_member("nope", "bob").await.unwrap(),
+        AccessChange::NoSuchGroup
+    );
+    assert_eq!(
+        s.remove_member("ops", "carol").await.unwrap(),
+        AccessChange::NoSuchUser
+    );
+    assert_eq!(s.access_rows().await.unwrap().groups[0].members, ["bob"]);
+}
+
+#[tokio::test]
+async fn policies_are_created_replaced_as_given_and_deleted() {
+    let s = store().await;
+    assert!(
+        moves_version(&**s, s.put_policy("read", POLICY, 10))
+            .await
+            .unwrap()
+    );
+    let replaced = r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#;
+    assert!(
+        !moves_version(&**s, s.put_policy("read", replaced, 20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        moves_version(&**s, s.put_policy("Read", POLICY, 30))
+            .await
+            .unwrap()
+    );
+    let rows = s.access_rows().await.unwrap();
+    let read = rows.policies.iter().find(|p| p.name == "read").unwrap();
+    assert_eq!(read.document, replaced, "the document exactly as given");
+    assert_eq!(read.updated_at, 20);
+    assert!(read.attached_to.is_empty());
+    assert_eq!(
+        rows.policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Read", "read"]
+    );
+    assert!(moves_version(&**s, s.delete_policy("Read")).await.unwrap());
+    assert!(!keeps_version(&**s, s.delete_policy("Read")).await.unwrap());
+    assert_eq!(s.access_rows().await.unwrap().policies.len(), 1);
+}
+
+#[tokio::test]
+async fn policies_attach_to_groups_and_users_once_and_detach() {
+    let s = store().await;
+    user(&**s, "Alice").await;
+    s.put_group("ops").await.unwrap();
+    s.put_policy("read", POLICY, 1).await.unwrap();
+    s.put_policy("write", POLICY, 1).await.unwrap();
+    let ops = Attachment::Group("ops".into());
+    let alice = Attachment::User("alice".into());
+    assert_eq!(
+        moves_version(&**s, s.attach_policy("read", &ops))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        keeps_version(&**s, s.attach_policy("read", &ops))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        moves_version(&**s, s.attach_policy("write", &ops))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        moves_version(&**s, s.attach_policy("read", &alice))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        keeps_version(&**s, s.attach_policy("nope", &ops))
+            .await
+            .unwrap(),
+        AccessChange::NoSuchPolicy
+    );
+    let nobody = Attachment::User("nobody".into());
+    assert_eq!(
+        keeps_version(&**s, s.attach_policy("read", &nobody))
+            .await
+            .unwrap(),
+        AccessChange::NoSuchUser
+    );
+    let no_group = Attachment::Group("nope".into());
+    assert_eq!(
+        keeps_version(&**s, s.attach_policy("read", &no_group))
+            .await
+            .unwrap(),
+        AccessChange::NoSuchGroup
+    );
+    let rows = s.access_rows().await.unwrap();
+    assert_eq!(rows.groups[0].policies, ["read", "write"]);
+    assert_eq!(
+        rows.policies[0].attached_to,
+        [
+            Attachment::Group("ops".into()),
+            Attachment::User("Alice".into())
+        ],
+        "a user by their stored name"
+    );
+    assert_eq!(
+        moves_version(&**s, s.detach_policy("read", &ops))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        keeps_version(&**s, s.detach_policy("read", &ops))
+            .await
+            .unwrap(),
+        AccessChange::Done
+    );
+    assert_eq!(
+        s.detach_policy("nope", &ops).await.unwrap(),
+        AccessChange::NoSuchPolicy
+    );
+    assert_eq!(
+        s.detach_policy("read", &nobody).await.unwrap(),
+        AccessChange::NoSuchUser
+    );
+    assert_eq!(
+        s.detach_policy("read", &no_group).await.unwrap(),
+        AccessChange::NoSuchGroup
+    );
+    let rows = s.access_rows().await.unwrap();
+    assert_eq!(rows.groups[0].policies, ["write"]);
+    assert_eq!(
+        rows.policies[0].attached_to,
+        [Attachment::User("Alice".into())]
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_group_or_a_policy_detaches_it_everywhere() {
+    let s = store().await;
+    user(&**s, "alice").await;
+    s.put_group("ops").await.unwrap();
+    s.add_member("ops", "alice").await.unwrap();
+    s.put_policy("read", POLICY, 1).await.unwrap();
+    s.put_policy("write", POLICY, 1).await.unwrap();
+    let ops = Attachment::Group("ops".into());
+    let alice = Attachment::User("alice".into());
+    s.attach_policy("read", &ops).await.unwrap();
+    s.attach_policy("read", &alice).await.unwrap();
+    s.attach_policy("write", &ops).await.unwrap();
+    assert!(s.delete_policy("read").await.unwrap());
+    let rows = s.access_rows().await.unwrap();
+    assert_eq!(rows.groups[0].policies, ["write"]);
+    assert_eq!(rows.policies.len(), 1);
+    assert!(s.delete_group("ops").await.unwrap());
+    let rows = s.access_rows().await.unwrap();
+    assert!(rows.groups.is_empty());
+    assert!(
+        rows.policies[0].attached_to.is_empty(),
+        "detached from the deleted group"
+    );
+    // A group made again under the name starts empty.
+    s.put_group("ops").await.unwrap();
+    let rows = s.access_rows().await.unwrap();
+    assert!(rows.groups[0].members.is_empty() && rows.groups[0].policies.is_empty());
+}
+
+#[tokio::test]
+async fn a_target_holds_at_most_ten_policies_and_a_refusal_writes_nothing() {
+    let s = store().await;
+    user(&**s, "alice").await;
+    s.put_group("ops").await.unwrap();
+    for to in [
+        Attachment::Group("ops".into()),
+        Attachment::User("alice".into()),
+    ] {
+        for i in 0..MAX_POLICIES_PER_TARGET + 1 {
+            s.put_policy(&format!("p{i}"), POLICY, 1).await.unwrap();
+        }
+        for i in 0..MAX_POLICIES_PER_TARGET {
+            s.attach_policy(&format!("p{i}"), &to).await.unwrap();
+        }
+        let extra = format!("p{MAX_POLICIES_PER_TARGET}");
+        let refused = keeps_version(&**s, s.attach_policy(&extra, &to)).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::AccessLimit(AccessLimit::PoliciesPerTarget))
+            ),
+            "{refused:?}"
+        );
+        // Attaching one already attached is still fine at the limit.
+        assert_eq!(
+            s.attach_policy("p0", &to).await.unwrap(),
+            AccessChange::Done
+        );
+    }
+    let rows = s.access_rows().await.unwrap();
+    assert_eq!(rows.groups[0].policies.len(), MAX_POLICIES_PER_TARGET);
+    let on_alice = rows
+        .policies
+        .iter()
+        .filter(|p| p.attached_to.contains(&Attachment::User("alice".into())))
+        .count();
+    assert_eq!(on_alice, MAX_POLICIES_PER_TARGET);
+}
+
+#[tokio::test]
+async fn the_store_holds_at_most_a_thousand_groups_and_policies() {
+    let s = store().await;
+    // Made in parallel: the bound holds however the writes interleave.
+    let tasks: Vec<_> = (0..MAX_GROUPS + 5)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let group = s.put_group(&format!("g{i}")).await;
+                let policy = s.put_policy(&format!("p{i}"), POLICY, 1).await;
+                (group, policy)
+            })
+        })
+        .collect();
+    let (mut groups, mut policies) = (0, 0);
+    for task in tasks {
+        let (group, policy) = task.await.unwrap();
+        match group {
+            Ok(true) => groups += 1,
+            Err(StoreError::AccessLimit(AccessLimit::Groups)) => {}
+            other => panic!("{other:?}"),
+        }
+        match policy {
+            Ok(true) => policies += 1,
+            Err(StoreError::AccessLimit(AccessLimit::Policies)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((groups, policies), (MAX_GROUPS, MAX_POLICIES));
+    let rows = s.access_rows().await.unwrap();
+    assert_eq!(
+        (rows.groups.len(), rows.policies.len()),
+        (MAX_GROUPS, MAX_POLICIES)
+    );
+    // Replacing a policy at the bound is not a new one.
+    assert!(!s.put_policy("p0", POLICY, 2).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_attaches_and_a_delete_leave_no_dangling_attachment() {
+    let s = store().await;
+    user(&**s, "alice").await;
+    s.put_group("ops").await.unwrap();
+    for round in 0..5 {
+        let policy = format!("p{round}");
+        s.put_policy(&policy, POLICY, 1).await.unwrap();
+        let start = s.access_version().await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (s, policy) = (s.clone(), policy.clone());
+            tasks.push(tokio::spawn(async move {
+                let to = if i % 2 == 0 {
+                    Attachment::Group("ops".into())
+                } else {
+                    Attachment::User("alice".into())
+                };
+                let answer = s.attach_policy(&policy, &to).await.unwrap();
+                assert!(matches!(
+                    answer,
+                    AccessChange::Done | AccessChange::NoSuchPolicy
+                ));
+            }));
+        }
+        let deleter = {
+            let (s, policy) = (s.clone(), policy.clone());
+            tokio::spawn(async move { s.delete_policy(&policy).await.unwrap() })
+        };
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert!(deleter.await.unwrap());
+        let rows = s.access_rows().await.unwrap();
+        assert!(rows.policies.iter().all(|p| p.name != policy));
+        assert!(
+            rows.groups[0].policies.iter().all(|p| *p != policy),
+            "no attachment outlives its policy"
+        );
+        // The delete and at most one attach per target moved the version.
+        let moved = rows.version - start;
+        assert!((1..=3).contains(&moved), "moved {moved}");
+    }
+    // The same races on a group being deleted.
+    s.put_policy("keep", POLICY, 1).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let to = Attachment::Group("ops".into());
+            let answer = s.attach_policy("keep", &to).await.unwrap();
+            assert!(matches!(
+                answer,
+                AccessChange::Done | AccessChange::NoSuchGroup
+            ));
+            let member = s.add_member("ops", "alice").await.unwrap();
+            assert!(matches!(
+                member,
+                AccessChange::Done | AccessChange::NoSuchGroup
+            ));
+        }));
+    }
+    let deleted = s.delete_group("ops").await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(deleted);
+    let rows = s.access_rows().await.unwrap();
+    assert!(rows.groups.is_empty());
+    assert!(rows.policies.iter().all(|p| p.attached_to.is_empty()));
 }

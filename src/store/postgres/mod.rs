@@ -4,6 +4,7 @@
 //! instances (a code used once, a limit never overrun) kept by row locks,
 //! advisory locks or single statements inside the database.
 
+mod access;
 mod admin;
 mod audit;
 mod devices;
@@ -46,7 +47,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_sessions.sql"),
     ),
-    // 5 is the authorization issue's (groups and policies).
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_access.sql"),
+    ),
     (
         6,
         include_str!("../../../migrations/postgres/0006_passkeys.sql"),

@@ -10,9 +10,10 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::{
-    ExportRecord, ExportSink, ExportSource, ExportedAuditEvent, ExportedCanary, ExportedDevice,
-    ExportedRecoveryCode, ExportedUser, ImportOutcome, PostgresStore, RecordSource, StoreError,
-    StoreResult, TransferStore,
+    ExportRecord, ExportSink, ExportSource, ExportedAttachment, ExportedAuditEvent, ExportedCanary,
+    ExportedDevice, ExportedGroup, ExportedGroupMember, ExportedPolicy, ExportedRecoveryCode,
+    ExportedUser, ImportOutcome, PostgresStore, RecordSource, StoreError, StoreResult,
+    TransferStore,
 };
 use crate::store::{CountedEvent, DeviceKind};
 
@@ -21,7 +22,7 @@ const BATCH: i32 = 500;
 
 type RecordOf = fn(&Row) -> ExportRecord;
 
-const TABLES: [(&str, RecordOf); 6] = [
+const TABLES: [(&str, RecordOf); 10] = [
     (
         "SELECT id, username, password_hash, admin, disabled, created_at,
                 password_changed_at, password_last_used_at, last_sign_in_at
@@ -50,6 +51,23 @@ const TABLES: [(&str, RecordOf); 6] = [
     (
         "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
         recovery_key_from_row,
+    ),
+    ("SELECT name FROM access_groups ORDER BY id", group_from_row),
+    (
+        "SELECT name, document, updated_at FROM access_policies ORDER BY id",
+        policy_from_row,
+    ),
+    (
+        "SELECT g.name, m.user_id FROM access_group_members m
+           JOIN access_groups g ON g.id = m.group_id ORDER BY g.id, m.user_id",
+        member_from_row,
+    ),
+    (
+        "SELECT p.name, g.name, a.user_id FROM access_attachments a
+           JOIN access_policies p ON p.id = a.policy_id
+           LEFT JOIN access_groups g ON g.id = a.group_id
+          ORDER BY p.id, g.id NULLS LAST, a.user_id",
+        attachment_from_row,
     ),
 ];
 
@@ -124,7 +142,8 @@ impl TransferStore for PostgresStore {
              SELECT setval(pg_get_serial_sequence('recovery_codes', 'id'),
                            (SELECT coalesce(max(id), 0) + 1 FROM recovery_codes), false);
              SELECT setval(pg_get_serial_sequence('audit_events', 'id'),
-                           (SELECT coalesce(max(id), 0) + 1 FROM audit_events), false);",
+                           (SELECT coalesce(max(id), 0) + 1 FROM audit_events), false);
+             UPDATE access_version SET version = version + 1 WHERE id = 1;",
         )
         .await?;
         if let Some(event) = event {
@@ -246,8 +265,75 @@ async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Re
                 .await?;
             tx.execute(&upsert, &[&k.sealed]).await?;
         }
+        ExportRecord::Group(g) => {
+            tx.execute("INSERT INTO access_groups (name) VALUES ($1)", &[&g.name])
+                .await?;
+        }
+        ExportRecord::Policy(p) => {
+            tx.execute(
+                "INSERT INTO access_policies (name, document, updated_at) VALUES ($1, $2, $3)",
+                &[&p.name, &p.document, &p.updated_at],
+            )
+            .await?;
+        }
+        ExportRecord::GroupMember(m) => {
+            let added = tx
+                .execute(
+                    "INSERT INTO access_group_members (group_id, user_id)
+                     SELECT id, $2 FROM access_groups WHERE name = $1",
+                    &[&m.group, &m.user_id],
+                )
+                .await?;
+            anyhow::ensure!(added == 1, "a member of an unknown group {}", m.group);
+        }
+        ExportRecord::PolicyAttachment(a) => {
+            anyhow::ensure!(
+                a.group.is_none() || a.user_id.is_none(),
+                "an attachment to both a group and a user"
+            );
+            let added = tx
+                .execute(
+                    "INSERT INTO access_attachments (policy_id, group_id, user_id)
+                     SELECT p.id, (SELECT id FROM access_groups WHERE name = $2), $3
+                       FROM access_policies p WHERE p.name = $1",
+                    &[&a.policy, &a.group, &a.user_id],
+                )
+                .await?;
+            anyhow::ensure!(
+                added == 1,
+                "an attachment of an unknown policy {}",
+                a.policy
+            );
+        }
     }
     Ok(())
+}
+
+fn group_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::Group(ExportedGroup { name: row.get(0) })
+}
+
+fn policy_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::Policy(ExportedPolicy {
+        name: row.get(0),
+        document: row.get(1),
+        updated_at: row.get(2),
+    })
+}
+
+fn member_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::GroupMember(ExportedGroupMember {
+        group: row.get(0),
+        user_id: row.get(1),
+    })
+}
+
+fn attachment_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::PolicyAttachment(ExportedAttachment {
+        policy: row.get(0),
+        group: row.get(1),
+        user_id: row.get(2),
+    })
 }
 
 fn user_from_row(row: &Row) -> ExportRecord {

@@ -11,6 +11,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+mod access;
 mod admin;
 mod audit;
 mod devices;
@@ -45,7 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../../migrations/sqlite/0006_sealed_recovery_key.sql"
     )),
     M::up(include_str!("../../../migrations/sqlite/0007_sessions.sql")),
-    // 0008 is the authorization issue's (groups and policies).
+    M::up(include_str!("../../../migrations/sqlite/0008_access.sql")),
     M::up(include_str!("../../../migrations/sqlite/0009_passkeys.sql")),
 ];
 

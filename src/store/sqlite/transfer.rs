@@ -8,9 +8,9 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::{
-    ExportRecord, ExportSink, ExportSource, ExportedAuditEvent, ExportedCanary, ExportedDevice,
-    ExportedRecoveryCode, ExportedUser, ImportOutcome, RecordSource, SqliteStore, StoreError,
-    StoreResult, TransferStore,
+    ExportRecord, ExportSink, ExportSource, ExportedAttachment, ExportedAuditEvent, ExportedCanary,
+    ExportedDevice, ExportedGroup, ExportedGroupMember, ExportedPolicy, ExportedRecoveryCode,
+    ExportedUser, ImportOutcome, RecordSource, SqliteStore, StoreError, StoreResult, TransferStore,
 };
 use crate::store::{CountedEvent, DeviceKind};
 
@@ -94,7 +94,7 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
         backend: "sqlite",
         schema_version,
     }))?;
-    let tables: [(&str, RecordOf); 6] = [
+    let tables: [(&str, RecordOf); 10] = [
         (
             "SELECT id, username, password_hash, admin, disabled, created_at,
                     password_changed_at, password_last_used_at, last_sign_in_at
@@ -123,6 +123,22 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
         (
             "SELECT sealed FROM sealed_recovery_key WHERE id = 1",
             recovery_key_from_row,
+        ),
+        ("SELECT name FROM access_groups ORDER BY id", group_from_row),
+        (
+            "SELECT name, document, updated_at FROM access_policies ORDER BY id",
+            policy_from_row,
+        ),
+        (
+            "SELECT g.name, m.user_id FROM access_group_members m
+               JOIN access_groups g ON g.id = m.group_id ORDER BY g.id, m.user_id",
+            member_from_row,
+        ),
+        (
+            "SELECT p.name, g.name, a.user_id FROM access_attachments a
+               JOIN access_policies p ON p.id = a.policy_id
+               LEFT JOIN access_groups g ON g.id = a.group_id ORDER BY a.rowid",
+            attachment_from_row,
         ),
     ];
     for (sql, record_of) in tables {
@@ -200,6 +216,33 @@ fn canary_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
     }))
 }
 
+fn group_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::Group(ExportedGroup { name: row.get(0)? }))
+}
+
+fn policy_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::Policy(ExportedPolicy {
+        name: row.get(0)?,
+        document: row.get(1)?,
+        updated_at: row.get(2)?,
+    }))
+}
+
+fn member_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::GroupMember(ExportedGroupMember {
+        group: row.get(0)?,
+        user_id: row.get(1)?,
+    }))
+}
+
+fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::PolicyAttachment(ExportedAttachment {
+        policy: row.get(0)?,
+        group: row.get(1)?,
+        user_id: row.get(2)?,
+    }))
+}
+
 /// Writes every record in one immediate transaction (no other writer between
 /// the emptiness check and the commit); any error rolls everything back.
 fn import(
@@ -219,6 +262,11 @@ fn import(
             .with_context(|| format!("record {} was refused by the database", written + 1))?;
         written += 1;
     }
+    // Whatever instance caches access rows reads them afresh.
+    tx.execute(
+        "UPDATE access_version SET version = version + 1 WHERE id = 1",
+        [],
+    )?;
     if let Some(event) = event {
         super::audit::append(&tx, &event(written))?;
     }
@@ -310,6 +358,43 @@ fn write_record(tx: &rusqlite::Transaction<'_>, record: &ExportRecord) -> anyhow
                  ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
             )?
             .execute([&k.sealed])?;
+        }
+        ExportRecord::Group(g) => {
+            tx.prepare_cached("INSERT INTO access_groups (name) VALUES (?1)")?
+                .execute([&g.name])?;
+        }
+        ExportRecord::Policy(p) => {
+            tx.prepare_cached(
+                "INSERT INTO access_policies (name, document, updated_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![p.name, p.document, p.updated_at])?;
+        }
+        ExportRecord::GroupMember(m) => {
+            let added = tx
+                .prepare_cached(
+                    "INSERT INTO access_group_members (group_id, user_id)
+                     SELECT id, ?2 FROM access_groups WHERE name = ?1",
+                )?
+                .execute(params![m.group, m.user_id])?;
+            anyhow::ensure!(added == 1, "a member of an unknown group {}", m.group);
+        }
+        ExportRecord::PolicyAttachment(a) => {
+            let added = tx
+                .prepare_cached(
+                    "INSERT INTO access_attachments (policy_id, group_id, user_id)
+                     SELECT p.id, (SELECT id FROM access_groups WHERE name = ?2), ?3
+                       FROM access_policies p WHERE p.name = ?1",
+                )?
+                .execute(params![a.policy, a.group, a.user_id])?;
+            anyhow::ensure!(
+                added == 1,
+                "an attachment of an unknown policy {}",
+                a.policy
+            );
+            anyhow::ensure!(
+                a.group.is_none() || a.user_id.is_none(),
+                "an attachment to both a group and a user"
+            );
         }
     }
     Ok(())

@@ -1,0 +1,300 @@
+//! Managing authorization: groups and their members, named policies and what
+//! they are attached to. Names and documents are checked here, every change
+//! is audited naming who made it, and a signed-in admin's change needs a
+//! recent second factor, as every other administrative change does.
+
+use crate::access::document::{InvalidPolicy, MAX_DOCUMENT_BYTES, PolicyDocument, Problem};
+use crate::auth::admin::Actor;
+use crate::auth::audit::AuditEvent;
+use crate::auth::{Auth, AuthError, Client};
+use crate::model::access::{AccessChange, Attachment, GroupRow, PolicyRow};
+use crate::store::StoreError;
+
+/// The longest group or policy name, in characters (IAM's group name bound).
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Every way a change to groups or policies can be refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// A document that can't be accepted, with where (400 `invalid_policy`).
+    #[error(transparent)]
+    InvalidPolicy(#[from] InvalidPolicy),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<StoreError> for AccessError {
+    fn from(error: StoreError) -> Self {
+        AccessError::Auth(error.into())
+    }
+}
+
+pub type AccessResult<T> = Result<T, AccessError>;
+
+/// What a name is for, in messages.
+#[derive(Debug, Clone, Copy)]
+pub enum NameOf {
+    Group,
+    Policy,
+}
+
+impl NameOf {
+    fn noun(self) -> &'static str {
+        match self {
+            NameOf::Group => "group",
+            NameOf::Policy => "policy",
+        }
+    }
+}
+
+/// A group or policy name as IAM allows one: 1 to 64 of `A-Z a-z 0-9 + = , . @ _ -`.
+pub fn check_name(of: NameOf, name: &str) -> Result<(), AuthError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    let count = name.chars().count();
+    if count == 0 || count > MAX_NAME_CHARS || !name.chars().all(allowed) {
+        return Err(AuthError::InvalidRequest(format!(
+            "a {} name is 1 to {MAX_NAME_CHARS} characters of letters, digits and + = , . @ _ -",
+            of.noun()
+        )));
+    }
+    Ok(())
+}
+
+/// A document's bytes as text: at most `MAX_DOCUMENT_BYTES`, UTF-8. Its
+/// content is judged by `put_policy`.
+pub fn policy_text(bytes: &[u8]) -> Result<&str, InvalidPolicy> {
+    let refused = |problem| InvalidPolicy {
+        at: "document".into(),
+        problem,
+    };
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(refused(Problem::TooLarge));
+    }
+    std::str::from_utf8(bytes).map_err(|_| refused(Problem::NotJson("not UTF-8 text".into())))
+}
+
+/// How the audit trail and messages name an attachment's target.
+fn describe(to: &Attachment) -> String {
+    match to {
+        Attachment::Group(name) => format!("group={name}"),
+        Attachment::User(name) => format!("user={name}"),
+    }
+}
+
+/// The "missing" arms of a change as 404s.
+fn found(change: AccessChange) -> Result<(), AuthError> {
+    match change {
+        AccessChange::Done => Ok(()),
+        AccessChange::NoSuchGroup => Err(AuthError::NotFound("group")),
+        AccessChange::NoSuchPolicy => Err(AuthError::NotFound("policy")),
+        AccessChange::NoSuchUser => Err(AuthError::NotFound("user")),
+    }
+}
+
+impl Auth {
+    /// Every group with its members and policies, by name.
+    pub async fn groups(&self, _by: &Actor) -> AccessResult<Vec<GroupRow>> {
+        Ok(self.store.access_rows().await?.groups)
+    }
+
+    /// Every policy with its document and attachments, by name.
+    pub async fn policies(&self, _by: &Actor) -> AccessResult<Vec<PolicyRow>> {
+        Ok(self.store.access_rows().await?.policies)
+    }
+
+    /// The groups a user belongs to, by name.
+    pub async fn groups_of(&self, username: &str) -> AccessResult<Vec<String>> {
+        Ok(self
+            .store
+            .access_rows()
+            .await?
+            .groups
+            .into_iter()
+            .filter(|group| {
+                group
+                    .members
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(username))
+            })
+            .map(|group| group.name)
+            .collect())
+    }
+
+    /// Creates a group; `true` when it is new (an existing one is left as is).
+    pub async fn create_group(
+        &self,
+        by: &Actor,
+        name: &str,
+        client: &Client,
+    ) -> AccessResult<bool> {
+        self.require_recent_second_factor_of(by)?;
+        check_name(NameOf::Group, name)?;
+        let created = self.store.put_group(name).await?;
+        if created {
+            let detail = format!("by={}; group={name}", by.name());
+            self.audit(AuditEvent::GroupCreated, None, client, &detail)
+                .await;
+        }
+        Ok(created)
+    }
+
+    /// Deletes a group with its memberships and attachments.
+    pub async fn delete_group(&self, by: &Actor, name: &str, client: &Client) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        if !self.store.delete_group(name).await? {
+            return Err(AuthError::NotFound("group").into());
+        }
+        let detail = format!("by={}; group={name}", by.name());
+        self.audit(AuditEvent::GroupDeleted, None, client, &detail)
+            .await;
+        Ok(())
+    }
+
+    /// Makes a user a member of a group (already one is not an error).
+    pub async fn add_group_member(
+        &self,
+        by: &Actor,
+        group: &str,
+        username: &str,
+        client: &Client,
+    ) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        found(self.store.add_member(group, username).await?)?;
+        let detail = format!("by={}; group={group}", by.name());
+        self.audit(
+            AuditEvent::GroupMemberAdded,
+            Some(username),
+            client,
+            &detail,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Takes a user out of a group (not a member is not an error).
+    pub async fn remove_group_member(
+        &self,
+        by: &Actor,
+        group: &str,
+        username: &str,
+        client: &Client,
+    ) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        found(self.store.remove_member(group, username).await?)?;
+        let detail = format!("by={}; group={group}", by.name());
+        self.audit(
+            AuditEvent::GroupMemberRemoved,
+            Some(username),
+            client,
+            &detail,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Creates or replaces a policy once its document is valid; `true` when
+    /// it is new. The document is kept exactly as given.
+    pub async fn put_policy(
+        &self,
+        by: &Actor,
+        name: &str,
+        document: &str,
+        client: &Client,
+    ) -> AccessResult<bool> {
+        self.require_recent_second_factor_of(by)?;
+        check_name(NameOf::Policy, name)?;
+        PolicyDocument::parse(document)?;
+        let created = self
+            .store
+            .put_policy(name, document, self.clock.now())
+            .await?;
+        let detail = format!(
+            "by={}; policy={name}; {}",
+            by.name(),
+            if created { "created" } else { "replaced" }
+        );
+        self.audit(AuditEvent::PolicyPut, None, client, &detail)
+            .await;
+        Ok(created)
+    }
+
+    /// Deletes a policy, detaching it everywhere.
+    pub async fn delete_policy(&self, by: &Actor, name: &str, client: &Client) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        if !self.store.delete_policy(name).await? {
+            return Err(AuthError::NotFound("policy").into());
+        }
+        let detail = format!("by={}; policy={name}", by.name());
+        self.audit(AuditEvent::PolicyDeleted, None, client, &detail)
+            .await;
+        Ok(())
+    }
+
+    /// Attaches a policy to a group or a user (attached already is not an error).
+    pub async fn attach_policy(
+        &self,
+        by: &Actor,
+        policy: &str,
+        to: &Attachment,
+        client: &Client,
+    ) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        found(self.store.attach_policy(policy, to).await?)?;
+        self.audit_attachment(AuditEvent::PolicyAttached, by, policy, to, client)
+            .await;
+        Ok(())
+    }
+
+    /// Detaches a policy from a group or a user (not attached is not an error).
+    pub async fn detach_policy(
+        &self,
+        by: &Actor,
+        policy: &str,
+        to: &Attachment,
+        client: &Client,
+    ) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        found(self.store.detach_policy(policy, to).await?)?;
+        self.audit_attachment(AuditEvent::PolicyDetached, by, policy, to, client)
+            .await;
+        Ok(())
+    }
+
+    async fn audit_attachment(
+        &self,
+        event: AuditEvent,
+        by: &Actor,
+        policy: &str,
+        to: &Attachment,
+        client: &Client,
+    ) {
+        let username = match to {
+            Attachment::User(name) => Some(name.as_str()),
+            Attachment::Group(_) => None,
+        };
+        let detail = format!("by={}; policy={policy}; {}", by.name(), describe(to));
+        self.audit(event, username, client, &detail).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_iam_rules() {
+        for good in ["ops", "a", "Team.Ops+EU=1,x@y_z-w", &"g".repeat(64)] {
+            assert!(check_name(NameOf::Group, good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "with space",
+            "slash/y",
+            "ümlaut",
+            "semi;colon",
+            &"g".repeat(65),
+        ] {
+            assert!(check_name(NameOf::Policy, bad).is_err(), "{bad}");
+        }
+    }
+}
