@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 
 mod operations;
 mod protection;
+mod webauthn;
 pub use operations::MetricsSettings;
 pub use protection::{KeyText, SecretsSettings, ThrottleSettings, parse_proxy};
+pub use webauthn::WebauthnSettings;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -29,6 +31,7 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     pub metrics: MetricsSettings,
     pub access: AccessSettings,
+    pub webauthn: WebauthnSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -330,6 +333,7 @@ impl Settings {
         self.validate_protection()?;
         self.validate_storage()?;
         self.validate_operations()?;
+        self.validate_webauthn()?;
         Ok(())
     }
 

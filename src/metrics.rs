@@ -19,6 +19,7 @@ pub enum SignInMethod {
     Totp,
     SecurityKey,
     RecoveryCode,
+    Passkey,
 }
 
 impl SignInMethod {
@@ -28,6 +29,7 @@ impl SignInMethod {
             SignInMethod::Totp => "totp",
             SignInMethod::SecurityKey => "security_key",
             SignInMethod::RecoveryCode => "recovery_code",
+            SignInMethod::Passkey => "passkey",
         }
     }
 }

@@ -1,7 +1,9 @@
 // twofold: the bridge between the server's WebAuthn JSON (binary fields as
 // base64url without padding) and navigator.credentials, for the forms that
-// enrol a security key and sign in with one. No inline script: each form says
-// what to do in its data-* attributes.
+// enrol a security key or a passkey and sign in with one. No inline script:
+// each form says what to do in its data-* attributes (data-ceremony
+// "registration", "sign-in" or "passkey"; data-autofill names the input whose
+// autofill offers passkeys, by conditional mediation).
 "use strict";
 
 (function () {
@@ -93,6 +95,8 @@
       case "InvalidStateError":
         return "This key is already registered to your account. Use another key, or sign in with this one.";
       case "NotAllowedError":
+        if (ceremony === "passkey")
+          return "The passkey was not unlocked (fingerprint, face or PIN), the request was cancelled, or this device holds no passkey for this site. Try again.";
         return ceremony === "registration"
           ? "The key was not touched in time, or the request was cancelled. Try again."
           : "The key was not touched in time, the request was cancelled, or this key is not registered to your account. Try again.";
@@ -164,10 +168,45 @@
       return;
     }
 
+    // The passkey autofill: a conditional request waits for the person to
+    // pick a passkey in the username field's suggestions.
+    var autofill = null;
+    function startAutofill() {
+      if (!form.dataset.autofill || !PublicKeyCredential.isConditionalMediationAvailable) return;
+      PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+        if (!available) return;
+        autofill = new AbortController();
+        var signal = autofill.signal;
+        postJSON(form.dataset.begin, {})
+          .then(expectOk)
+          .then(function (options) {
+            form.dataset.autofillState = "waiting";
+            var request = { publicKey: requestOptions(options.publicKey), mediation: "conditional", signal: signal };
+            return navigator.credentials.get(request).then(assertionJSON);
+          })
+          .then(function (credential) {
+            show("Checking…", "");
+            return postJSON(form.dataset.finish, credential);
+          })
+          .then(expectOk)
+          .then(function () {
+            window.location.assign(form.dataset.done);
+          })
+          .catch(function (failure) {
+            form.dataset.autofillState = "ended";
+            if (failure instanceof ServerRefusal) {
+              show("", sentence(failure.answer.json.message));
+            }
+          });
+      });
+    }
+    startAutofill();
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (autofill) autofill.abort();
       button.disabled = true;
-      show("Insert and touch your key.", "");
+      show(ceremony === "passkey" ? "Unlock your passkey when the browser asks." : "Insert and touch your key.", "");
       var name = form.elements.namedItem("name");
       var beginBody = ceremony === "registration" ? { name: name ? name.value : "" } : {};
       postJSON(form.dataset.begin, beginBody)
@@ -177,6 +216,7 @@
             var creation = { publicKey: creationOptions(options.publicKey) };
             return navigator.credentials.create(creation).then(registrationJSON);
           }
+          // A modal request, whatever mediation the server suggested.
           var request = { publicKey: requestOptions(options.publicKey) };
           return navigator.credentials.get(request).then(assertionJSON);
         })

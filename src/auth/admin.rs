@@ -122,7 +122,7 @@ pub struct UserSummary {
 impl From<UserOverview> for UserSummary {
     fn from(row: UserOverview) -> Self {
         Self {
-            mfa_active: row.totp_devices + row.security_keys > 0,
+            mfa_active: row.totp_devices + row.security_keys + row.passkeys > 0,
             username: row.user.username,
             admin: row.user.admin,
             disabled: row.user.disabled,

@@ -7,6 +7,7 @@ use base64::Engine;
 
 use super::audit::AuditEvent;
 use super::login::{Method, SignedIn};
+use super::second_factor::{Intent, Passed, Proof};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::store::{
@@ -123,57 +124,20 @@ impl Auth {
         next_code: Option<&str>,
         client: &Client,
     ) -> AuthResult<Confirmed> {
-        let user = enroller.user();
-        let device = self
-            .device_of(user.id, device_id)
+        let intent = Intent::Enrol {
+            enroller,
+            device_id,
+            next_code,
+        };
+        match self
+            .verify_second_factor(intent, Proof::Totp(code), client)
             .await?
-            .filter(|d| d.kind == DeviceKind::Totp)
-            .ok_or(AuthError::NotFound("device"))?;
-        if device.confirmed {
-            return Err(AuthError::InvalidRequest(
-                "this device is already confirmed".into(),
-            ));
+        {
+            Passed::Enrolled(confirmed) => Ok(confirmed),
+            _ => Err(AuthError::Unexpected(anyhow::anyhow!(
+                "an enrolment confirmed no device"
+            ))),
         }
-        self.ensure_room_for_device(user.id).await?;
-        let seed = self
-            .device_seed(&device)?
-            .ok_or(AuthError::NotFound("device"))?;
-        let now = self.clock.now();
-        let matched = match (device.hardware, next_code) {
-            (true, Some(next_code)) => {
-                totp::find_consecutive(&seed, code, next_code, now, HARDWARE_WINDOW_STEPS)
-                    .map(|step| (step, step - totp::step_at(now)))
-            }
-            (true, None) => {
-                return Err(AuthError::InvalidRequest(
-                    "a hardware token is confirmed with two consecutive codes: code and next_code"
-                        .into(),
-                ));
-            }
-            (false, _) => totp::verify(&seed, code, now, 0, None).map(|step| (step, 0)),
-        };
-        let Some((step, offset_steps)) = matched else {
-            return Err(AuthError::InvalidEnrolmentCode);
-        };
-        let kind = if device.hardware {
-            "hardware_totp"
-        } else {
-            "totp"
-        };
-        let detail = format!("kind={kind} device={}", device.name);
-        let factor = NewFactor::Totp {
-            device_id: device.id.clone(),
-            step,
-            offset_steps,
-            at: now,
-        };
-        let signed_in = self
-            .confirm_factor(enroller, factor, client, &detail, &detail)
-            .await?;
-        Ok(Confirmed {
-            device_id: device.id,
-            signed_in,
-        })
     }
 
     /// Makes `factor` count for the enroller under the rules a user's factors
@@ -199,8 +163,11 @@ impl Auth {
                 None,
             ),
             Enroller::FirstFactor { pending, .. } => {
-                let method = match factor {
+                let method = match &factor {
                     NewFactor::Totp { .. } => Method::Totp,
+                    NewFactor::SecurityKey(device) if device.kind == DeviceKind::Passkey => {
+                        Method::Passkey
+                    }
                     NewFactor::SecurityKey(_) => Method::SecurityKey,
                 };
                 let (token, session) = self.new_session(user.id, method, client);

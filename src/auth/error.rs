@@ -25,6 +25,11 @@ pub enum AuthError {
     InvalidAssertion,
     #[error("the security key's registration was not accepted")]
     InvalidAttestation,
+    /// An authenticator of a model `webauthn.allowed_aaguids` does not list.
+    #[error("{0}")]
+    ModelNotAllowed(String),
+    #[error("passkeys are turned off on this server (webauthn.passkeys)")]
+    PasskeysOff,
     #[error("sign in with a password and a second factor first")]
     Unauthenticated,
     #[error("this needs an administrator")]

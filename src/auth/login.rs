@@ -7,8 +7,8 @@ use secrecy::SecretString;
 
 use super::clock::Timestamp;
 use super::password::{MAX_PASSWORD_BYTES, Verified};
+use super::second_factor::{Intent, Proof};
 use super::session::{MAX_SESSIONS_PER_USER, Token};
-use super::step_up::CodeCheck;
 use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client, audit::AuditEvent};
 use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserId, UserRecord};
@@ -32,6 +32,9 @@ pub enum Method {
     Totp,
     SecurityKey,
     RecoveryCode,
+    /// A passkey: both factors in one gesture, with or without a password
+    /// before it.
+    Passkey,
 }
 
 impl Method {
@@ -40,6 +43,7 @@ impl Method {
             Method::Totp => "totp",
             Method::SecurityKey => "security_key",
             Method::RecoveryCode => "recovery_code",
+            Method::Passkey => "passkey",
         }
     }
 }
@@ -122,6 +126,9 @@ pub fn methods_for(devices: &[DeviceRecord], recovery_codes_left: u32) -> Vec<Me
     }
     if has(DeviceKind::SecurityKey) {
         methods.push(Method::SecurityKey);
+    }
+    if has(DeviceKind::Passkey) {
+        methods.push(Method::Passkey);
     }
     if !methods.is_empty() && recovery_codes_left > 0 {
         methods.push(Method::RecoveryCode);
@@ -248,50 +255,20 @@ impl Auth {
     }
 
     /// The second step with an authenticator-app code.
-    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_totp(
         &self,
-        pending_token: Option<&Token>,
+        pending: Option<&Token>,
         code: &str,
         remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
-        let pending = self.pending_login(pending_token).await?;
-        let (user, devices) = tokio::join!(
-            self.user(pending.user_id),
-            self.store.devices_of(pending.user_id)
-        );
-        let (user, devices) = (user?, devices?);
-        // Counted per device across pending logins, so fresh passwords don't
-        // buy fresh guesses.
-        let ticket = self.charge_totp_attempt(&user, &devices, client).await?;
-        match self.accept_totp_code(&devices, code).await? {
-            CodeCheck::Accepted(device) => {
-                let detail = format!("method=totp device={}", device.name);
-                let factor = GivenFactor {
-                    method: Method::Totp,
-                    remember_browser,
-                };
-                // Independent writes sent together share one commit (and
-                // one wait for it) instead of waiting in turn.
-                let ((), signed_in) = tokio::join!(
-                    self.refund_attempt(ticket, None),
-                    self.complete_login(&pending, &user, client, factor, &detail)
-                );
-                signed_in
-            }
-            // A right code sent twice is no guess: refused, but not counted.
-            CodeCheck::Replayed => {
-                self.refund_attempt(ticket, None).await;
-                // Told apart from a wrong code: "wait for the next one".
-                Err(AuthError::CodeJustUsed)
-            }
-            CodeCheck::Wrong => {
-                self.second_factor_failed(&pending, &user, client, "method=totp")
-                    .await;
-                Err(AuthError::InvalidCode)
-            }
-        }
+        let intent = Intent::Login {
+            pending,
+            remember_browser,
+        };
+        self.verify_second_factor(intent, Proof::Totp(code), client)
+            .await?
+            .into_signed_in()
     }
 
     /// Counts a wrong second factor against the pending login, voiding it
@@ -327,24 +304,34 @@ impl Auth {
         .await;
     }
 
-    /// The pending login becomes a session: a brand-new token, never the
+    /// The pending login becomes a session (a passwordless sign-in has
+    /// none: the session simply starts): a brand-new token, never the
     /// pending one. The browser is remembered when the person asked and the
     /// operator allows it.
     pub(crate) async fn complete_login(
         &self,
-        pending: &PendingRecord,
+        pending: Option<&PendingRecord>,
         user: &UserRecord,
         client: &Client,
         factor: GivenFactor,
         detail: &str,
     ) -> AuthResult<SignedIn> {
         let (token, session) = self.new_session(user.id, factor.method, client);
-        if !self
-            .store
-            .promote_pending(pending.token_hash, session, MAX_SESSIONS_PER_USER)
-            .await?
-        {
-            return Err(AuthError::Unauthenticated);
+        match pending {
+            Some(pending) => {
+                if !self
+                    .store
+                    .promote_pending(pending.token_hash, session, MAX_SESSIONS_PER_USER)
+                    .await?
+                {
+                    return Err(AuthError::Unauthenticated);
+                }
+            }
+            None => {
+                self.store
+                    .insert_session(session, MAX_SESSIONS_PER_USER)
+                    .await?
+            }
         }
         let remembered_browser = if factor.remember_browser {
             self.remember_browser(user, factor.method, client).await?

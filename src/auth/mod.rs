@@ -19,8 +19,10 @@ pub mod totp;
 pub mod users;
 // Account protection (issue 4).
 mod key_files;
+pub mod passkey;
 pub mod password_policy;
 pub mod recovery;
+pub mod second_factor;
 pub mod secrets;
 pub mod step_up;
 pub mod throttle;

@@ -5,9 +5,10 @@
 use rand::Rng;
 
 use super::audit::AuditEvent;
-use super::login::{GivenFactor, Method, SignedIn};
+use super::login::SignedIn;
+use super::second_factor::{Intent, Proof};
 use super::session::Token;
-use super::{Account, Auth, AuthError, AuthResult, Client};
+use super::{Account, Auth, AuthResult, Client};
 use crate::store::UserId;
 
 /// Codes in a set.
@@ -121,30 +122,19 @@ impl Auth {
 
     /// The second step with a recovery code: each code works once. A wrong
     /// code counts against the pending login like a wrong authenticator code.
-    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_recovery_code(
         &self,
-        pending_token: Option<&Token>,
+        pending: Option<&Token>,
         code: &str,
         client: &Client,
     ) -> AuthResult<SignedIn> {
-        let pending = self.pending_login(pending_token).await?;
-        let user = self.user(pending.user_id).await?;
-        // Recovery codes don't replace enrolling a first second factor.
-        let used = !pending.enrolment_only
-            && self
-                .use_recovery_code(user.id, &user.username, code, client)
-                .await?;
-        if used {
-            // A lost device is no time to remember a browser.
-            let factor = GivenFactor::once(Method::RecoveryCode);
-            self.complete_login(&pending, &user, client, factor, "method=recovery_code")
-                .await
-        } else {
-            self.second_factor_failed(&pending, &user, client, "method=recovery_code")
-                .await;
-            Err(AuthError::InvalidCode)
-        }
+        let intent = Intent::Login {
+            pending,
+            remember_browser: false,
+        };
+        self.verify_second_factor(intent, Proof::RecoveryCode(code), client)
+            .await?
+            .into_signed_in()
     }
 }
 

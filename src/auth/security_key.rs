@@ -13,7 +13,8 @@ use webauthn_rs::prelude::{
 };
 
 use super::devices::device_name;
-use super::login::{GivenFactor, Method, SignedIn};
+use super::login::SignedIn;
+use super::second_factor::{Intent, Proof};
 use super::session::Token;
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::config::Settings;
@@ -32,6 +33,15 @@ pub struct RegisteredKey {
     pub device_id: String,
     pub name: String,
     pub signed_in: Option<SignedIn>,
+}
+
+/// A WebAuthn credential just registered, to become a device.
+pub(super) struct NewWebauthnDevice {
+    pub kind: DeviceKind,
+    pub name: String,
+    /// The webauthn-rs credential, serialised.
+    pub credential: String,
+    pub credential_id: Vec<u8>,
 }
 
 /// A stored security key with its webauthn-rs credential.
@@ -114,7 +124,7 @@ pub fn user_handle(user: &UserRecord) -> Uuid {
 }
 
 /// The token a ceremony belongs to: the session, or the first-login pending state.
-fn ceremony_owner(enroller: &Enroller) -> TokenHash {
+pub(super) fn ceremony_owner(enroller: &Enroller) -> TokenHash {
     match enroller {
         Enroller::SignedIn(account) => account.session.token_hash,
         Enroller::FirstFactor { pending, .. } => pending.token_hash,
@@ -126,7 +136,7 @@ fn unexpected(context: &'static str) -> impl FnOnce(WebauthnError) -> AuthError 
 }
 
 impl Auth {
-    fn relying_party(&self) -> AuthResult<Webauthn> {
+    pub(super) fn relying_party(&self) -> AuthResult<Webauthn> {
         Ok(relying_party(&self.settings)?)
     }
 
@@ -145,11 +155,11 @@ impl Auth {
         Ok(keys)
     }
 
-    async fn begin_ceremony(
+    pub(super) async fn begin_ceremony(
         &self,
         owner_hash: TokenHash,
         purpose: CeremonyPurpose,
-        user: UserId,
+        user: Option<UserId>,
         device_name: Option<String>,
         state: &impl serde::Serialize,
     ) -> AuthResult<()> {
@@ -167,15 +177,37 @@ impl Auth {
     }
 
     /// The live ceremony of this owner, taken so it cannot be answered twice.
-    async fn take_ceremony(
+    pub(super) async fn take_ceremony(
         &self,
         owner_hash: TokenHash,
         purpose: CeremonyPurpose,
-        user: UserId,
+        user: Option<UserId>,
     ) -> AuthResult<Option<CeremonyRecord>> {
         let now = self.clock.now();
         let ceremony = self.store.take_ceremony(owner_hash, purpose, now).await?;
         Ok(ceremony.filter(|c| c.user_id == user))
+    }
+
+    /// The registration `owner` began for `user`, taken so it is answered
+    /// once, with its webauthn-rs state; refused as `invalid_attestation`
+    /// when there is none (or the user has no room for another device).
+    pub(super) async fn take_registration<S: serde::de::DeserializeOwned>(
+        &self,
+        owner: TokenHash,
+        user: &UserRecord,
+        what: &str,
+    ) -> AuthResult<(CeremonyRecord, S)> {
+        let Some(ceremony) = self
+            .take_ceremony(owner, CeremonyPurpose::Registration, Some(user.id))
+            .await?
+        else {
+            tracing::info!(username = %user.username, "{what} registration refused: no live challenge");
+            return Err(AuthError::InvalidAttestation);
+        };
+        self.ensure_room_for_device(user.id).await?;
+        let state = serde_json::from_str(&ceremony.state)
+            .with_context(|| format!("reading a {what} registration state"))?;
+        Ok((ceremony, state))
     }
 
     /// Starts registering a security key: the options for
@@ -189,13 +221,8 @@ impl Auth {
         let user = enroller.user();
         let name = device_name(Some(name), "")?;
         self.ensure_room_for_device(user.id).await?;
-        let registered = self
-            .security_keys_of(user.id)
-            .await?
-            .into_iter()
-            .map(|k| k.key.cred_id().clone())
-            .collect();
-        let (options, state) = self
+        let registered = self.webauthn_credential_ids(user.id).await?;
+        let (mut options, state) = self
             .relying_party()?
             .start_securitykey_registration(
                 user_handle(user),
@@ -206,10 +233,11 @@ impl Auth {
                 None,
             )
             .map_err(unexpected("starting a security key registration"))?;
+        self.request_attestation_if_models_restricted(&mut options);
         self.begin_ceremony(
             ceremony_owner(enroller),
             CeremonyPurpose::Registration,
-            user.id,
+            Some(user.id),
             Some(name),
             &state,
         )
@@ -226,17 +254,9 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<RegisteredKey> {
         let user = enroller.user();
-        let owner = ceremony_owner(enroller);
-        let Some(ceremony) = self
-            .take_ceremony(owner, CeremonyPurpose::Registration, user.id)
-            .await?
-        else {
-            tracing::info!(username = %user.username, "security key registration refused: no live challenge");
-            return Err(AuthError::InvalidAttestation);
-        };
-        self.ensure_room_for_device(user.id).await?;
-        let state: SecurityKeyRegistration = serde_json::from_str(&ceremony.state)
-            .context("reading a WebAuthn registration state")?;
+        let (ceremony, state): (_, SecurityKeyRegistration) = self
+            .take_registration(ceremony_owner(enroller), user, "security key")
+            .await?;
         let key = self
             .relying_party()?
             .finish_securitykey_registration(credential, &state)
@@ -244,16 +264,37 @@ impl Auth {
                 tracing::info!(username = %user.username, error = %e, "security key registration refused");
                 AuthError::InvalidAttestation
             })?;
+        self.check_model(key.attestation())?;
 
         let name = ceremony
             .device_name
             .unwrap_or_else(|| "Security key".to_owned());
+        let stored = serde_json::to_string(&key).context("serialising a security key")?;
+        let new_key = NewWebauthnDevice {
+            kind: DeviceKind::SecurityKey,
+            name,
+            credential: stored,
+            credential_id: key.cred_id().to_vec(),
+        };
+        self.enrol_webauthn_device(enroller, new_key, client).await
+    }
+
+    /// Adds a WebAuthn credential whose registration was accepted as a
+    /// confirmed device of the enroller (a first-login enroller is then
+    /// signed in), under the rules `confirm_factor` keeps.
+    pub(super) async fn enrol_webauthn_device(
+        &self,
+        enroller: &Enroller,
+        new: NewWebauthnDevice,
+        client: &Client,
+    ) -> AuthResult<RegisteredKey> {
         let id = uuid::Uuid::new_v4().to_string();
+        let (kind, name) = (new.kind.as_str(), new.name.clone());
         let factor = NewFactor::SecurityKey(DeviceRecord {
             id: id.clone(),
-            user_id: user.id,
-            kind: DeviceKind::SecurityKey,
-            name: name.clone(),
+            user_id: enroller.user().id,
+            kind: new.kind,
+            name: new.name,
             confirmed: true,
             created_at: self.clock.now(),
             last_used_at: None,
@@ -261,16 +302,16 @@ impl Auth {
             totp_last_step: None,
             totp_offset_steps: 0,
             hardware: false,
-            credential: Some(serde_json::to_string(&key).context("serialising a security key")?),
-            credential_id: Some(key.cred_id().to_vec()),
+            credential: Some(new.credential),
+            credential_id: Some(new.credential_id),
         });
         let signed_in = self
             .confirm_factor(
                 enroller,
                 factor,
                 client,
-                &format!("kind=security_key device={name}"),
-                &format!("method=security_key device={name}"),
+                &format!("kind={kind} device={name}"),
+                &format!("method={kind} device={name}"),
             )
             .await?;
         Ok(RegisteredKey {
@@ -327,7 +368,7 @@ impl Auth {
         self.begin_ceremony(
             owner,
             CeremonyPurpose::Authentication,
-            user.id,
+            Some(user.id),
             None,
             &state,
         )
@@ -337,36 +378,20 @@ impl Auth {
 
     /// The second step with a security key's answer. A refused answer counts
     /// as a wrong second factor.
-    #[tracing::instrument(skip_all, fields(ip = client.ip_str()))]
     pub async fn login_security_key(
         &self,
-        pending_token: Option<&Token>,
+        pending: Option<&Token>,
         credential: &PublicKeyCredential,
         remember_browser: bool,
         client: &Client,
     ) -> AuthResult<SignedIn> {
-        let pending = self.pending_login(pending_token).await?;
-        let user = self.user(pending.user_id).await?;
-        match self
-            .accept_assertion(pending.token_hash, &user, credential)
+        let intent = Intent::Login {
+            pending,
+            remember_browser,
+        };
+        self.verify_second_factor(intent, Proof::SecurityKey(credential), client)
             .await?
-        {
-            Ok(device) => {
-                let detail = format!("method=security_key device={}", device.name);
-                let factor = GivenFactor {
-                    method: Method::SecurityKey,
-                    remember_browser,
-                };
-                self.complete_login(&pending, &user, client, factor, &detail)
-                    .await
-            }
-            Err(refusal) => {
-                let detail = format!("method=security_key refused: {refusal}");
-                self.second_factor_failed(&pending, &user, client, &detail)
-                    .await;
-                Err(AuthError::InvalidAssertion)
-            }
-        }
+            .into_signed_in()
     }
 
     /// Checks a key's answer to the challenge `owner` began (a pending login,
@@ -406,7 +431,7 @@ impl Auth {
         credential: &PublicKeyCredential,
     ) -> AuthResult<Result<DeviceRecord, AssertionRefusal>> {
         let Some(ceremony) = self
-            .take_ceremony(owner, CeremonyPurpose::Authentication, user.id)
+            .take_ceremony(owner, CeremonyPurpose::Authentication, Some(user.id))
             .await?
         else {
             return Ok(Err(AssertionRefusal::NoLiveChallenge));

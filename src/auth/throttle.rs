@@ -246,18 +246,6 @@ impl Auth {
         self.refund_attempt(ticket, reset.as_deref()).await;
     }
 
-    /// Charges one authenticator code against every confirmed TOTP device of
-    /// the user: a code is checked against all of them.
-    pub(crate) async fn charge_totp_attempt(
-        &self,
-        user: &UserRecord,
-        devices: &[DeviceRecord],
-        client: &Client,
-    ) -> AuthResult<Ticket> {
-        let charges = self.totp_device_charges(devices);
-        self.charge_attempt(charges, &user.username, client).await
-    }
-
     /// The per-device counters of the confirmed TOTP devices among `devices`.
     pub(crate) fn totp_device_charges(&self, devices: &[DeviceRecord]) -> Vec<Charge> {
         let rule = self.throttle_rules().totp_device;

@@ -14,7 +14,7 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 
 pub const CREDENTIAL_REPORT_HEADER: &str = "user,user_id,user_creation_time,password_enabled,\
 password_last_used,password_last_changed,mfa_active,totp_devices,security_keys,\
-recovery_codes_left,admin";
+recovery_codes_left,admin,passkeys";
 
 /// 1–64 characters from `A-Z a-z 0-9 . _ @ -`, starting with a letter or digit
 /// (so a name is safe in a URL, a header, an otpauth label and a CSV cell).
@@ -95,11 +95,13 @@ impl Auth {
                 (!user.disabled).to_string(),
                 time_or_na(user.password_last_used_at),
                 iso8601(user.password_changed_at),
-                (row.totp_devices + row.security_keys > 0).to_string(),
+                (row.totp_devices + row.security_keys + row.passkeys > 0).to_string(),
                 row.totp_devices.to_string(),
                 row.security_keys.to_string(),
                 row.recovery_codes_left.to_string(),
                 user.admin.to_string(),
+                // Last, after the access-key columns when those arrive.
+                row.passkeys.to_string(),
             ]
             .join(",");
             csv.push_str(&line);

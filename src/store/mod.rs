@@ -63,6 +63,9 @@ pub struct NewUser {
 pub enum DeviceKind {
     Totp,
     SecurityKey,
+    /// A discoverable WebAuthn credential that verifies its user: a
+    /// passwordless sign-in on its own.
+    Passkey,
 }
 
 impl DeviceKind {
@@ -70,7 +73,22 @@ impl DeviceKind {
         match self {
             DeviceKind::Totp => "totp",
             DeviceKind::SecurityKey => "security_key",
+            DeviceKind::Passkey => "passkey",
         }
+    }
+
+    /// As stored (the schema allows only the three names).
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "totp" => DeviceKind::Totp,
+            "passkey" => DeviceKind::Passkey,
+            _ => DeviceKind::SecurityKey,
+        }
+    }
+
+    /// A WebAuthn credential (a security key or a passkey).
+    pub fn is_webauthn(self) -> bool {
+        matches!(self, DeviceKind::SecurityKey | DeviceKind::Passkey)
     }
 }
 
@@ -133,6 +151,7 @@ pub struct CredentialSummary {
     pub user: UserRecord,
     pub totp_devices: u32,
     pub security_keys: u32,
+    pub passkeys: u32,
     pub recovery_codes_left: u32,
 }
 
@@ -170,9 +189,9 @@ pub enum NewFactor {
         offset_steps: i64,
         at: Timestamp,
     },
-    /// A security key whose registration just finished: inserted confirmed
-    /// (whatever `confirmed` says), only if its credential id is registered
-    /// to no account yet.
+    /// A security key or passkey whose registration just finished: inserted
+    /// confirmed (whatever `confirmed` says) with its `kind`, only if its
+    /// credential id is registered to no account yet.
     SecurityKey(DeviceRecord),
 }
 
@@ -217,6 +236,12 @@ pub trait DeviceStore {
     async fn insert_device(&self, device: DeviceRecord) -> StoreResult<()>;
     /// Every device of the user, confirmed or not, oldest first.
     async fn devices_of(&self, user: UserId) -> StoreResult<Vec<DeviceRecord>>;
+    /// The WebAuthn device (of any user) registered with this credential id:
+    /// a credential id belongs to one account only.
+    async fn device_by_credential_id(
+        &self,
+        credential_id: Vec<u8>,
+    ) -> StoreResult<Option<DeviceRecord>>;
     /// Confirms a second factor of `user` only if `gate`'s rule holds, checked
     /// and written in one transaction that is serialised with every other
     /// `confirm_factor` of the same user: no interleaving of concurrent
@@ -361,6 +386,7 @@ pub struct UserOverview {
     pub user: UserRecord,
     pub totp_devices: u32,
     pub security_keys: u32,
+    pub passkeys: u32,
     pub last_sign_in_at: Option<Timestamp>,
 }
 
@@ -551,7 +577,8 @@ pub struct CeremonyRecord {
     /// SHA-256 of the session or pending-login token that began it.
     pub owner_hash: TokenHash,
     pub purpose: CeremonyPurpose,
-    pub user_id: UserId,
+    /// Absent for a passwordless sign-in, where the credential names the user.
+    pub user_id: Option<UserId>,
     /// Registration: the name the user gave the key.
     pub device_name: Option<String>,
     /// The webauthn-rs ceremony state, serialised (JSON).

@@ -16,6 +16,9 @@ pub const RETURN_COOKIE: &str = "twofold_return";
 pub const KNOWN_CLIENT_COOKIE: &str = "twofold_known_client";
 /// Lets this browser skip the second factor for a while (when asked for).
 pub const REMEMBERED_BROWSER_COOKIE: &str = "twofold_remembered_browser";
+/// A passwordless sign-in between its `begin` and `finish` (≤5 minutes): the
+/// challenge it names stays on the server.
+pub const PASSKEY_COOKIE: &str = "twofold_passkey";
 
 fn cookie(
     settings: &Settings,
@@ -56,6 +59,11 @@ const COOKIE_VALUE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CON
     .add(b',')
     .add(b';')
     .add(b'\\');
+
+pub fn passkey_ceremony(settings: &Settings, token: &Token) -> Cookie<'static> {
+    let max_age = crate::auth::security_key::CEREMONY_TTL_SECS;
+    cookie(settings, PASSKEY_COOKIE, token.as_str().to_owned(), max_age)
+}
 
 pub fn return_to(settings: &Settings, target: &str) -> Cookie<'static> {
     let value = percent_encoding::utf8_percent_encode(target, COOKIE_VALUE_ESCAPES).to_string();

@@ -99,7 +99,10 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         }
         AuthError::InvalidEnrolmentCode => (StatusCode::BAD_REQUEST, "invalid_code"),
         AuthError::InvalidAssertion => (StatusCode::UNAUTHORIZED, "invalid_assertion"),
-        AuthError::InvalidAttestation => (StatusCode::BAD_REQUEST, "invalid_attestation"),
+        AuthError::InvalidAttestation | AuthError::ModelNotAllowed(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_attestation")
+        }
+        AuthError::PasskeysOff => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         AuthError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         AuthError::ReauthenticationRequired => (StatusCode::FORBIDDEN, "reauthentication_required"),

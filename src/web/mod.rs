@@ -37,6 +37,8 @@ mod user_agent;
 mod metrics;
 mod openapi;
 pub mod tls;
+// Passkeys: passwordless sign-in.
+mod passkeys;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -145,6 +147,7 @@ fn v1_routes() -> Vec<ApiRoute> {
         }),
     ];
     table.extend(protection::api_routes());
+    table.extend(passkeys::api_routes());
     table
 }
 
@@ -178,6 +181,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::scope("/api").default_service(web::to(not_found)))
     .configure(pages::routes)
     .configure(security_keys::page_routes)
+    .configure(passkeys::page_routes)
     .configure(admin_pages::routes)
     .configure(security_pages::routes)
     .configure(devices::page_routes)

@@ -9,8 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    access_admin, admin, devices, health, login, me, metrics, protection, resync, security_keys,
-    sessions, simulate, verify,
+    access_admin, admin, devices, health, login, me, metrics, passkeys, protection, resync,
+    security_keys, sessions, simulate, verify,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -167,6 +167,12 @@ impl Modify for SessionCookie {
         protection::reauthenticate,
         protection::begin_security_key_step_up,
         protection::finish_security_key_step_up,
+        passkeys::begin_passkey_registration,
+        passkeys::finish_passkey_registration,
+        passkeys::begin_passkey_login,
+        passkeys::finish_passkey_login,
+        passkeys::begin_passkey_step_up,
+        passkeys::finish_passkey_step_up,
         admin::list_users,
         admin::create_user,
         admin::disable_user,

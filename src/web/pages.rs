@@ -55,6 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct LoginView {
     username: String,
     error: Option<String>,
+    /// "Sign in with a passkey" and the browser's passkey autofill offered.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -63,6 +65,7 @@ struct SecondFactorView {
     error: Option<String>,
     totp: bool,
     security_key: bool,
+    passkey: bool,
     recovery_code: bool,
     /// Days this browser may be remembered for, when the operator allows it.
     remember_days: Option<i64>,
@@ -72,6 +75,7 @@ struct SecondFactorView {
 #[template(path = "enrol.html")]
 struct EnrolView {
     first_login: bool,
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -104,6 +108,7 @@ struct AccountView {
     remembered: Vec<RememberedRow>,
     notice: Option<String>,
     error: Option<String>,
+    passkeys: bool,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +184,7 @@ pub(super) fn device_kind_words(device: &DeviceRecord) -> &'static str {
         DeviceKind::Totp if device.hardware => "Hardware token",
         DeviceKind::Totp => "Authenticator app",
         DeviceKind::SecurityKey => "Security key",
+        DeviceKind::Passkey => "Passkey",
     }
 }
 
@@ -243,6 +249,7 @@ async fn login_page(
         &LoginView {
             username: String::new(),
             error: None,
+            passkeys: auth.settings().webauthn.passkeys,
         },
     );
     if let Some(target) = target {
@@ -278,6 +285,7 @@ async fn login_submit(
             let view = LoginView {
                 username: form.username.clone(),
                 error: Some(message),
+                passkeys: auth.settings().webauthn.passkeys,
             };
             page(status, &view)
         }
@@ -337,6 +345,7 @@ async fn second_factor_view(
                 error,
                 totp: methods.contains(&Method::Totp),
                 security_key: methods.contains(&Method::SecurityKey),
+                passkey: methods.contains(&Method::Passkey),
                 recovery_code: methods.contains(&Method::RecoveryCode),
                 remember_days: auth.remember_browser_days(),
             },
@@ -383,11 +392,12 @@ pub(super) fn signed_in_redirect(
     response
 }
 
-async fn enrol_page(OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
+async fn enrol_page(auth: web::Data<Auth>, OrSignIn(enroller): OrSignIn<Enroller>) -> HttpResponse {
     page(
         StatusCode::OK,
         &EnrolView {
             first_login: matches!(enroller, Enroller::FirstFactor { .. }),
+            passkeys: auth.settings().webauthn.passkeys,
         },
     )
 }
@@ -480,7 +490,7 @@ async fn account_view(
             id: d.id.clone(),
             name: d.name.clone(),
             kind: device_kind_words(d),
-            security_key: d.kind == DeviceKind::SecurityKey,
+            security_key: d.kind.is_webauthn(),
             created_at: human_date(d.created_at),
             last_used_at: d.last_used_at.map(human_time),
         })
@@ -504,6 +514,7 @@ async fn account_view(
         recovery_codes_left,
         notice,
         error,
+        passkeys: auth.settings().webauthn.passkeys,
     })
 }
 

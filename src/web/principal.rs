@@ -11,7 +11,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::cookies::{
-    KNOWN_CLIENT_COOKIE, PENDING_COOKIE, REMEMBERED_BROWSER_COOKIE, SESSION_COOKIE,
+    KNOWN_CLIENT_COOKIE, PASSKEY_COOKIE, PENDING_COOKIE, REMEMBERED_BROWSER_COOKIE, SESSION_COOKIE,
 };
 use super::pages::see_other;
 use crate::auth::session::Token;
@@ -121,6 +121,8 @@ impl FromRequest for Client {
 pub struct SignInCookies {
     pub session: Option<Token>,
     pub pending: Option<Token>,
+    /// A passwordless sign-in's ceremony, between its begin and finish.
+    pub passkey: Option<Token>,
 }
 
 impl FromRequest for SignInCookies {
@@ -131,6 +133,9 @@ impl FromRequest for SignInCookies {
         std::future::ready(Ok(SignInCookies {
             session: session_token(req),
             pending: pending_token(req),
+            passkey: req
+                .cookie(PASSKEY_COOKIE)
+                .map(|c| Token::from_client(c.value())),
         }))
     }
 }

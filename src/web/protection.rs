@@ -221,7 +221,7 @@ async fn finish_security_key_step_up(
 }
 
 /// 200 `{"status":"reauthenticated"}` with the session's new cookie.
-fn reauthenticated(auth: &Auth, token: &Token) -> HttpResponse {
+pub(super) fn reauthenticated(auth: &Auth, token: &Token) -> HttpResponse {
     HttpResponse::Ok()
         .cookie(cookies::session(auth.settings(), token))
         .json(json!({"status": "reauthenticated"}))

@@ -17,12 +17,19 @@ use super::pages::page;
 use super::principal::OrSignIn;
 use super::principal::SignInCookies;
 use super::request::JsonBody;
+use crate::auth::security_key::RegisteredKey;
 use crate::auth::{Auth, Client, Enroller};
 use crate::metrics::SignInMethod;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKeyRequest {
     name: String,
+}
+
+impl NewKeyRequest {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// `POST /api/v1/me/security-keys/begin` `{"name"}`
@@ -72,17 +79,23 @@ pub async fn finish_registration(
     let registered = auth
         .finish_security_key_registration(&enroller, &credential, &client)
         .await?;
+    Ok(enrolled(&auth, &registered))
+}
+
+/// 201 `{"id","name","status":"confirmed"}` for a security key or passkey
+/// just enrolled, with the session's cookies when it ended a first login.
+pub fn enrolled(auth: &Auth, registered: &RegisteredKey) -> HttpResponse {
     let mut response = HttpResponse::Created();
     if let Some(signed_in) = &registered.signed_in {
         for cookie in cookies::signed_in(auth.settings(), signed_in) {
             response.cookie(cookie);
         }
     }
-    Ok(response.json(json!({
+    response.json(json!({
         "id": registered.device_id,
         "name": registered.name,
         "status": "confirmed",
-    })))
+    }))
 }
 
 /// `POST /api/v1/login/security-key/begin`

@@ -690,7 +690,7 @@ impl Browser {
 
     /// Polls `condition` (JavaScript) until it holds, else fails the test
     /// with a screenshot, the address and the words on the page.
-    async fn wait_until(&self, condition: &str, what: &str) {
+    pub async fn wait_until(&self, condition: &str, what: &str) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if self.eval(condition).await == Ok(json!(true)) {
@@ -802,7 +802,7 @@ const MANNERS: &str = r#"(() => {
       wrong.push('the code field ' + name + ' has autocomplete=' + auto);
     if (f.getAttribute('pattern') === '[0-9 ]*' && f.inputMode !== 'numeric')
       wrong.push('the code field ' + name + ' opens no numeric keyboard');
-    if (f.name === 'username' && !['username', 'off'].includes(auto))
+    if (f.name === 'username' && !['username', 'username webauthn', 'off'].includes(auto))
       wrong.push('the username field has autocomplete=' + auto);
   }
   if (document.documentElement.scrollWidth > __width + 1)

@@ -32,6 +32,7 @@ mod throttle;
 // Closing the gaps between the parallel branches.
 mod database_file;
 mod soft_key;
+mod soft_passkey;
 mod step_up_keys;
 // The storage seam: what every store promises.
 mod store_conformance;
@@ -73,3 +74,6 @@ mod slow_clients;
 mod docs;
 mod first_start;
 mod settings_errors;
+// Passkeys: passwordless sign-in.
+mod browser_passkeys;
+mod passkeys;

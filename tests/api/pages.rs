@@ -10,7 +10,8 @@ async fn the_sign_in_page_has_labelled_fields_with_autocomplete() {
     assert_eq!(answer.headers()["cache-control"], "no-store");
     let html = answer.text().await.unwrap();
     assert!(html.contains(r#"<label for="username">"#));
-    assert!(html.contains(r#"autocomplete="username""#));
+    // Passkeys are on by default: the browser offers them in the username's autofill.
+    assert!(html.contains(r#"autocomplete="username webauthn""#));
     assert!(html.contains(r#"autocomplete="current-password""#));
 }
 

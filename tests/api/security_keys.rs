@@ -20,7 +20,7 @@ async fn assert_refused(app: &TestApp, c: &reqwest::Client, answer: reqwest::Res
 }
 
 /// The audit trail of a user, oldest first, as `event detail` lines.
-async fn audit_of(app: &TestApp, username: &str) -> Vec<String> {
+pub async fn audit_of(app: &TestApp, username: &str) -> Vec<String> {
     let store = app.store().await;
     let mut events = store.events(Some(username), u32::MAX).await.unwrap();
     events.reverse();

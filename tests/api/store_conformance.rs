@@ -844,7 +844,7 @@ fn ceremony(owner: u8, user_id: UserId, expires_at: Timestamp) -> CeremonyRecord
     CeremonyRecord {
         owner_hash: [owner; 32],
         purpose: CeremonyPurpose::Authentication,
-        user_id,
+        user_id: Some(user_id),
         device_name: None,
         state: format!("{{\"challenge\":{owner}}}"),
         expires_at,
@@ -871,7 +871,7 @@ async fn a_ceremony_is_taken_once_replaced_by_a_newer_one_and_never_when_expired
     let reg = CeremonyPurpose::Registration;
     let taken = s.take_ceremony([1; 32], reg, 203).await.unwrap().unwrap();
     assert_eq!(taken.device_name.as_deref(), Some("blue key"));
-    assert_eq!((taken.user_id, taken.expires_at), (id, 400));
+    assert_eq!((taken.user_id, taken.expires_at), (Some(id), 400));
 
     s.put_ceremony(ceremony(2, id, 400), 300).await.unwrap();
     assert!(s.take_ceremony([2; 32], auth, 400).await.unwrap().is_none());
@@ -1181,7 +1181,7 @@ async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
     );
     s.put_ceremony(ceremony(2, id, 900), 100).await.unwrap();
     assert!(
-        s.rotate_session([2; 32], [3; 32], 400, "security_key")
+        s.rotate_session([2; 32], [3; 32], 400, "passkey")
             .await
             .unwrap()
     );
@@ -1195,12 +1195,12 @@ async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
         ),
         (400, 400, 3700)
     );
+    assert_eq!(
+        rotated.method, "passkey",
+        "the factor passed last names the session"
+    );
     let auth = CeremonyPurpose::Authentication;
     assert!(s.take_ceremony([2; 32], auth, 401).await.unwrap().is_none());
-    assert_eq!(
-        rotated.method, "security_key",
-        "the step-up's factor is recorded"
-    );
     assert!(
         !s.rotate_session([2; 32], [4; 32], 500, "totp")
             .await

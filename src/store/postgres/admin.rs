@@ -29,7 +29,8 @@ impl AdminStore for PostgresStore {
                 user: user_from_row_at(row, 0),
                 totp_devices: count(row.get(8)),
                 security_keys: count(row.get(9)),
-                last_sign_in_at: row.get(10),
+                passkeys: count(row.get(10)),
+                last_sign_in_at: row.get(11),
             })
             .collect())
     }

@@ -22,11 +22,7 @@ fn device_from_row(row: &Row) -> DeviceRecord {
     DeviceRecord {
         id: row.get(0),
         user_id: row.get(1),
-        kind: if kind == "totp" {
-            DeviceKind::Totp
-        } else {
-            DeviceKind::SecurityKey
-        },
+        kind: DeviceKind::parse(kind),
         name: row.get(3),
         confirmed: row.get(4),
         created_at: row.get(5),
@@ -79,6 +75,20 @@ impl DeviceStore for PostgresStore {
             .await?;
         let rows = client.query(&statement, &[&user]).await?;
         Ok(rows.iter().map(device_from_row).collect())
+    }
+
+    async fn device_by_credential_id(
+        &self,
+        credential_id: Vec<u8>,
+    ) -> StoreResult<Option<DeviceRecord>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE credential_id = $1"),
+                &[&credential_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(device_from_row))
     }
 
     async fn accept_totp_step(
@@ -259,7 +269,7 @@ async fn confirm_factor_in(
                 "INSERT INTO devices
                     (id, user_id, kind, name, confirmed, created_at, last_used_at,
                      credential, credential_id, sign_count)
-                 VALUES ($1, $2, 'security_key', $3, TRUE, $4, $5, $6, $7, 0)
+                 VALUES ($1, $2, $8, $3, TRUE, $4, $5, $6, $7, 0)
                  ON CONFLICT DO NOTHING",
                 &[
                     &device.id,
@@ -269,6 +279,7 @@ async fn confirm_factor_in(
                     &device.last_used_at,
                     &device.credential,
                     &device.credential_id,
+                    &device.kind.as_str(),
                 ],
             )
             .await?

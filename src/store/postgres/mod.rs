@@ -51,6 +51,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/postgres/0005_access.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_passkeys.sql"),
+    ),
 ];
 
 /// Held (per transaction) while migrating, so instances starting together

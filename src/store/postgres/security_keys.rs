@@ -82,7 +82,7 @@ impl SecurityKeyStore for PostgresStore {
         let changed = client
             .execute(
                 "UPDATE devices SET credential = $2, sign_count = $3, last_used_at = $4
-                  WHERE id = $1 AND kind = 'security_key'
+                  WHERE id = $1 AND kind IN ('security_key', 'passkey')
                     AND (sign_count < $3 OR (sign_count = 0 AND $3 = 0))",
                 &[&device_id, &credential, &i64::from(sign_count), &at],
             )

@@ -355,11 +355,7 @@ fn device_from_row(row: &Row) -> ExportRecord {
     ExportRecord::Device(ExportedDevice {
         id: row.get(0),
         user_id: row.get(1),
-        kind: if kind == "totp" {
-            DeviceKind::Totp
-        } else {
-            DeviceKind::SecurityKey
-        },
+        kind: DeviceKind::parse(kind),
         name: row.get(3),
         confirmed: row.get(4),
         created_at: row.get(5),

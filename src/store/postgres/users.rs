@@ -23,7 +23,9 @@ pub(super) const SECOND_FACTOR_COUNTS: &str = "\
     (SELECT count(*) FROM devices d
       WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'totp'),
     (SELECT count(*) FROM devices d
-      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key')";
+      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key'),
+    (SELECT count(*) FROM devices d
+      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'passkey')";
 
 /// Reads the user columns (in `USER_COLUMNS` order) starting at column `first`.
 pub(super) fn user_from_row_at(row: &Row, first: usize) -> UserRecord {
@@ -115,7 +117,8 @@ impl UserStore for PostgresStore {
                 user: user_from_row_at(row, 0),
                 totp_devices: count(row.get(8)),
                 security_keys: count(row.get(9)),
-                recovery_codes_left: count(row.get(10)),
+                passkeys: count(row.get(10)),
+                recovery_codes_left: count(row.get(11)),
             })
             .collect())
     }

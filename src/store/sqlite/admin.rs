@@ -21,7 +21,8 @@ impl AdminStore for SqliteStore {
                     user: user_from_row(row)?,
                     totp_devices: row.get(8)?,
                     security_keys: row.get(9)?,
-                    last_sign_in_at: row.get(10)?,
+                    passkeys: row.get(10)?,
+                    last_sign_in_at: row.get(11)?,
                 })
             })?;
             rows.collect()

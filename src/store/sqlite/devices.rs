@@ -27,11 +27,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     Ok(DeviceRecord {
         id: row.get(0)?,
         user_id: row.get(1)?,
-        kind: if kind == "totp" {
-            DeviceKind::Totp
-        } else {
-            DeviceKind::SecurityKey
-        },
+        kind: DeviceKind::parse(&kind),
         name: row.get(3)?,
         confirmed: row.get(4)?,
         created_at: row.get(5)?,
@@ -79,6 +75,20 @@ impl DeviceStore for SqliteStore {
             ))?;
             let rows = statement.query_map([user], device_from_row)?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn device_by_credential_id(
+        &self,
+        credential_id: Vec<u8>,
+    ) -> StoreResult<Option<DeviceRecord>> {
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE credential_id = ?1"
+            ))?
+            .query_row([credential_id], device_from_row)
+            .optional()
         })
         .await
     }
@@ -231,7 +241,7 @@ fn confirm_factor_in(
                 "INSERT INTO devices
                     (id, user_id, kind, name, confirmed, created_at, last_used_at,
                      credential, credential_id, sign_count)
-                 VALUES (?1, ?2, 'security_key', ?3, 1, ?4, ?5, ?6, ?7, 0)
+                 VALUES (?1, ?2, ?8, ?3, 1, ?4, ?5, ?6, ?7, 0)
                  ON CONFLICT DO NOTHING",
                 params![
                     device.id,
@@ -241,6 +251,7 @@ fn confirm_factor_in(
                     device.last_used_at,
                     device.credential,
                     device.credential_id,
+                    device.kind.as_str(),
                 ],
             )?;
             inserted == 1

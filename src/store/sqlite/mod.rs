@@ -47,6 +47,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../../migrations/sqlite/0007_sessions.sql")),
     M::up(include_str!("../../../migrations/sqlite/0008_access.sql")),
+    M::up(include_str!("../../../migrations/sqlite/0009_passkeys.sql")),
 ];
 
 #[derive(Clone)]

@@ -77,7 +77,7 @@ impl SecurityKeyStore for SqliteStore {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE devices SET credential = ?2, sign_count = ?3, last_used_at = ?4
-                  WHERE id = ?1 AND kind = 'security_key'
+                  WHERE id = ?1 AND kind IN ('security_key', 'passkey')
                     AND (sign_count < ?3 OR (sign_count = 0 AND ?3 = 0))",
                 params![device_id, credential, sign_count, at],
             )?;

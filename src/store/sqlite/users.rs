@@ -16,7 +16,9 @@ pub(super) const SECOND_FACTOR_COUNTS: &str = "\
     (SELECT count(*) FROM devices d
       WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'totp'),
     (SELECT count(*) FROM devices d
-      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key')";
+      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'security_key'),
+    (SELECT count(*) FROM devices d
+      WHERE d.user_id = users.id AND d.confirmed AND d.kind = 'passkey')";
 
 pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     user_from_row_at(row, 0)
@@ -111,7 +113,8 @@ impl UserStore for SqliteStore {
                     user: user_from_row(row)?,
                     totp_devices: row.get(8)?,
                     security_keys: row.get(9)?,
-                    recovery_codes_left: row.get(10)?,
+                    passkeys: row.get(10)?,
+                    recovery_codes_left: row.get(11)?,
                 })
             })?;
             rows.collect()
