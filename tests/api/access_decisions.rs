@@ -744,3 +744,54 @@ async fn a_path_needing_a_key_lets_in_after_a_key_step_up_and_signing_in_with_a_
         200
     );
 }
+
+#[tokio::test]
+async fn a_remembered_browser_counts_the_age_of_the_factor_it_remembered() {
+    let app = spawn_app_with(|s| {
+        s.server.allowed_redirect_domains = vec![".example.com".into()];
+        s.session.remember_browser_days = 30;
+    })
+    .await;
+    let admin = Admin::new(&app).await;
+    let (_, secret, _) = app.signed_in_user_with_totp("alice").await;
+    admin
+        .grant(&app, "grafana", &grafana_policy(), "ops", &["alice"])
+        .await;
+
+    // Password and code, remembering this browser.
+    let laptop = crate::helpers::client();
+    let answer = app.login(&laptop, "alice", crate::helpers::PASSWORD).await;
+    assert_eq!(answer.status(), 200);
+    app.next_time_step();
+    let code = app.totp_code(&secret);
+    let answer = app
+        .post(
+            &laptop,
+            "/api/v1/login/totp",
+            json!({"code": code, "remember_browser": true}),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    let fresh = format!("{GRAFANA}/fresh/report");
+    assert_eq!(verify_nginx(&app, &laptop, "GET", &fresh).await.status(), 200);
+    assert_eq!(
+        app.post(&laptop, "/api/v1/logout", json!({})).await.status(),
+        204
+    );
+
+    // An hour later the password alone signs in, but the remembered factor
+    // is an hour old: a path asking for one under five minutes steps up.
+    app.clock.advance(3600);
+    let answer: Value = app
+        .login(&laptop, "alice", crate::helpers::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "authenticated", "{answer}");
+    let everyday = verify_nginx(&app, &laptop, "GET", &format!("{GRAFANA}/d/1")).await;
+    assert_eq!(everyday.status(), 200);
+    let stale = verify_nginx(&app, &laptop, "GET", &fresh).await;
+    assert_eq!(stale.status(), 401);
+    assert_eq!(location(&stale), step_up_location(&app, &fresh, "recent"));
+}
