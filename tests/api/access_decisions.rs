@@ -773,9 +773,14 @@ async fn a_remembered_browser_counts_the_age_of_the_factor_it_remembered() {
         .await;
     assert_eq!(answer.status(), 200);
     let fresh = format!("{GRAFANA}/fresh/report");
-    assert_eq!(verify_nginx(&app, &laptop, "GET", &fresh).await.status(), 200);
     assert_eq!(
-        app.post(&laptop, "/api/v1/logout", json!({})).await.status(),
+        verify_nginx(&app, &laptop, "GET", &fresh).await.status(),
+        200
+    );
+    assert_eq!(
+        app.post(&laptop, "/api/v1/logout", json!({}))
+            .await
+            .status(),
         204
     );
 
