@@ -47,7 +47,9 @@ impl NameOf {
     }
 }
 
-/// A group or policy name as IAM allows one: 1 to 64 of `A-Z a-z 0-9 + = , . @ _ -`.
+/// A group or policy name as IAM allows one: 1 to 64 of `A-Z a-z 0-9 + = , . @ _ -`,
+/// except that a group name has no `,`: `Remote-Groups` lists groups
+/// comma-separated, so a comma would let one group read as two to an app.
 pub fn check_name(of: NameOf, name: &str) -> Result<(), AuthError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
     let count = name.chars().count();
@@ -56,6 +58,11 @@ pub fn check_name(of: NameOf, name: &str) -> Result<(), AuthError> {
             "a {} name is 1 to {MAX_NAME_CHARS} characters of letters, digits and + = , . @ _ -",
             of.noun()
         )));
+    }
+    if matches!(of, NameOf::Group) && name.contains(',') {
+        return Err(AuthError::InvalidRequest(
+            "a group name can't contain ',': Remote-Groups lists groups separated by commas".into(),
+        ));
     }
     Ok(())
 }
@@ -273,9 +280,13 @@ mod tests {
 
     #[test]
     fn names_follow_iam_rules() {
-        for good in ["ops", "a", "Team.Ops+EU=1,x@y_z-w", &"g".repeat(64)] {
+        for good in ["ops", "a", "Team.Ops+EU=1.x@y_z-w", &"g".repeat(64)] {
             assert!(check_name(NameOf::Group, good).is_ok(), "{good}");
         }
+        // A comma would split one group in two in `Remote-Groups`; a policy
+        // name is never listed there and keeps IAM's comma.
+        assert!(check_name(NameOf::Group, "ops,admins").is_err());
+        assert!(check_name(NameOf::Policy, "read,write").is_ok());
         for bad in [
             "",
             "with space",

@@ -140,7 +140,7 @@ async fn list_groups(auth: web::Data<Auth>, by: web::ReqData<Actor>) -> ApiResul
     put,
     path = "/api/v1/admin/groups/{name}",
     tag = "admin",
-    params(("name" = String, Path, description = "The group's name: 1 to 64 of A-Z a-z 0-9 + = , . @ _ -")),
+    params(("name" = String, Path, description = "The group's name: 1 to 64 of A-Z a-z 0-9 + = . @ _ - (no comma: Remote-Groups is comma-separated)")),
     security(("session" = [])),
     responses(
         (status = 201, description = "Created"),

@@ -336,6 +336,37 @@ async fn names_must_be_as_iam_allows_and_unknown_things_are_404() {
 }
 
 #[tokio::test]
+async fn a_comma_in_a_group_name_is_refused_naming_remote_groups() {
+    // `Remote-Groups` is comma-separated: a group "ops,admins" would read as
+    // two groups to the app behind the proxy.
+    let app = spawn_app().await;
+    let (root, _, _) = app.signed_in_admin_with_totp("root").await;
+    let answer = app
+        .call(&root, "PUT", "/api/v1/admin/groups/ops,admins", None)
+        .await;
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("','") && message.contains("Remote-Groups"),
+        "{message}"
+    );
+    assert_eq!(
+        json_of(&app, &root, "/api/v1/admin/groups").await,
+        json!({"groups": []})
+    );
+    assert!(events(&app, &root, "group_created").await.is_empty());
+    // A policy name is never listed in a header and keeps IAM's comma.
+    assert_eq!(
+        put_policy(&app, &root, "read,write", GRAFANA)
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
 async fn a_group_or_user_holds_ten_policies_and_the_eleventh_is_a_clear_409() {
     let app = spawn_app().await;
     let (root, _, _) = app.signed_in_admin_with_totp("root").await;

@@ -347,6 +347,43 @@ impl Browser {
         self.arrive(&format!("opening {path}")).await;
     }
 
+    /// Opens a full address, like typing it in the address bar: an app
+    /// behind the proxy, which may send the browser on to our pages. Our
+    /// pages are checked and photographed; an app's are only photographed
+    /// (their manners are not ours).
+    pub async fn open_address(&self, url: &str) {
+        self.mark_page().await;
+        self.cdp("Page.navigate", json!({"url": url})).await;
+        self.wait_until(
+            "window.__e2eOldPage !== true && document.readyState === 'complete'",
+            &format!("a new page after opening {url}"),
+        )
+        .await;
+        self.photograph_or_settle(&format!("opening {url}")).await;
+    }
+
+    /// Waits until the browser is at the full address `url` (an app's page
+    /// after a redirect or a script moved it on) and returns the page's text.
+    pub async fn reaches_address(&self, url: &str) -> String {
+        self.wait_until(
+            &format!("location.href === {url:?} && document.readyState === 'complete'"),
+            &format!("the browser to reach {url}"),
+        )
+        .await;
+        self.photograph_or_settle(&format!("reaching {url}")).await;
+        self.text().await
+    }
+
+    /// `settled_page` for our pages; only a screenshot for another server's.
+    async fn photograph_or_settle(&self, what: &str) {
+        let origin = self.eval("location.origin").await.unwrap_or_default();
+        if origin.as_str() == Some(self.base.as_str()) {
+            self.settled_page(what).await;
+        } else {
+            self.screenshot("app").await;
+        }
+    }
+
     /// Types `text` into the field whose label starts with `label`: clicks
     /// the field (so it must be visible and not covered), selects what it
     /// holds, and types over it.

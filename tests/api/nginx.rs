@@ -13,10 +13,10 @@ use crate::helpers::{PASSWORD, TestApp, client, spawn_app_with};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-struct Nginx {
+pub(crate) struct Nginx {
     /// The master process (`daemon off`), which starts the workers.
     master: Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -89,7 +89,7 @@ fn is_nginx(pid: u32) -> bool {
 /// The upstream app: answers every request with the user nginx passed on.
 /// twofold behind nginx: the proxied pages live on another port of
 /// `localhost`, a host the operator lists as a place to return to.
-async fn proxied_app() -> TestApp {
+pub(crate) async fn proxied_app() -> TestApp {
     spawn_app_with(|settings| {
         settings.server.allowed_redirect_domains = vec!["localhost".into()];
     })
@@ -164,7 +164,7 @@ http {{
     )
 }
 
-async fn start_nginx(app: &TestApp) -> Nginx {
+pub(crate) async fn start_nginx(app: &TestApp) -> Nginx {
     assert!(
         std::path::Path::new(NGINX).exists(),
         "nginx is not installed: scripts/test installs it (apt-get install nginx)"
