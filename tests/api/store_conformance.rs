@@ -1214,7 +1214,7 @@ async fn a_session_rotates_to_a_new_token_dropping_its_ceremonies() {
     let rotated = s.session([5; 32]).await.unwrap().unwrap();
     assert_eq!(rotated.second_factor_at, 400, "never moves back");
     assert_eq!(
-        rotated.method, "security_key",
+        rotated.method, "passkey",
         "nor does the method of the latest factor"
     );
 }
