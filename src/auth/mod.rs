@@ -20,6 +20,7 @@ pub mod users;
 // Account protection (issue 4).
 mod key_files;
 pub mod passkey;
+mod passkey_begins;
 pub mod password_policy;
 pub mod recovery;
 pub mod second_factor;
@@ -117,6 +118,8 @@ pub struct Auth {
     pub(crate) access: crate::access::Authorizer,
     /// Forward-auth denials recently audited (one a minute per user and URL).
     pub(crate) denials: authorization::DenialLog,
+    /// Passwordless sign-ins begun this minute (each stores a ceremony).
+    pub(crate) passkey_begins: passkey_begins::PasskeyBegins,
 }
 
 impl Auth {
@@ -137,6 +140,7 @@ impl Auth {
             in_flight: Arc::default(),
             access: Default::default(),
             denials: Default::default(),
+            passkey_begins: Default::default(),
         })
     }
 

@@ -197,8 +197,12 @@ impl Auth {
     /// Begins a passwordless sign-in: options with no `allowCredentials`
     /// (the browser offers the passkeys it holds for this site), kept on the
     /// server under a new cookie's token.
-    pub async fn start_passkey_login(&self) -> AuthResult<PasskeyChallenge> {
+    pub async fn start_passkey_login(&self, client: &Client) -> AuthResult<PasskeyChallenge> {
         self.ensure_passkeys_on()?;
+        let address = client.ip.as_deref().map(ip_bucket);
+        self.passkey_begins
+            .admit(address.as_deref(), self.clock.now())
+            .map_err(|retry_after_secs| AuthError::TooManyAttempts { retry_after_secs })?;
         let token = Token::generate();
         let options = self.start_passkey_challenge(token.hash(), None).await?;
         Ok(PasskeyChallenge { token, options })

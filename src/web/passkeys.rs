@@ -104,11 +104,12 @@ pub async fn finish_passkey_registration(
     tag = "sign-in",
     responses(
         (status = 200, description = "Options for navigator.credentials.get with no allowCredentials; the ceremony cookie is set", body = super::openapi::PublicKeyOptions),
-        (status = 404, description = "not_found: passkeys are turned off", body = super::openapi::ErrorBody)
+        (status = 404, description = "not_found: passkeys are turned off", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_attempts: this address began too many passkey sign-ins this minute, with Retry-After", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn begin_passkey_login(auth: web::Data<Auth>) -> ApiResult<HttpResponse> {
-    let challenge = auth.start_passkey_login().await?;
+pub async fn begin_passkey_login(auth: web::Data<Auth>, client: Client) -> ApiResult<HttpResponse> {
+    let challenge = auth.start_passkey_login(&client).await?;
     Ok(HttpResponse::Ok()
         .cookie(cookies::passkey_ceremony(auth.settings(), &challenge.token))
         .json(challenge.options))

@@ -349,3 +349,23 @@ async fn the_credential_report_counts_passkeys_in_its_last_column() {
     );
     assert_eq!(alice.last(), Some(&"1"), "{alice:?}");
 }
+
+#[tokio::test]
+async fn one_address_begins_a_bounded_number_of_passkey_sign_ins_a_minute() {
+    // Each begin stores a ceremony before anyone is known: an address that
+    // keeps beginning is refused before it can fill the store.
+    let app = spawn_app().await;
+    let c = client();
+    for _ in 0..30 {
+        let answer = app.post(&c, "/api/v1/login/passkey/begin", json!({})).await;
+        assert_eq!(answer.status(), 200);
+    }
+    let answer = app.post(&c, "/api/v1/login/passkey/begin", json!({})).await;
+    let wait: i64 = answer.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_error(answer, 429, "too_many_attempts").await;
+}
