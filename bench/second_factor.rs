@@ -61,9 +61,12 @@ fn code(secret: &str, step: u64) -> String {
         .to_string()
 }
 
+/// Connections idle for 2 s are dropped before the server's 5 s keep-alive
+/// closes them under a request (a pending login waits for its round).
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .unwrap()
 }
@@ -77,12 +80,18 @@ async fn start(bin: &str, users: &[String]) -> Server {
         .unwrap()
         .port();
     let base = format!("http://localhost:{port}");
-    let env = [
+    let mut env = vec![
         ("TWOFOLD_STORAGE_PATH", data.path().display().to_string()),
         ("TWOFOLD_SERVER_LISTEN", format!("127.0.0.1:{port}")),
         ("TWOFOLD_SERVER_ORIGIN", base.clone()),
         ("TWOFOLD_LOG_LEVEL", "error".into()),
     ];
+    // Every pending login holds its client's connection open, all from one
+    // address: above the default per-address cap (128). Older builds have
+    // no cap and refuse the unknown key.
+    if bin == env!("CARGO_BIN_EXE_twofold") {
+        env.push(("TWOFOLD_SERVER_MAX_CONNECTIONS_PER_IP", "4096".into()));
+    }
     for user in users {
         let mut add = Command::new(bin)
             .args(["user", "add", user, "--password-stdin"])
