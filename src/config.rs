@@ -10,9 +10,11 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+mod oidc;
 mod operations;
 mod protection;
 mod webauthn;
+pub use oidc::{ConsentMode, OidcClientSettings, OidcSettings, SCOPES as OIDC_SCOPES};
 pub use operations::MetricsSettings;
 pub use protection::{KeyText, SecretsSettings, ThrottleSettings, parse_proxy};
 pub use webauthn::WebauthnSettings;
@@ -32,6 +34,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub access: AccessSettings,
     pub webauthn: WebauthnSettings,
+    pub oidc: OidcSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -334,6 +337,7 @@ impl Settings {
         self.validate_storage()?;
         self.validate_operations()?;
         self.validate_webauthn()?;
+        self.validate_oidc()?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod export_file;
 pub mod metrics;
 pub mod model;
+pub mod oidc;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

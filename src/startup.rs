@@ -84,6 +84,10 @@ impl Application {
         };
         let auth = actix_web::web::Data::new(build_auth(settings, clock).await?);
 
+        let provider = actix_web::web::Data::new(
+            crate::oidc::Provider::start(auth.clone().into_inner()).await?,
+        );
+        let sweeping_provider = provider.clone();
         let sweeper = auth.clone();
         let announcing_auth = auth.clone();
         tokio::spawn(async move {
@@ -92,6 +96,9 @@ impl Application {
                 interval.tick().await;
                 if let Err(e) = sweeper.delete_expired().await {
                     tracing::warn!(error = %e, "sweeping expired sessions failed");
+                }
+                if let Err(e) = sweeping_provider.delete_expired().await {
+                    tracing::warn!(error = %e, "sweeping expired OpenID Connect codes and tokens failed");
                 }
                 if let Err(e) = sweeper.prune_audit_trail().await {
                     tracing::warn!(error = %e, "pruning the audit trail failed");
@@ -104,6 +111,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(auth.clone())
+                .app_data(provider.clone())
                 .wrap(actix_web::middleware::from_fn(
                     web::hardening::cross_origin_guard,
                 ))

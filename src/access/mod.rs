@@ -29,5 +29,6 @@ pub use document::{Effect, InvalidPolicy, PolicyDocument, Problem};
 pub use engine::{CompiledPolicy, Decision, Evaluation, Matched, Request, decide, evaluate};
 pub use pattern::Pattern;
 pub use snapshot::{
-    Access, Asker, SecondFactor, Simulated, Simulation, Snapshot, StatementRef, StepUp,
+    Access, Asker, OIDC_AUTHORIZE, SecondFactor, Simulated, Simulation, Snapshot, StatementRef,
+    StepUp,
 };

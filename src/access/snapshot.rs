@@ -161,6 +161,9 @@ fn is_twofold(action: &str) -> bool {
 /// admin flag allows every `twofold:*` action; with nothing matched,
 /// `access.default_decision` decides `http:*` and everything else is
 /// refused. Returns (allowed, decided by the admin flag).
+/// The action that lets a person sign in to an OpenID Connect client.
+pub const OIDC_AUTHORIZE: &str = "oidc:Authorize";
+
 fn settle(decision: Decision, action: &str, admin: bool, default: DefaultDecision) -> (bool, bool) {
     if admin && is_twofold(action) {
         return (true, decision != Decision::Allow);
@@ -168,7 +171,12 @@ fn settle(decision: Decision, action: &str, admin: bool, default: DefaultDecisio
     let allowed = match decision {
         Decision::Allow => true,
         Decision::Deny => false,
-        Decision::ImplicitDeny => is_http(action) && default == DefaultDecision::Allow,
+        // Signing in to an OpenID Connect client follows the same default
+        // as reaching an app behind forward-auth.
+        Decision::ImplicitDeny => {
+            (is_http(action) || action.eq_ignore_ascii_case(OIDC_AUTHORIZE))
+                && default == DefaultDecision::Allow
+        }
     };
     (allowed, false)
 }

@@ -61,6 +61,20 @@ pub enum AuditEvent {
     StoreExported,
     /// The host's operator loaded an export file into an empty store.
     StoreImported,
+    /// OpenID Connect: a person signed in to a client (a code was issued).
+    OidcSignIn,
+    /// A person allowed, or refused, a client what it asked for.
+    OidcConsentGiven,
+    OidcConsentRefused,
+    /// Tokens issued at the token endpoint (`grant=` says which grant).
+    OidcTokenIssued,
+    /// A token revoked by its client (a refresh token takes its family along).
+    OidcTokenRevoked,
+    /// A code or refresh token used a second time: its family is revoked.
+    OidcCodeReplayed,
+    OidcRefreshTokenReplayed,
+    /// The host's operator made new signing keys.
+    OidcSigningKeyRotated,
 }
 
 impl AuditEvent {
@@ -99,6 +113,14 @@ impl AuditEvent {
             AuditEvent::SecretsRotated => "secrets_rotated",
             AuditEvent::StoreExported => "store_exported",
             AuditEvent::StoreImported => "store_imported",
+            AuditEvent::OidcSignIn => "oidc_sign_in",
+            AuditEvent::OidcConsentGiven => "oidc_consent_given",
+            AuditEvent::OidcConsentRefused => "oidc_consent_refused",
+            AuditEvent::OidcTokenIssued => "oidc_token_issued",
+            AuditEvent::OidcTokenRevoked => "oidc_token_revoked",
+            AuditEvent::OidcCodeReplayed => "oidc_code_replayed",
+            AuditEvent::OidcRefreshTokenReplayed => "oidc_refresh_token_replayed",
+            AuditEvent::OidcSigningKeyRotated => "oidc_signing_key_rotated",
         }
     }
 }

@@ -175,6 +175,39 @@ impl Auth {
         }
     }
 
+    /// May this signed-in person sign in to the OpenID Connect client
+    /// `client_id` (`oidc:Authorize` on `twofold:client/<id>`, with the
+    /// default decision of forward-auth)? A refusal is audited as
+    /// `access_denied`.
+    pub async fn may_sign_in_to_client(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        client: &Client,
+    ) -> AuthResult<bool> {
+        let snapshot = self.access_snapshot().await?;
+        let now = self.clock.now();
+        let resource = format!("twofold:client/{client_id}");
+        let (allowed, deciding) = snapshot.permits(
+            &asker(principal, client, now),
+            crate::access::OIDC_AUTHORIZE,
+            &resource,
+            self.settings.access.default_decision,
+        );
+        if !allowed {
+            let statement = deciding.as_ref().map_or_else(
+                || "none (nothing allows it)".to_owned(),
+                StatementRef::label,
+            );
+            let detail =
+                format!("action=oidc:Authorize resource={resource} statement={statement}");
+            let username = &principal.user().username;
+            self.audit(AuditEvent::AccessDenied, Some(username), client, &detail)
+                .await;
+        }
+        Ok(allowed)
+    }
+
     /// The simulator: how `action` on `resource` would be decided for
     /// `username` with the condition keys in `context`.
     pub async fn simulate(

@@ -27,6 +27,7 @@ const CANARY_AAD: &[u8] = b"twofold/canary";
 const CANARY_TEXT: &[u8] = b"twofold sealed canary v1";
 const SEED_AAD_PREFIX: &[u8] = b"twofold/totp-seed/";
 const RECOVERY_KEY_AAD: &[u8] = b"twofold/recovery-key";
+const SIGNING_KEY_AAD_PREFIX: &[u8] = b"twofold/oidc-signing-key/";
 const RECOVERY_KEY_LABEL: &[u8] = b"twofold/recovery-codes/v1";
 /// Test-only: `twofold secrets rotate` sleeps this long (milliseconds) per
 /// re-sealed value, and twenty times as long after committing, so a test can
@@ -248,7 +249,23 @@ impl SecretsKey {
             SealedItem::Canary => CANARY_AAD.to_vec(),
             SealedItem::Seed { device_id } => Self::seed_aad(device_id),
             SealedItem::RecoveryKey => RECOVERY_KEY_AAD.to_vec(),
+            SealedItem::SigningKey { kid } => Self::signing_key_aad(kid),
         }
+    }
+
+    fn signing_key_aad(kid: &str) -> Vec<u8> {
+        [SIGNING_KEY_AAD_PREFIX, kid.as_bytes()].concat()
+    }
+
+    /// Seals an OpenID Connect signing key, bound to its key id.
+    pub fn seal_signing_key(&self, kid: &str, der: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.seal(&Self::signing_key_aad(kid), der)
+    }
+
+    /// Opens a signing key sealed for this key id (and no other).
+    pub fn open_signing_key(&self, kid: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.open(&Self::signing_key_aad(kid), sealed)
+            .with_context(|| format!("opening the signing key {kid}"))
     }
 
     /// Seals a TOTP seed, bound to its device row.

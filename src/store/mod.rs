@@ -4,12 +4,14 @@
 //! vocabulary both share, and SQL stays inside each store's folder.
 
 mod export;
+mod oidc;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 
 pub use export::*;
+pub use oidc::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -453,6 +455,10 @@ pub enum SealedItem<'a> {
     /// The key recovery codes are hashed with (stored once a key has been
     /// rotated; before that it is derived from the secrets key).
     RecoveryKey,
+    /// An OpenID Connect signing key's private half.
+    SigningKey {
+        kid: &'a str,
+    },
 }
 
 /// Re-seals one value: given what it is and its sealed bytes (`None` for a
@@ -711,6 +717,7 @@ pub trait Store:
     + SealingBootstrap
     + TransferStore
     + AccessStore
+    + OidcStore
     + Send
     + Sync
 {

@@ -180,3 +180,53 @@ impl ResponseError for AuthError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An OpenID Connect / OAuth endpoint's refusal, in the RFCs' shape
+/// (`error`, `error_description`; `message` too, as every API error has):
+/// 401 with `WWW-Authenticate` for a client that failed to authenticate
+/// through `Authorization: Basic` or a bad bearer token, 400 for the rest.
+impl ResponseError for crate::oidc::OidcError {
+    fn status_code(&self) -> StatusCode {
+        use crate::oidc::OidcError;
+        match self {
+            OidcError::InvalidClient { .. } | OidcError::InvalidToken => StatusCode::UNAUTHORIZED,
+            OidcError::Store(crate::store::StoreError::Unavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            OidcError::Store(_) | OidcError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::oidc::OidcError;
+        let status = self.status_code();
+        let description = if status.is_server_error() {
+            tracing::error!(error = %self, "an OpenID Connect endpoint failed");
+            "the server could not answer; try again shortly".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut response = HttpResponse::build(status);
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        match self {
+            OidcError::InvalidClient { basic: true } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"twofold\""));
+            }
+            OidcError::InvalidToken => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer error=\"invalid_token\"",
+                ));
+            }
+            _ => {}
+        }
+        response.json(serde_json::json!({
+            "error": self.code(),
+            "error_description": description,
+            "message": description,
+        }))
+    }
+}

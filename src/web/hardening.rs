@@ -119,6 +119,9 @@ pub async fn cross_origin_guard(
         header_text(header::REFERER).as_deref(),
         &our_origin,
     );
+    // The client endpoints take a client's or a bearer's credentials, never
+    // a cookie: a cross-site call there is how public clients work.
+    let refusal = refusal.filter(|_| !super::oidc::is_client_endpoint(req.path()));
     let Some(reason) = refusal else {
         return next
             .call(req)

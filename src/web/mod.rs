@@ -39,6 +39,8 @@ mod openapi;
 pub mod tls;
 // Passkeys: passwordless sign-in.
 mod passkeys;
+// The OpenID Connect provider.
+pub mod oidc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -160,6 +162,7 @@ pub fn api_endpoints() -> Vec<(Method, String)> {
             .collect::<Vec<_>>()
     };
     let mut endpoints = full("", probe_routes());
+    endpoints.extend(full("", oidc::api_routes()));
     endpoints.extend(full("/api/v1", v1_routes()));
     endpoints.extend(full("/api/v1/admin", admin::api_routes()));
     endpoints
@@ -168,6 +171,8 @@ pub fn api_endpoints() -> Vec<(Method, String)> {
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     register_api_routes(cfg, probe_routes());
+    register_api_routes(cfg, oidc::api_routes());
+    cfg.configure(oidc::page_routes);
     cfg.service(
         web::scope("/api/v1")
             .wrap(

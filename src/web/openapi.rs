@@ -9,7 +9,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    access_admin, admin, devices, health, login, me, metrics, passkeys, protection, resync,
+    access_admin, admin, devices, health, login, me, metrics, oidc, passkeys, protection, resync,
     security_keys, sessions, simulate, verify,
 };
 
@@ -129,6 +129,13 @@ impl Modify for SessionCookie {
                 super::cookies::SESSION_COOKIE,
             ))),
         );
+        // An OpenID Connect access token, at the userinfo endpoint.
+        components.add_security_scheme(
+            "oidc_access_token",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
+        );
     }
 }
 
@@ -196,6 +203,14 @@ impl Modify for SessionCookie {
         access_admin::put_policy,
         access_admin::delete_policy,
         simulate::simulate,
+        oidc::discovery,
+        oidc::jwks,
+        oidc::authorize,
+        oidc::token,
+        oidc::userinfo,
+        oidc::revoke,
+        oidc::introspect,
+        oidc::logout,
     ),
     modifiers(&SessionCookie),
     tags(
@@ -203,6 +218,7 @@ impl Modify for SessionCookie {
         (name = "sign-in", description = "Password, then a second factor"),
         (name = "account", description = "The signed-in user's own factors and password"),
         (name = "admin", description = "Administration (administrators only)"),
+        (name = "openid-connect", description = "The OpenID Connect provider: apps sign people in through twofold"),
     )
 )]
 struct ApiDoc;

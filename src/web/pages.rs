@@ -224,6 +224,9 @@ struct ReturnTo {
     rd: Option<String>,
     /// The name other apps use for `rd`.
     next: Option<String>,
+    /// `login`: sign in again even with a session (an app asked for a
+    /// fresh sign-in, OpenID Connect's `prompt=login`).
+    prompt: Option<String>,
 }
 
 /// Remembers where to go after sign-in (`?rd=`, or `?next=`), if that address is allowed,
@@ -241,6 +244,7 @@ async fn login_page(
         .and_then(|rd| return_to::allowed(auth.settings(), rd));
     if let Some(target) = &target
         && principal.is_some()
+        && query.prompt.as_deref() != Some("login")
     {
         return see_other(target);
     }

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod audit;
 mod devices;
+mod oidc;
 mod recovery;
 mod remembered_browsers;
 mod security;
@@ -55,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../migrations/postgres/0006_passkeys.sql"),
     ),
+    (8, include_str!("../../../migrations/postgres/0008_oidc.sql")),
 ];
 
 /// Held (per transaction) while migrating, so instances starting together

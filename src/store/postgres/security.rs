@@ -165,7 +165,22 @@ impl SealingBootstrap for PostgresStore {
                 &[],
             )
             .await?;
-        let resealed = 2 + seeds.len() as u64;
+        let keys = tx
+            .query(
+                "SELECT kid, sealed FROM oidc_signing_keys FOR UPDATE",
+                &[],
+            )
+            .await?;
+        let resealed = 2 + seeds.len() as u64 + keys.len() as u64;
+        for row in keys {
+            let (kid, key): (String, Vec<u8>) = (row.get(0), row.get(1));
+            let sealed = reseal(SealedItem::SigningKey { kid: &kid }, Some(&key))?;
+            tx.execute(
+                "UPDATE oidc_signing_keys SET sealed = $2 WHERE kid = $1",
+                &[&kid, &sealed],
+            )
+            .await?;
+        }
         for row in seeds {
             let (id, seed): (String, Vec<u8>) = (row.get(0), row.get(1));
             let sealed = reseal(SealedItem::Seed { device_id: &id }, Some(&seed))?;

@@ -15,6 +15,7 @@ mod access;
 mod admin;
 mod audit;
 mod devices;
+mod oidc;
 mod recovery;
 mod remembered_browsers;
 mod security;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/sqlite/0007_sessions.sql")),
     M::up(include_str!("../../../migrations/sqlite/0008_access.sql")),
     M::up(include_str!("../../../migrations/sqlite/0009_passkeys.sql")),
+    M::up(include_str!("../../../migrations/sqlite/0011_oidc.sql")),
 ];
 
 #[derive(Clone)]

@@ -137,7 +137,23 @@ fn reseal_all_now(tx: &rusqlite::Connection, reseal: &Reseal) -> StoreResult<u64
                 .collect()
         })
         .map_err(unexpected)?;
-    let resealed = 2 + seeds.len() as u64;
+    let keys: Vec<(String, Vec<u8>)> = tx
+        .prepare("SELECT kid, sealed FROM oidc_signing_keys")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(unexpected)?;
+    let resealed = 2 + seeds.len() as u64 + keys.len() as u64;
+    for (kid, key) in keys {
+        let sealed = reseal(SealedItem::SigningKey { kid: &kid }, Some(&key))?;
+        tx.execute(
+            "UPDATE oidc_signing_keys SET sealed = ?2 WHERE kid = ?1",
+            params![kid, sealed],
+        )
+        .map_err(unexpected)?;
+    }
     for (id, seed) in seeds {
         let sealed = reseal(SealedItem::Seed { device_id: &id }, Some(&seed))?;
         tx.execute(
