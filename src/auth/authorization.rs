@@ -199,8 +199,7 @@ impl Auth {
                 || "none (nothing allows it)".to_owned(),
                 StatementRef::label,
             );
-            let detail =
-                format!("action=oidc:Authorize resource={resource} statement={statement}");
+            let detail = format!("action=oidc:Authorize resource={resource} statement={statement}");
             let username = &principal.user().username;
             self.audit(AuditEvent::AccessDenied, Some(username), client, &detail)
                 .await;

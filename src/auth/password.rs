@@ -225,6 +225,12 @@ fn argon2_into(
     })
 }
 
+/// An Argon2id PHC string of `secret` with the default (OWASP) parameters,
+/// made on the calling thread: `twofold oidc hash-secret`'s client secrets.
+pub fn hash_with_default_params(secret: &[u8]) -> anyhow::Result<String> {
+    hash_now(&Params::default(), secret)
+}
+
 fn hash_now(params: &Params, password: &[u8]) -> anyhow::Result<String> {
     let salt = Salt::generate();
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];

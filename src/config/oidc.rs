@@ -72,7 +72,12 @@ impl Default for OidcClientSettings {
             secret_hash: String::new(),
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
-            scopes: vec!["openid".into(), "profile".into(), "email".into(), "groups".into()],
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "groups".into(),
+            ],
             require_pkce: true,
             consent: ConsentMode::Once,
             id_token_signed_response_alg: "ES256".into(),
@@ -159,7 +164,9 @@ impl Settings {
             if client.name.chars().count() > MAX_ID_CHARS {
                 anyhow::bail!("{at} ({id}): name is longer than {MAX_ID_CHARS} characters");
             }
-            if !client.is_public() && !client.secret_hash.starts_with("$argon2id$") {
+            let readable = argon2::password_hash::phc::PasswordHash::new(&client.secret_hash)
+                .is_ok_and(|hash| hash.algorithm.as_str() == "argon2id");
+            if !client.is_public() && !readable {
                 anyhow::bail!(
                     "{at} ({id}): secret_hash must be an Argon2id PHC string \
                      (make one with `twofold oidc hash-secret`), or empty for a public client"
@@ -170,7 +177,10 @@ impl Settings {
             }
             for (field, uris) in [
                 ("redirect_uris", &client.redirect_uris),
-                ("post_logout_redirect_uris", &client.post_logout_redirect_uris),
+                (
+                    "post_logout_redirect_uris",
+                    &client.post_logout_redirect_uris,
+                ),
             ] {
                 if uris.len() > MAX_URIS {
                     anyhow::bail!("{at} ({id}): {field} may hold at most {MAX_URIS} URIs");
@@ -192,7 +202,10 @@ impl Settings {
             if !client.scopes.iter().any(|scope| scope == "openid") {
                 anyhow::bail!("{at} ({id}): scopes must include \"openid\"");
             }
-            if !matches!(client.id_token_signed_response_alg.as_str(), "ES256" | "RS256") {
+            if !matches!(
+                client.id_token_signed_response_alg.as_str(),
+                "ES256" | "RS256"
+            ) {
                 anyhow::bail!(
                     "{at} ({id}): id_token_signed_response_alg must be \"ES256\" or \"RS256\""
                 );

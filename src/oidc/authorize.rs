@@ -77,10 +77,7 @@ pub enum AuthorizeStep {
     SignIn { return_query: String, again: bool },
     /// `oidc:Authorize` refused: a page saying so, linking back to the
     /// client with `access_denied`.
-    Denied {
-        client_name: String,
-        back: String,
-    },
+    Denied { client_name: String, back: String },
     /// Ask the person to allow the client.
     Consent {
         client_name: String,
@@ -199,17 +196,23 @@ impl Provider {
         // 1. Who asks, and where the answer goes: without both, no redirect.
         let client_id = get("client_id").unwrap_or_default();
         if client_id.is_empty() {
-            return Err(page("The request names no application (client_id is missing)."));
+            return Err(page(
+                "The request names no application (client_id is missing).",
+            ));
         }
         if too_long(client_id, MAX_CLIENT_ID) || duplicate.as_deref() == Some("client_id") {
             return Err(page("The request's client_id is not one twofold knows."));
         }
         let Some(client) = self.client(client_id) else {
-            return Err(page("The application that sent you here is not one twofold knows."));
+            return Err(page(
+                "The application that sent you here is not one twofold knows.",
+            ));
         };
         let redirect_uri = get("redirect_uri").unwrap_or_default();
         if redirect_uri.is_empty() {
-            return Err(page("The request does not say where to return (redirect_uri is missing)."));
+            return Err(page(
+                "The request does not say where to return (redirect_uri is missing).",
+            ));
         }
         if too_long(redirect_uri, MAX_REDIRECT_URI)
             || duplicate.as_deref() == Some("redirect_uri")
@@ -239,13 +242,21 @@ impl Provider {
         };
         // 2. Everything else goes back to the client.
         if let Some(name) = duplicate {
-            return refuse(&request, "invalid_request", &format!("{name} is given twice"));
+            return refuse(
+                &request,
+                "invalid_request",
+                &format!("{name} is given twice"),
+            );
         }
         if get("state").is_some_and(|s| too_long(s, MAX_STATE)) {
             return refuse(&request, "invalid_request", "state is too long");
         }
         if get("request").is_some() {
-            return refuse(&request, "request_not_supported", "request objects are not supported");
+            return refuse(
+                &request,
+                "request_not_supported",
+                "request objects are not supported",
+            );
         }
         if get("request_uri").is_some() {
             return refuse(
@@ -266,7 +277,11 @@ impl Provider {
             }
         }
         if get("response_mode").is_some_and(|mode| mode != "query") {
-            return refuse(&request, "invalid_request", "only response_mode=query is offered");
+            return refuse(
+                &request,
+                "invalid_request",
+                "only response_mode=query is offered",
+            );
         }
         let scope = get("scope").unwrap_or_default();
         if too_long(scope, MAX_SCOPE) {
@@ -382,8 +397,9 @@ impl Provider {
         let settings = self
             .client(&request.client_id)
             .expect("a checked request names a known client");
-        let redirect =
-            |error, text: &str| AuthorizeStep::Redirect(RedirectError::new(request, error, text).url(self.issuer()));
+        let redirect = |error, text: &str| {
+            AuthorizeStep::Redirect(RedirectError::new(request, error, text).url(self.issuer()))
+        };
         let Some(principal) = principal else {
             if request.prompt.none {
                 return Ok(redirect("login_required", "nobody is signed in"));
@@ -398,7 +414,10 @@ impl Provider {
         }
         if self.needs_consent(request, settings, principal).await? {
             if request.prompt.none {
-                return Ok(redirect("consent_required", "the person has not allowed this client"));
+                return Ok(redirect(
+                    "consent_required",
+                    "the person has not allowed this client",
+                ));
             }
             return Ok(AuthorizeStep::Consent {
                 client_name: settings.display_name().to_owned(),
@@ -430,7 +449,10 @@ impl Provider {
                     .consent(principal.user().id, &request.client_id)
                     .await?;
                 !granted.is_some_and(|granted| {
-                    request.scopes.iter().all(|scope| has_scope(&granted, scope))
+                    request
+                        .scopes
+                        .iter()
+                        .all(|scope| has_scope(&granted, scope))
                 })
             }
         })
@@ -448,7 +470,12 @@ impl Provider {
         let detail = format!("client={} scope={}", request.client_id, request.scope());
         if !allowed {
             self.auth
-                .audit(AuditEvent::OidcConsentRefused, Some(&username), client, &detail)
+                .audit(
+                    AuditEvent::OidcConsentRefused,
+                    Some(&username),
+                    client,
+                    &detail,
+                )
                 .await;
             return Ok(AuthorizeStep::Redirect(
                 RedirectError::new(request, "access_denied", "the person did not allow it")
@@ -471,7 +498,12 @@ impl Provider {
                     )
                     .await?;
                 self.auth
-                    .audit(AuditEvent::OidcConsentGiven, Some(&username), client, &detail)
+                    .audit(
+                        AuditEvent::OidcConsentGiven,
+                        Some(&username),
+                        client,
+                        &detail,
+                    )
                     .await;
                 Ok(AuthorizeStep::Redirect(
                     self.issue_code(request, principal, client).await?,

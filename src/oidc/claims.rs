@@ -61,11 +61,7 @@ pub struct Person {
 
 impl Person {
     /// The ID token's person claims, as the granted scope allows.
-    pub fn into_id_token(
-        self,
-        scope: &str,
-        base: IdTokenBase,
-    ) -> IdTokenClaims {
+    pub fn into_id_token(self, scope: &str, base: IdTokenBase) -> IdTokenClaims {
         let profile = has_scope(scope, "profile");
         IdTokenClaims {
             iss: base.issuer,

@@ -198,7 +198,9 @@ pub async fn verify_own_token(
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
     validation.set_issuer(&[issuer]);
-    Ok(jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
-        .ok()
-        .map(|data| data.claims))
+    Ok(
+        jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+            .ok()
+            .map(|data| data.claims),
+    )
 }

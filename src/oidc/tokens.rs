@@ -12,10 +12,10 @@ use subtle::ConstantTimeEq;
 use super::claims::{IdTokenBase, Person, has_scope};
 use super::keys;
 use super::{OidcError, OidcResult, Provider};
+use crate::auth::Client;
 use crate::auth::audit::AuditEvent;
 use crate::auth::clock::Timestamp;
 use crate::auth::session::Token;
-use crate::auth::Client;
 use crate::config::OidcClientSettings;
 use crate::store::{OidcTokenKind, OidcTokenRecord, Redemption, UserId, UserRecord};
 
@@ -109,7 +109,11 @@ struct Minted {
 }
 
 impl Minted {
-    fn records(&self, like: TokenTemplate, settings: &crate::config::OidcSettings) -> Vec<OidcTokenRecord> {
+    fn records(
+        &self,
+        like: TokenTemplate,
+        settings: &crate::config::OidcSettings,
+    ) -> Vec<OidcTokenRecord> {
         let mut records = vec![OidcTokenRecord {
             token_hash: self.access.hash(),
             kind: OidcTokenKind::Access,
@@ -274,7 +278,12 @@ impl Provider {
             .await?;
         let detail = format!("client={} grant=authorization_code", client.id);
         self.auth
-            .audit(AuditEvent::OidcTokenIssued, Some(&user.username), who, &detail)
+            .audit(
+                AuditEvent::OidcTokenIssued,
+                Some(&user.username),
+                who,
+                &detail,
+            )
             .await;
         Ok(response)
     }
@@ -368,7 +377,12 @@ impl Provider {
             .await?;
         let detail = format!("client={} grant=refresh_token", client.id);
         self.auth
-            .audit(AuditEvent::OidcTokenIssued, Some(&user.username), who, &detail)
+            .audit(
+                AuditEvent::OidcTokenIssued,
+                Some(&user.username),
+                who,
+                &detail,
+            )
             .await;
         Ok(response)
     }
@@ -380,7 +394,9 @@ impl Provider {
             Some(user) if !user.disabled => Ok(user),
             _ => {
                 self.auth.store.revoke_family(family).await?;
-                Err(OidcError::InvalidGrant("the user can no longer sign in".into()))
+                Err(OidcError::InvalidGrant(
+                    "the user can no longer sign in".into(),
+                ))
             }
         }
     }
@@ -563,9 +579,7 @@ impl Provider {
         };
         let subject = claims.get("sub").and_then(|v| v.as_str());
         let end_session = match (signed_in, subject) {
-            (Some(user), Some(subject)) => {
-                self.person(user).await?.subject == subject
-            }
+            (Some(user), Some(subject)) => self.person(user).await?.subject == subject,
             _ => false,
         };
         let client = claims
@@ -600,7 +614,10 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_matches(challenge, verifier));
-        assert!(!pkce_matches(challenge, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWFOEjXl"));
+        assert!(!pkce_matches(
+            challenge,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWFOEjXl"
+        ));
         assert!(!pkce_matches(challenge, "short"));
     }
 }

@@ -216,10 +216,8 @@ impl ResponseError for crate::oidc::OidcError {
                 response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"twofold\""));
             }
             OidcError::InvalidToken => {
-                response.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    "Bearer error=\"invalid_token\"",
-                ));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
             }
             _ => {}
         }

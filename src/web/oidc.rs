@@ -180,7 +180,11 @@ fn query_pairs(text: &str) -> Option<Vec<(String, String)>> {
     if text.len() > MAX_REQUEST_BYTES {
         return None;
     }
-    Some(url::form_urlencoded::parse(text.as_bytes()).into_owned().collect())
+    Some(
+        url::form_urlencoded::parse(text.as_bytes())
+            .into_owned()
+            .collect(),
+    )
 }
 
 /// Where the browser goes for a step.
@@ -190,7 +194,10 @@ fn step_response(auth: &Auth, step: AuthorizeStep, username: Option<&str>) -> Ht
             return_query,
             again,
         } => {
-            let target = format!("{}/oauth2/authorize?{return_query}", auth.settings().server.origin);
+            let target = format!(
+                "{}/oauth2/authorize?{return_query}",
+                auth.settings().server.origin
+            );
             let mut login = return_to::login_url(auth.settings(), Some(&target));
             if again {
                 login.push_str(if login.contains('?') { "&" } else { "?" });
@@ -260,7 +267,10 @@ pub async fn authorize(
     };
     let auth = provider.auth();
     let principal = browser_principal(auth, &cookies).await;
-    match provider.authorize(&request, principal.as_ref(), &client).await {
+    match provider
+        .authorize(&request, principal.as_ref(), &client)
+        .await
+    {
         Ok(step) => step_response(
             auth,
             step,

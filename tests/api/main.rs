@@ -77,3 +77,5 @@ mod settings_errors;
 // Passkeys: passwordless sign-in.
 mod browser_passkeys;
 mod passkeys;
+// The OpenID Connect provider.
+mod oidc;

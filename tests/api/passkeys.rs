@@ -13,7 +13,7 @@ use crate::soft_passkey::{
 };
 
 /// A new user whose first login enrols `passkey`; the client holds a session.
-async fn user_with_passkey(
+pub async fn user_with_passkey(
     app: &TestApp,
     username: &str,
     passkey: &mut Passkey,

@@ -1268,6 +1268,7 @@ fn tagging_reseal(fail_on: Option<&'static str>) -> Reseal {
             SealedItem::Canary => "canary".to_owned(),
             SealedItem::Seed { device_id } => format!("seed {device_id}"),
             SealedItem::RecoveryKey => "recovery".to_owned(),
+            SealedItem::SigningKey { kid } => format!("signing key {kid}"),
         };
         if fail_on == Some(tag.as_str()) {
             anyhow::bail!("cannot re-seal {tag}");

@@ -56,7 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../migrations/postgres/0006_passkeys.sql"),
     ),
-    (8, include_str!("../../../migrations/postgres/0008_oidc.sql")),
+    (
+        8,
+        include_str!("../../../migrations/postgres/0008_oidc.sql"),
+    ),
 ];
 
 /// Held (per transaction) while migrating, so instances starting together

@@ -9,9 +9,9 @@ use tokio_postgres::Row;
 
 use super::sessions::keep_newest;
 use super::{
-    CODE_REPLAY_MEMORY_SECS, CodeRecord, IssueFromCode, IssueFromRefresh, OidcStore,
-    OidcTokenKind, OidcTokenRecord, PostgresStore, Redemption, SigningKeyRecord, StoreResult,
-    Timestamp, TokenHash, UserId, hash32,
+    CODE_REPLAY_MEMORY_SECS, CodeRecord, IssueFromCode, IssueFromRefresh, OidcStore, OidcTokenKind,
+    OidcTokenRecord, PostgresStore, Redemption, SigningKeyRecord, StoreResult, Timestamp,
+    TokenHash, UserId, hash32,
 };
 
 const KEY_COLUMNS: &str = "kid, alg, sealed, created_at, retired_at";

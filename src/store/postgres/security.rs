@@ -166,10 +166,7 @@ impl SealingBootstrap for PostgresStore {
             )
             .await?;
         let keys = tx
-            .query(
-                "SELECT kid, sealed FROM oidc_signing_keys FOR UPDATE",
-                &[],
-            )
+            .query("SELECT kid, sealed FROM oidc_signing_keys FOR UPDATE", &[])
             .await?;
         let resealed = 2 + seeds.len() as u64 + keys.len() as u64;
         for row in keys {

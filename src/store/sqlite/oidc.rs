@@ -63,13 +63,7 @@ fn insert_key(tx: &Connection, key: &SigningKeyRecord) -> rusqlite::Result<usize
             "INSERT INTO oidc_signing_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (alg) WHERE retired_at IS NULL DO NOTHING"
         ),
-        params![
-            key.kid,
-            key.alg,
-            key.sealed,
-            key.created_at,
-            key.retired_at
-        ],
+        params![key.kid, key.alg, key.sealed, key.created_at, key.retired_at],
     )
 }
 
@@ -313,8 +307,11 @@ impl OidcStore for SqliteStore {
 
     async fn revoke_token(&self, token_hash: TokenHash) -> StoreResult<bool> {
         self.write(move |tx| {
-            tx.execute("DELETE FROM oidc_tokens WHERE token_hash = ?1", [token_hash])
-                .map(|n| n == 1)
+            tx.execute(
+                "DELETE FROM oidc_tokens WHERE token_hash = ?1",
+                [token_hash],
+            )
+            .map(|n| n == 1)
         })
         .await
     }
