@@ -1,5 +1,5 @@
 //! The `twofold` command line: `serve`, `user add`, `credential-report`,
-//! `secrets rotate`, the host operator's break-glass administration (`user
+//! `secrets rotate`, `oidc hash-secret` / `rotate-key`, the host operator's break-glass administration (`user
 //! list / disable / enable / reset-mfa`, `audit`), groups and policies, and
 //! `export` / `import`.
 //! Every command reads the same settings, so it acts on the database `serve` reads.
@@ -13,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 mod access;
+mod oidc;
 
 use crate::auth::admin::{Actor, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::auth::audit::{AuditEvent, host_operation_record, record_host_operation};
@@ -24,6 +25,7 @@ use crate::export_file;
 use crate::startup::{Application, build_auth, open_store};
 use crate::store::ImportOutcome;
 use access::{GroupCommand, PolicyCommand};
+use oidc::OidcCommand;
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +84,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// OpenID Connect: hash a client secret, rotate the signing keys.
+    Oidc {
+        #[command(subcommand)]
+        command: OidcCommand,
     },
     /// Manage the key that seals stored secrets.
     Secrets {
@@ -182,6 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy { command } => {
             access::policy_command(&host_auth(settings).await?, command).await
         }
+        Command::Oidc { command } => oidc::run(settings, command).await,
         Command::Export { file } => export(&settings, &file).await,
         Command::Import { file } => import(&settings, &file).await,
     }

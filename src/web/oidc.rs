@@ -35,7 +35,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::GET, "/oauth2/authorize", |r| r.to(authorize)),
         ApiRoute::new(Method::POST, "/oauth2/token", |r| r.to(token)),
         ApiRoute::new(Method::GET, "/oauth2/userinfo", |r| r.to(userinfo)),
-        ApiRoute::new(Method::POST, "/oauth2/userinfo", |r| r.to(userinfo)),
+        ApiRoute::new(Method::POST, "/oauth2/userinfo", |r| r.to(userinfo_form)),
         ApiRoute::new(Method::POST, "/oauth2/revoke", |r| r.to(revoke)),
         ApiRoute::new(Method::POST, "/oauth2/introspect", |r| r.to(introspect)),
         ApiRoute::new(Method::GET, "/oauth2/logout", |r| r.to(logout)),
@@ -67,7 +67,7 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
 }
 
 /// OpenID Connect Discovery 1.0.
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "openid-connect",
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "openid-connect", operation_id = "oidc_discovery",
     responses((status = 200, description = "The provider's metadata (OpenID Connect Discovery 1.0)", body = Object)))]
 pub async fn discovery(provider: web::Data<Provider>) -> HttpResponse {
     let issuer = provider.issuer();
@@ -107,7 +107,7 @@ pub async fn discovery(provider: web::Data<Provider>) -> HttpResponse {
 }
 
 /// The signing keys.
-#[utoipa::path(get, path = "/oauth2/jwks", tag = "openid-connect",
+#[utoipa::path(get, path = "/oauth2/jwks", tag = "openid-connect", operation_id = "oidc_jwks",
     responses((status = 200, description = "The JWK Set: the current ES256 and RS256 keys, and retired ones until their tokens expire", body = Object)))]
 pub async fn jwks(provider: web::Data<Provider>) -> Result<HttpResponse, OidcError> {
     let set = provider.jwks().await?;
@@ -233,7 +233,7 @@ fn refusal_response(provider: &Provider, refusal: AuthorizeRefusal) -> HttpRespo
 }
 
 /// The authorization endpoint (code flow).
-#[utoipa::path(get, path = "/oauth2/authorize", tag = "openid-connect",
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "openid-connect", operation_id = "oidc_authorize",
     params(
         ("response_type" = String, Query, description = "`code`"),
         ("client_id" = String, Query, description = "A configured client"),
@@ -419,7 +419,7 @@ fn client_credentials(
 }
 
 /// The token endpoint: `authorization_code` and `refresh_token`.
-#[utoipa::path(post, path = "/oauth2/token", tag = "openid-connect",
+#[utoipa::path(post, path = "/oauth2/token", tag = "openid-connect", operation_id = "oidc_token",
     request_body(content_type = "application/x-www-form-urlencoded", description = "`grant_type`, `code`, `redirect_uri`, `code_verifier` | `refresh_token`; `client_id` / `client_secret` unless `Authorization: Basic`", content = Object),
     responses(
         (status = 200, description = "`access_token`, `token_type`, `expires_in`, `id_token`, `refresh_token` (with `offline_access`), `scope`", body = Object),
@@ -478,9 +478,8 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, OidcError> {
     Err(OidcError::InvalidToken)
 }
 
-/// Who the access token's person is (`POST` may carry the token in a
-/// form-encoded body as `access_token`).
-#[utoipa::path(method(get, post), path = "/oauth2/userinfo", tag = "openid-connect",
+/// Who the access token's person is.
+#[utoipa::path(get, path = "/oauth2/userinfo", tag = "openid-connect", operation_id = "oidc_userinfo",
     security(("oidc_access_token" = [])),
     responses(
         (status = 200, description = "`sub`, `preferred_username`, `groups` (always a list)", body = Object),
@@ -489,15 +488,38 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, OidcError> {
 pub async fn userinfo(
     provider: web::Data<Provider>,
     req: HttpRequest,
+) -> Result<HttpResponse, OidcError> {
+    answer_userinfo(&provider, &req, &[]).await
+}
+
+/// The same, the token possibly in a form-encoded body (`access_token`).
+#[utoipa::path(post, path = "/oauth2/userinfo", tag = "openid-connect", operation_id = "oidc_userinfo_form",
+    security(("oidc_access_token" = [])),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`access_token`, when not in `Authorization: Bearer`", content = Object),
+    responses(
+        (status = 200, description = "`sub`, `preferred_username`, `groups` (always a list)", body = Object),
+        (status = 401, description = "`invalid_token` (with `WWW-Authenticate: Bearer`)", body = Object)
+    ))]
+pub async fn userinfo_form(
+    provider: web::Data<Provider>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OidcError> {
-    let token = bearer_token(&req, &body)?;
+    answer_userinfo(&provider, &req, &body).await
+}
+
+async fn answer_userinfo(
+    provider: &Provider,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, OidcError> {
+    let token = bearer_token(req, body)?;
     let info = provider.userinfo(&token).await?;
     Ok(no_store(HttpResponse::Ok().json(info)))
 }
 
 /// RFC 7009 token revocation.
-#[utoipa::path(post, path = "/oauth2/revoke", tag = "openid-connect",
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "openid-connect", operation_id = "oidc_revoke",
     request_body(content_type = "application/x-www-form-urlencoded", description = "`token`, `token_type_hint`?; client authentication as at the token endpoint", content = Object),
     responses(
         (status = 200, description = "Revoked (or not the client's, or unknown: the same answer)"),
@@ -521,7 +543,7 @@ pub async fn revoke(
 }
 
 /// RFC 7662 token introspection (confidential clients).
-#[utoipa::path(post, path = "/oauth2/introspect", tag = "openid-connect",
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "openid-connect", operation_id = "oidc_introspect",
     request_body(content_type = "application/x-www-form-urlencoded", description = "`token`; client authentication with the client's secret", content = Object),
     responses(
         (status = 200, description = "`{\"active\": true, ...}` for the client's own live token, else `{\"active\": false}`", body = Object),
@@ -555,7 +577,7 @@ struct LogoutQuery {
 }
 
 /// RP-initiated logout.
-#[utoipa::path(get, path = "/oauth2/logout", tag = "openid-connect",
+#[utoipa::path(get, path = "/oauth2/logout", tag = "openid-connect", operation_id = "oidc_logout",
     params(
         ("id_token_hint" = Option<String>, Query, description = "An ID token this provider issued to the person signed in"),
         ("post_logout_redirect_uri" = Option<String>, Query, description = "One of the hint's client's post_logout_redirect_uris, exactly"),

@@ -208,6 +208,7 @@ impl Modify for SessionCookie {
         oidc::authorize,
         oidc::token,
         oidc::userinfo,
+        oidc::userinfo_form,
         oidc::revoke,
         oidc::introspect,
         oidc::logout,

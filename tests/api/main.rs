@@ -79,3 +79,4 @@ mod browser_passkeys;
 mod passkeys;
 // The OpenID Connect provider.
 mod oidc;
+mod oidc_cli;

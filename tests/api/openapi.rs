@@ -100,7 +100,13 @@ async fn the_document_is_valid_openapi_3_1() {
     for (path, method, operation) in spec.operations() {
         assert!(path.starts_with('/'), "{path}");
         assert!(
-            path == "/healthz" || path == "/metrics" || path.starts_with("/api/v1/"),
+            path == "/healthz"
+                || path == "/metrics"
+                || path.starts_with("/api/v1/")
+                // The OpenID Connect provider's endpoints live where the
+                // standards (and the relying parties) look for them.
+                || path == "/.well-known/openid-configuration"
+                || path.starts_with("/oauth2/"),
             "paths are written in full: {path}"
         );
         let responses = operation.responses.as_ref().expect("responses");
