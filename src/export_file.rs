@@ -46,7 +46,10 @@ impl RecordCounts {
             | ExportRecord::Group(_)
             | ExportRecord::Policy(_)
             | ExportRecord::GroupMember(_)
-            | ExportRecord::PolicyAttachment(_) => {}
+            | ExportRecord::PolicyAttachment(_)
+            | ExportRecord::OidcSigningKey(_)
+            | ExportRecord::OidcSubject(_)
+            | ExportRecord::OidcConsent(_) => {}
         }
     }
 

@@ -36,6 +36,39 @@ pub enum ExportRecord {
     Policy(ExportedPolicy),
     GroupMember(ExportedGroupMember),
     PolicyAttachment(ExportedAttachment),
+    /// OpenID Connect: a signing key (still sealed; the same secrets key
+    /// opens it), a user's subject (so apps know them again after a move)
+    /// and a consent. Codes and tokens are left out, as sessions are.
+    OidcSigningKey(ExportedSigningKey),
+    OidcSubject(ExportedSubject),
+    OidcConsent(ExportedConsent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedSigningKey {
+    pub kid: String,
+    pub alg: String,
+    #[serde(with = "base64_bytes")]
+    pub sealed: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedSubject {
+    pub user_id: UserId,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedConsent {
+    pub user_id: UserId,
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

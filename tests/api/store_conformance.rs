@@ -1577,6 +1577,25 @@ async fn populated_store() -> FreshStore {
             AccessChange::Done
         );
     }
+    // OpenID Connect: a signing key, a subject and a consent move; codes
+    // and tokens do not.
+    assert!(
+        s.insert_first_signing_key(signing_key("k1", "ES256", 10))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.subject_of(first, "subject-of-alice".into())
+            .await
+            .unwrap(),
+        "subject-of-alice"
+    );
+    s.put_consent(first, "grafana", "openid profile", 80)
+        .await
+        .unwrap();
+    s.insert_code(code(9, first, "family-a", 100), 20)
+        .await
+        .unwrap();
     // Sessions, pending logins and remembered browsers are not exported.
     s.insert_pending(pending(1, first, 100)).await.unwrap();
     s.insert_pending(pending(2, first, 100)).await.unwrap();
@@ -1608,6 +1627,9 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             ExportRecord::Policy(_) => "policy",
             ExportRecord::GroupMember(_) => "group_member",
             ExportRecord::PolicyAttachment(_) => "policy_attachment",
+            ExportRecord::OidcSigningKey(_) => "oidc_signing_key",
+            ExportRecord::OidcSubject(_) => "oidc_subject",
+            ExportRecord::OidcConsent(_) => "oidc_consent",
         })
         .collect();
     assert_eq!(
@@ -1628,7 +1650,10 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             "policy",
             "group_member",
             "policy_attachment",
-            "policy_attachment"
+            "policy_attachment",
+            "oidc_signing_key",
+            "oidc_subject",
+            "oidc_consent"
         ]
     );
     let to = store().await;
@@ -1636,7 +1661,7 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         to.import_records(source_of(records.clone()), None)
             .await
             .unwrap(),
-        ImportOutcome::Imported { records: 16 }
+        ImportOutcome::Imported { records: 19 }
     );
     assert_eq!(exported(&**to).await, records, "the same rows come back");
     let (before, after) = (
@@ -1785,9 +1810,9 @@ async fn an_import_that_fails_part_way_writes_nothing() {
         to.import_records(source_of(records), counted_event("imported"))
             .await
             .unwrap(),
-        ImportOutcome::Imported { records: 16 }
+        ImportOutcome::Imported { records: 19 }
     ));
-    assert_eq!(details_of(&**to, "imported").await, ["count=16"]);
+    assert_eq!(details_of(&**to, "imported").await, ["count=19"]);
 }
 
 /// A sink that signs a user up as soon as the export has begun.
@@ -2253,4 +2278,248 @@ async fn parallel_attaches_and_a_delete_leave_no_dangling_attachment() {
     let rows = s.access_rows().await.unwrap();
     assert!(rows.groups.is_empty());
     assert!(rows.policies.iter().all(|p| p.attached_to.is_empty()));
+}
+
+// OpenID Connect: keys, subjects, consents, codes and token families.
+
+fn signing_key(kid: &str, alg: &str, at: Timestamp) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: alg.into(),
+        sealed: format!("sealed {kid}").into_bytes(),
+        created_at: at,
+        retired_at: None,
+    }
+}
+
+fn code(n: u8, user: UserId, family: &str, expires_at: Timestamp) -> CodeRecord {
+    CodeRecord {
+        code_hash: [n; 32],
+        family: family.into(),
+        client_id: "grafana".into(),
+        user_id: user,
+        redirect_uri: "https://grafana.example.com/login/generic_oauth".into(),
+        scope: "openid offline_access".into(),
+        nonce: Some("n".into()),
+        code_challenge: None,
+        auth_time: 1,
+        method: "totp".into(),
+        created_at: expires_at - 60,
+        expires_at,
+    }
+}
+
+fn oidc_token(n: u8, kind: OidcTokenKind, user: UserId, family: &str) -> OidcTokenRecord {
+    OidcTokenRecord {
+        token_hash: [n; 32],
+        kind,
+        family: family.into(),
+        client_id: "grafana".into(),
+        user_id: user,
+        scope: "openid offline_access".into(),
+        auth_time: 1,
+        method: "totp".into(),
+        created_at: 100,
+        expires_at: 10_000,
+        used_at: None,
+    }
+}
+
+/// Issues an access and a refresh token (numbered `n`, `n + 1`) from what
+/// is redeemed.
+fn issue_pair(n: u8) -> IssueFromCode {
+    Box::new(move |code: &CodeRecord| {
+        Some(vec![
+            oidc_token(n, OidcTokenKind::Access, code.user_id, &code.family),
+            oidc_token(n + 1, OidcTokenKind::Refresh, code.user_id, &code.family),
+        ])
+    })
+}
+
+#[tokio::test]
+async fn the_first_signing_key_of_each_algorithm_wins_and_a_rotation_retires_it() {
+    let s = store().await;
+    assert!(
+        s.insert_first_signing_key(signing_key("a", "ES256", 10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.insert_first_signing_key(signing_key("b", "ES256", 11))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.insert_first_signing_key(signing_key("r", "RS256", 10))
+            .await
+            .unwrap()
+    );
+    s.rotate_signing_key(signing_key("c", "ES256", 50))
+        .await
+        .unwrap();
+    let keys = s.signing_keys().await.unwrap();
+    let of = |kid: &str| keys.iter().find(|k| k.kid == kid).cloned();
+    assert_eq!(of("a").unwrap().retired_at, Some(50));
+    assert_eq!(of("c").unwrap().retired_at, None);
+    assert!(of("b").is_none());
+    assert_eq!(of("r").unwrap().retired_at, None);
+    // Retired long enough: swept; the current ones stay.
+    s.delete_expired_oidc(1_000, 60).await.unwrap();
+    let kids: Vec<String> = s
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert!(!kids.contains(&"a".to_owned()));
+    assert!(kids.contains(&"c".to_owned()) && kids.contains(&"r".to_owned()));
+}
+
+#[tokio::test]
+async fn a_subject_is_made_once_and_stays() {
+    let s = store().await;
+    let alice = user(&**s, "alice").await;
+    assert_eq!(s.subject_of(alice, "one".into()).await.unwrap(), "one");
+    assert_eq!(s.subject_of(alice, "two".into()).await.unwrap(), "one");
+}
+
+#[tokio::test]
+async fn a_code_is_spent_once_even_when_raced_and_a_replay_revokes_its_family() {
+    let s = store().await;
+    let alice = user(&**s, "alice").await;
+    s.insert_code(code(1, alice, "fam", 1_000), 20)
+        .await
+        .unwrap();
+    let racers = (0..8u8).map(|i| {
+        let s = s.store.clone();
+        tokio::spawn(async move {
+            matches!(
+                s.redeem_code([1; 32], 950, issue_pair(10 + 2 * i))
+                    .await
+                    .unwrap(),
+                Redemption::Issued(_)
+            )
+        })
+    });
+    assert_eq!(futures_count(racers).await, 1, "one redemption issues");
+    // Every loser was a replay: the family is gone.
+    for n in 10..26u8 {
+        assert!(s.oidc_token([n; 32], 950).await.unwrap().is_none());
+    }
+    // An expired code is unknown; a refused check still spends it.
+    s.insert_code(code(2, alice, "fam2", 1_000), 20)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.redeem_code([2; 32], 1_000, issue_pair(40)).await.unwrap(),
+        Redemption::Unknown
+    ));
+    s.insert_code(code(3, alice, "fam3", 1_000), 20)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.redeem_code([3; 32], 950, Box::new(|_| None))
+            .await
+            .unwrap(),
+        Redemption::Refused(_)
+    ));
+    assert!(matches!(
+        s.redeem_code([3; 32], 950, issue_pair(50)).await.unwrap(),
+        Redemption::Replayed(_)
+    ));
+    assert!(s.oidc_token([50; 32], 950).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotates_once_and_its_replay_revokes_the_family() {
+    let s = store().await;
+    let alice = user(&**s, "alice").await;
+    s.insert_code(code(1, alice, "fam", 1_000), 20)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.redeem_code([1; 32], 950, issue_pair(10)).await.unwrap(),
+        Redemption::Issued(_)
+    ));
+    let rotate = |n: u8| -> IssueFromRefresh {
+        Box::new(move |old: &OidcTokenRecord| {
+            Some(vec![
+                oidc_token(n, OidcTokenKind::Access, old.user_id, &old.family),
+                oidc_token(n + 1, OidcTokenKind::Refresh, old.user_id, &old.family),
+            ])
+        })
+    };
+    assert!(matches!(
+        s.redeem_refresh_token([11; 32], 960, rotate(20))
+            .await
+            .unwrap(),
+        Redemption::Issued(_)
+    ));
+    let new = s.oidc_token([21; 32], 960).await.unwrap().unwrap();
+    assert_eq!(new.kind, OidcTokenKind::Refresh);
+    assert!(new.used_at.is_none());
+    // An access token is not a refresh token.
+    assert!(matches!(
+        s.redeem_refresh_token([10; 32], 960, rotate(30))
+            .await
+            .unwrap(),
+        Redemption::Unknown
+    ));
+    // The old refresh token again: the whole family goes.
+    assert!(matches!(
+        s.redeem_refresh_token([11; 32], 970, rotate(40))
+            .await
+            .unwrap(),
+        Redemption::Replayed(_)
+    ));
+    for n in [10u8, 11, 20, 21, 40, 41] {
+        assert!(s.oidc_token([n; 32], 970).await.unwrap().is_none(), "{n}");
+    }
+}
+
+#[tokio::test]
+async fn a_users_codes_are_bounded_and_expired_codes_and_tokens_are_swept() {
+    let s = store().await;
+    let alice = user(&**s, "alice").await;
+    for n in 1..=5u8 {
+        s.insert_code(code(n, alice, &format!("f{n}"), 1_000 + i64::from(n)), 3)
+            .await
+            .unwrap();
+    }
+    // The two oldest were dropped.
+    for (n, kept) in [(1u8, false), (2, false), (3, true), (5, true)] {
+        let found = !matches!(
+            s.redeem_code([n; 32], 900, Box::new(|_| Some(vec![])))
+                .await
+                .unwrap(),
+            Redemption::Unknown
+        );
+        assert_eq!(found, kept, "code {n}");
+    }
+    s.insert_code(code(9, alice, "f9", 2_000), 3).await.unwrap();
+    assert!(matches!(
+        s.redeem_code([9; 32], 900, issue_pair(60)).await.unwrap(),
+        Redemption::Issued(_)
+    ));
+    // Long after everything expired: nothing is left to find.
+    s.delete_expired_oidc(100_000, 0).await.unwrap();
+    assert!(s.oidc_token([60; 32], 0).await.unwrap().is_none());
+    assert!(matches!(
+        s.redeem_code([9; 32], 0, issue_pair(70)).await.unwrap(),
+        Redemption::Unknown
+    ));
+}
+
+#[tokio::test]
+async fn a_rotation_of_the_secrets_key_reseals_the_signing_keys() {
+    let s = store().await;
+    let keep: SealSeed = Box::new(|_: &str, seed: &[u8]| Ok(seed.to_vec()));
+    assert!(s.adopt_key(b"c0".to_vec(), keep).await.unwrap());
+    s.insert_first_signing_key(signing_key("k", "ES256", 10))
+        .await
+        .unwrap();
+    s.reseal_all(tagging_reseal(None), None).await.unwrap();
+    let keys = s.signing_keys().await.unwrap();
+    assert_eq!(keys[0].sealed, b"signing key k:sealed k");
 }

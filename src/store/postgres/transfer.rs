@@ -15,14 +15,16 @@ use super::{
     ExportedUser, ImportOutcome, PostgresStore, RecordSource, StoreError, StoreResult,
     TransferStore,
 };
-use crate::store::{CountedEvent, DeviceKind};
+use crate::store::{
+    CountedEvent, DeviceKind, ExportedConsent, ExportedSigningKey, ExportedSubject,
+};
 
 /// Rows fetched from the server at a time.
 const BATCH: i32 = 500;
 
 type RecordOf = fn(&Row) -> ExportRecord;
 
-const TABLES: [(&str, RecordOf); 10] = [
+const TABLES: [(&str, RecordOf); 13] = [
     (
         "SELECT id, username, password_hash, admin, disabled, created_at,
                 password_changed_at, password_last_used_at, last_sign_in_at
@@ -68,6 +70,20 @@ const TABLES: [(&str, RecordOf); 10] = [
            LEFT JOIN access_groups g ON g.id = a.group_id
           ORDER BY p.id, g.id NULLS LAST, a.user_id",
         attachment_from_row,
+    ),
+    (
+        "SELECT kid, alg, sealed, created_at, retired_at FROM oidc_signing_keys
+          ORDER BY created_at, kid",
+        signing_key_from_row,
+    ),
+    (
+        "SELECT user_id, subject FROM oidc_subjects ORDER BY user_id",
+        subject_from_row,
+    ),
+    (
+        "SELECT user_id, client_id, scope, granted_at FROM oidc_consents
+          ORDER BY user_id, client_id",
+        consent_from_row,
     ),
 ];
 
@@ -305,8 +321,66 @@ async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Re
                 a.policy
             );
         }
+        ExportRecord::OidcSigningKey(k) => {
+            // A store started before the import made keys of its own: the
+            // imported current key takes the place of the one of its kind.
+            if k.retired_at.is_none() {
+                tx.execute(
+                    "DELETE FROM oidc_signing_keys WHERE alg = $1 AND retired_at IS NULL",
+                    &[&k.alg],
+                )
+                .await?;
+            }
+            tx.execute(
+                "INSERT INTO oidc_signing_keys (kid, alg, sealed, created_at, retired_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&k.kid, &k.alg, &k.sealed, &k.created_at, &k.retired_at],
+            )
+            .await?;
+        }
+        ExportRecord::OidcSubject(subject) => {
+            tx.execute(
+                "INSERT INTO oidc_subjects (user_id, subject) VALUES ($1, $2)",
+                &[&subject.user_id, &subject.subject],
+            )
+            .await?;
+        }
+        ExportRecord::OidcConsent(c) => {
+            tx.execute(
+                "INSERT INTO oidc_consents (user_id, client_id, scope, granted_at)
+                 VALUES ($1, $2, $3, $4)",
+                &[&c.user_id, &c.client_id, &c.scope, &c.granted_at],
+            )
+            .await?;
+        }
     }
     Ok(())
+}
+
+fn signing_key_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::OidcSigningKey(ExportedSigningKey {
+        kid: row.get(0),
+        alg: row.get(1),
+        sealed: row.get(2),
+        created_at: row.get(3),
+        retired_at: row.get(4),
+    })
+}
+
+fn subject_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::OidcSubject(ExportedSubject {
+        user_id: row.get(0),
+        subject: row.get(1),
+    })
+}
+
+fn consent_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::OidcConsent(ExportedConsent {
+        user_id: row.get(0),
+        client_id: row.get(1),
+        scope: row.get(2),
+        granted_at: row.get(3),
+    })
 }
 
 fn group_from_row(row: &Row) -> ExportRecord {

@@ -12,7 +12,9 @@ use super::{
     ExportedDevice, ExportedGroup, ExportedGroupMember, ExportedPolicy, ExportedRecoveryCode,
     ExportedUser, ImportOutcome, RecordSource, SqliteStore, StoreError, StoreResult, TransferStore,
 };
-use crate::store::{CountedEvent, DeviceKind};
+use crate::store::{
+    CountedEvent, DeviceKind, ExportedConsent, ExportedSigningKey, ExportedSubject,
+};
 
 /// Records in flight between the reading thread and the sink.
 const IN_FLIGHT: usize = 256;
@@ -94,7 +96,7 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
         backend: "sqlite",
         schema_version,
     }))?;
-    let tables: [(&str, RecordOf); 10] = [
+    let tables: [(&str, RecordOf); 13] = [
         (
             "SELECT id, username, password_hash, admin, disabled, created_at,
                     password_changed_at, password_last_used_at, last_sign_in_at
@@ -139,6 +141,20 @@ fn read_snapshot(conn: &mut Connection, out: &mpsc::Sender<Read>) -> anyhow::Res
                JOIN access_policies p ON p.id = a.policy_id
                LEFT JOIN access_groups g ON g.id = a.group_id ORDER BY a.rowid",
             attachment_from_row,
+        ),
+        (
+            "SELECT kid, alg, sealed, created_at, retired_at FROM oidc_signing_keys
+              ORDER BY created_at, kid",
+            signing_key_from_row,
+        ),
+        (
+            "SELECT user_id, subject FROM oidc_subjects ORDER BY user_id",
+            subject_from_row,
+        ),
+        (
+            "SELECT user_id, client_id, scope, granted_at FROM oidc_consents
+              ORDER BY user_id, client_id",
+            consent_from_row,
         ),
     ];
     for (sql, record_of) in tables {
@@ -213,6 +229,32 @@ fn recovery_key_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
 fn canary_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
     Ok(ExportRecord::SealedCanary(ExportedCanary {
         sealed: row.get(0)?,
+    }))
+}
+
+fn signing_key_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::OidcSigningKey(ExportedSigningKey {
+        kid: row.get(0)?,
+        alg: row.get(1)?,
+        sealed: row.get(2)?,
+        created_at: row.get(3)?,
+        retired_at: row.get(4)?,
+    }))
+}
+
+fn subject_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::OidcSubject(ExportedSubject {
+        user_id: row.get(0)?,
+        subject: row.get(1)?,
+    }))
+}
+
+fn consent_from_row(row: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord::OidcConsent(ExportedConsent {
+        user_id: row.get(0)?,
+        client_id: row.get(1)?,
+        scope: row.get(2)?,
+        granted_at: row.get(3)?,
     }))
 }
 
@@ -395,6 +437,32 @@ fn write_record(tx: &rusqlite::Transaction<'_>, record: &ExportRecord) -> anyhow
                 a.group.is_none() || a.user_id.is_none(),
                 "an attachment to both a group and a user"
             );
+        }
+        ExportRecord::OidcSigningKey(k) => {
+            // A store started before the import made keys of its own: the
+            // imported current key takes the place of the one of its kind.
+            if k.retired_at.is_none() {
+                tx.prepare_cached(
+                    "DELETE FROM oidc_signing_keys WHERE alg = ?1 AND retired_at IS NULL",
+                )?
+                .execute([&k.alg])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO oidc_signing_keys (kid, alg, sealed, created_at, retired_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![k.kid, k.alg, k.sealed, k.created_at, k.retired_at])?;
+        }
+        ExportRecord::OidcSubject(subject) => {
+            tx.prepare_cached("INSERT INTO oidc_subjects (user_id, subject) VALUES (?1, ?2)")?
+                .execute(params![subject.user_id, subject.subject])?;
+        }
+        ExportRecord::OidcConsent(c) => {
+            tx.prepare_cached(
+                "INSERT INTO oidc_consents (user_id, client_id, scope, granted_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![c.user_id, c.client_id, c.scope, c.granted_at])?;
         }
     }
     Ok(())
