@@ -18,10 +18,38 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy with `form-action` also allowing the origins of the
+/// OpenID Connect clients' redirect URIs: a sign-in or consent form's answer
+/// may end in a redirect back to the app, and browsers hold a form's whole
+/// redirect chain to `form-action`.
+pub fn content_security_policy(settings: &Settings) -> String {
+    let mut origins: Vec<String> = settings
+        .oidc
+        .clients
+        .iter()
+        .flat_map(|client| &client.redirect_uris)
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
+        .collect();
+    origins.sort();
+    origins.dedup();
+    if origins.is_empty() {
+        return CONTENT_SECURITY_POLICY.to_owned();
+    }
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self';",
+        &format!("form-action 'self' {};", origins.join(" ")),
+    )
+}
+
 /// Headers added to every response that does not set them itself.
 pub fn security_headers(settings: &Settings) -> DefaultHeaders {
     let mut headers = DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            content_security_policy(settings),
+        ))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))

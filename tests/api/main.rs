@@ -78,5 +78,6 @@ mod settings_errors;
 mod browser_passkeys;
 mod passkeys;
 // The OpenID Connect provider.
+mod browser_oidc;
 mod oidc;
 mod oidc_cli;
