@@ -1084,3 +1084,63 @@ async fn a_public_client_signs_in_with_pkce_and_no_secret() {
     .await;
     assert_eq!(answer.status(), 401);
 }
+
+#[tokio::test]
+async fn a_code_from_one_instance_is_exchanged_and_refreshed_on_another() {
+    let app = spawn_provider().await;
+    let other = crate::helpers::spawn_instance_beside(&app).await;
+    let rp = relying_party(&app, Some(CLIENT_SECRET)).await;
+    let (browser, _, _, _) = signed_in_to_client(&app, &rp, "walter").await;
+    let (code, try_) = fresh_code(&app, &rp, &browser).await;
+    let verifier = try_.verifier.secret().clone();
+    // Exchanged at the other instance; the same code back at the first is a replay.
+    let answer = post_as_client(&other, "/oauth2/token", &code_form(&code, &verifier)).await;
+    assert_eq!(answer.status(), 200);
+    let tokens: Value = answer.json().await.unwrap();
+    let replay = post_as_client(&app, "/oauth2/token", &code_form(&code, &verifier)).await;
+    assert_eq!(replay.status(), 400);
+    let gone = client()
+        .get(other.url("/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 401, "revoked on every instance");
+    // Both instances publish the same keys.
+    let keys = |a: &TestApp| client().get(a.url("/oauth2/jwks")).send();
+    let (one, two): (Value, Value) = (
+        keys(&app).await.unwrap().json().await.unwrap(),
+        keys(&other).await.unwrap().json().await.unwrap(),
+    );
+    assert_eq!(one, two);
+}
+
+#[tokio::test]
+async fn a_disabled_users_tokens_stop_working_at_once() {
+    let app = spawn_provider().await;
+    let (admin, _, _) = app.signed_in_admin_with_totp("root").await;
+    let rp = relying_party(&app, Some(CLIENT_SECRET)).await;
+    let (_, _, tokens, _) = signed_in_to_client(&app, &rp, "xavier").await;
+    userinfo(&rp, tokens.access_token()).await.unwrap();
+    let disable = app
+        .post(&admin, "/api/v1/admin/users/xavier/disable", json!({}))
+        .await;
+    assert_eq!(disable.status(), 204);
+    assert!(userinfo(&rp, tokens.access_token()).await.is_err());
+    let refresh = rp
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&rp_http())
+        .await;
+    assert!(refresh.is_err());
+    let answer = post_as_client(
+        &app,
+        "/oauth2/introspect",
+        &[("token", tokens.access_token().secret())],
+    )
+    .await;
+    assert_eq!(
+        answer.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+}
