@@ -35,6 +35,9 @@ pub enum OidcError {
     UnsupportedGrantType,
     #[error("the access token is unknown, expired or revoked")]
     InvalidToken,
+    /// Too many wrong client secrets from this address.
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -51,6 +54,7 @@ impl OidcError {
             OidcError::UnauthorizedClient(_) => "unauthorized_client",
             OidcError::UnsupportedGrantType => "unsupported_grant_type",
             OidcError::InvalidToken => "invalid_token",
+            OidcError::TooManyAttempts { .. } => "too_many_attempts",
             OidcError::Store(_) | OidcError::Unexpected(_) => "server_error",
         }
     }

@@ -190,6 +190,7 @@ impl ResponseError for crate::oidc::OidcError {
         use crate::oidc::OidcError;
         match self {
             OidcError::InvalidClient { .. } | OidcError::InvalidToken => StatusCode::UNAUTHORIZED,
+            OidcError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             OidcError::Store(crate::store::StoreError::Unavailable) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -218,6 +219,9 @@ impl ResponseError for crate::oidc::OidcError {
             OidcError::InvalidToken => {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+            }
+            OidcError::TooManyAttempts { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
             }
             _ => {}
         }

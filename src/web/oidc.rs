@@ -450,7 +450,7 @@ pub async fn token(
         None => return Err(OidcError::InvalidRequest("grant_type is missing".into())),
     };
     let credentials = client_credentials(&req, &params)?;
-    let settings = provider.authenticate_client(&credentials).await?;
+    let settings = provider.authenticate_client(&credentials, &client).await?;
     let answer = provider.exchange(settings, grant, &client).await?;
     Ok(no_store(HttpResponse::Ok().json(answer)))
 }
@@ -537,7 +537,7 @@ pub async fn revoke(
         .ok_or_else(|| OidcError::InvalidRequest("token is missing".into()))?
         .to_owned();
     let credentials = client_credentials(&req, &params)?;
-    let settings = provider.authenticate_client(&credentials).await?;
+    let settings = provider.authenticate_client(&credentials, &client).await?;
     provider.revoke(settings, &token, &client).await?;
     Ok(no_store(HttpResponse::Ok().finish()))
 }
@@ -552,6 +552,7 @@ pub async fn revoke(
 pub async fn introspect(
     provider: web::Data<Provider>,
     req: HttpRequest,
+    client: Client,
     body: web::Bytes,
 ) -> Result<HttpResponse, OidcError> {
     let params = form_params(&req, &body)?;
@@ -559,7 +560,7 @@ pub async fn introspect(
         .ok_or_else(|| OidcError::InvalidRequest("token is missing".into()))?
         .to_owned();
     let credentials = client_credentials(&req, &params)?;
-    let settings = provider.authenticate_client(&credentials).await?;
+    let settings = provider.authenticate_client(&credentials, &client).await?;
     if settings.is_public() {
         return Err(OidcError::InvalidClient {
             basic: credentials.basic,

@@ -1144,3 +1144,28 @@ async fn a_disabled_users_tokens_stop_working_at_once() {
         json!({"active": false})
     );
 }
+
+#[tokio::test]
+async fn guessing_a_client_secret_is_throttled() {
+    let app = spawn_provider().await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let answer = client()
+            .post(app.url("/oauth2/token"))
+            .basic_auth(CLIENT_ID, Some("a guess"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            assert!(answer.headers().contains_key("retry-after"));
+            let body: Value = answer.json().await.unwrap();
+            assert_eq!(body["error"], "too_many_attempts");
+            return;
+        }
+        assert_eq!(status, 401);
+    }
+    panic!("never throttled: {statuses:?}");
+}
