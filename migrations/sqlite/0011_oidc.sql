@@ -58,3 +58,4 @@ CREATE TABLE oidc_tokens (
 );
 CREATE INDEX oidc_tokens_by_family ON oidc_tokens(family);
 CREATE INDEX oidc_tokens_by_expiry ON oidc_tokens(expires_at);
+CREATE INDEX oidc_tokens_by_user ON oidc_tokens(user_id, client_id);

@@ -128,7 +128,8 @@ pub trait OidcStore {
     async fn insert_code(&self, code: CodeRecord, keep_at_most: u32) -> StoreResult<()>;
     /// Uses a code once, in one transaction: an unknown or expired code is
     /// `Unknown`; a spent one revokes its family; else it is spent and what
-    /// `issue` makes is stored.
+    /// `issue` makes is stored, ending the user's oldest families with the
+    /// client beyond `MAX_FAMILIES_PER_USER_AND_CLIENT`.
     async fn redeem_code(
         &self,
         code_hash: TokenHash,
@@ -164,3 +165,8 @@ pub trait OidcStore {
 /// How long a code row outlives its expiry, so a replay a little late still
 /// finds it and revokes its family.
 pub const CODE_REPLAY_MEMORY_SECS: Timestamp = 10 * 60;
+
+/// Sign-ins (token families) a user keeps with one client: a new one beyond
+/// this ends the oldest, so one person and app can't grow the table without
+/// bound between sweeps.
+pub const MAX_FAMILIES_PER_USER_AND_CLIENT: u32 = 50;

@@ -2523,3 +2523,39 @@ async fn a_rotation_of_the_secrets_key_reseals_the_signing_keys() {
     let keys = s.signing_keys().await.unwrap();
     assert_eq!(keys[0].sealed, b"signing key k:sealed k");
 }
+
+#[tokio::test]
+async fn a_user_keeps_a_bounded_number_of_sign_ins_with_one_client() {
+    let s = store().await;
+    let alice = user(&**s, "alice").await;
+    let bound = MAX_FAMILIES_PER_USER_AND_CLIENT as usize;
+    for i in 0..=bound {
+        let n = u8::try_from(i).unwrap();
+        s.insert_code(code(n, alice, &format!("f{i:03}"), 1_000), 200)
+            .await
+            .unwrap();
+        let issue: IssueFromCode = Box::new(move |code: &CodeRecord| {
+            let mut token = oidc_token(n, OidcTokenKind::Access, code.user_id, &code.family);
+            token.token_hash = [n; 32];
+            token.token_hash[31] = 0xAA;
+            token.created_at = 100 + i64::from(n);
+            Some(vec![token])
+        });
+        assert!(matches!(
+            s.redeem_code([n; 32], 900, issue).await.unwrap(),
+            Redemption::Issued(_)
+        ));
+    }
+    let live = |n: u8| {
+        let mut hash = [n; 32];
+        hash[31] = 0xAA;
+        hash
+    };
+    assert!(
+        s.oidc_token(live(0), 900).await.unwrap().is_none(),
+        "the oldest sign-in ended"
+    );
+    for n in 1..=u8::try_from(bound).unwrap() {
+        assert!(s.oidc_token(live(n), 900).await.unwrap().is_some(), "{n}");
+    }
+}

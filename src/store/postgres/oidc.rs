@@ -9,9 +9,9 @@ use tokio_postgres::Row;
 
 use super::sessions::keep_newest;
 use super::{
-    CODE_REPLAY_MEMORY_SECS, CodeRecord, IssueFromCode, IssueFromRefresh, OidcStore, OidcTokenKind,
-    OidcTokenRecord, PostgresStore, Redemption, SigningKeyRecord, StoreResult, Timestamp,
-    TokenHash, UserId, hash32,
+    CODE_REPLAY_MEMORY_SECS, CodeRecord, IssueFromCode, IssueFromRefresh,
+    MAX_FAMILIES_PER_USER_AND_CLIENT, OidcStore, OidcTokenKind, OidcTokenRecord, PostgresStore,
+    Redemption, SigningKeyRecord, StoreResult, Timestamp, TokenHash, UserId, hash32,
 };
 
 const KEY_COLUMNS: &str = "kid, alg, sealed, created_at, retired_at";
@@ -112,6 +112,27 @@ async fn insert_tokens(
             .await?;
     }
     Ok(())
+}
+
+/// Ends the user's oldest token families with a client beyond the bound.
+async fn keep_newest_families(
+    client: &impl GenericClient,
+    user: UserId,
+    client_id: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "DELETE FROM oidc_tokens WHERE user_id = $1 AND client_id = $2 AND family IN
+                (SELECT family FROM oidc_tokens WHERE user_id = $1 AND client_id = $2
+                  GROUP BY family ORDER BY max(created_at) DESC, family OFFSET $3)",
+            &[
+                &user,
+                &client_id,
+                &i64::from(MAX_FAMILIES_PER_USER_AND_CLIENT),
+            ],
+        )
+        .await
+        .map(drop)
 }
 
 async fn delete_family(
@@ -271,6 +292,7 @@ impl OidcStore for PostgresStore {
             match issue(&code) {
                 Some(tokens) => {
                     insert_tokens(&tx, &tokens).await?;
+                    keep_newest_families(&tx, code.user_id, &code.client_id).await?;
                     Redemption::Issued(code)
                 }
                 None => Redemption::Refused(code),

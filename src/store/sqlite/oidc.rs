@@ -92,6 +92,17 @@ fn insert_tokens(tx: &Connection, tokens: &[OidcTokenRecord]) -> rusqlite::Resul
     Ok(())
 }
 
+/// Ends the user's oldest token families with a client beyond the bound.
+fn keep_newest_families(tx: &Connection, user: UserId, client_id: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM oidc_tokens WHERE user_id = ?1 AND client_id = ?2 AND family IN
+            (SELECT family FROM oidc_tokens WHERE user_id = ?1 AND client_id = ?2
+              GROUP BY family ORDER BY max(created_at) DESC, family LIMIT -1 OFFSET ?3)",
+        params![user, client_id, MAX_FAMILIES_PER_USER_AND_CLIENT],
+    )
+    .map(drop)
+}
+
 fn delete_family(tx: &Connection, family: &str) -> rusqlite::Result<u64> {
     tx.execute("DELETE FROM oidc_tokens WHERE family = ?1", [family])
         .map(|n| n as u64)
@@ -234,6 +245,7 @@ impl OidcStore for SqliteStore {
             match issue(&code) {
                 Some(tokens) => {
                     insert_tokens(tx, &tokens)?;
+                    keep_newest_families(tx, code.user_id, &code.client_id)?;
                     Ok(Redemption::Issued(code))
                 }
                 None => Ok(Redemption::Refused(code)),
