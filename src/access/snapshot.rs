@@ -33,6 +33,8 @@ struct Holdings {
     /// How many statements those policies have.
     statements: usize,
     groups: Vec<String>,
+    /// The groups comma-separated, as forward-auth passes them on.
+    groups_joined: String,
 }
 
 /// Who is asking, as far as the condition keys go.
@@ -240,6 +242,7 @@ impl Snapshot {
                 .sum();
             holdings.groups.sort();
             holdings.groups.dedup();
+            holdings.groups_joined = holdings.groups.join(",");
         }
         Self {
             version: rows.version,
@@ -280,6 +283,13 @@ impl Snapshot {
         self.users
             .get(username)
             .map_or(&[][..], |holdings| &holdings.groups)
+    }
+
+    /// The user's groups comma-separated (`Remote-Groups`), sorted.
+    pub fn groups_joined(&self, username: &str) -> &str {
+        self.users
+            .get(username)
+            .map_or("", |holdings| &holdings.groups_joined)
     }
 
     /// Every policy that applies to the user, attached to them or to one of
@@ -577,6 +587,8 @@ mod tests {
         assert_eq!(names("hana"), ["helpdesk"]);
         assert!(names("nobody").is_empty());
         assert_eq!(snapshot.groups_of("alice"), ["ops"]);
+        assert_eq!(snapshot.groups_joined("alice"), "ops");
+        assert_eq!(snapshot.groups_joined("nobody"), "");
         assert!(snapshot.groups_of("nobody").is_empty());
     }
 
