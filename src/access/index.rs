@@ -490,55 +490,25 @@ mod same_decisions {
         }
     }
 
-    fn asked() -> impl Strategy<Value = Asked> {
-        let factor = proptest::option::of((
-            select(&[None, Some("totp"), Some("security_key"), Some("passkey")][..]),
-            select(&[0i64, 100, 1000][..]),
-        ));
-        (
-            select(&USERS[..]),
-            any::<bool>(),
-            factor,
-            select(&[None, Some("10.1.2.3"), Some("192.168.1.1")][..]),
-            select(&METHODS[..]),
-            select(&ACTIONS[..]),
-            resource_text(false),
-            (
-                any::<usize>(),
-                select(&["", "x", "/", "/y/z", "a.example.com/"][..]),
-            ),
-            any::<bool>(),
-        )
-            .prop_map(
-                |(
-                    username,
-                    admin,
-                    factor,
-                    source_ip,
-                    method,
-                    action,
-                    resource,
-                    (pick, fill),
-                    open,
-                )| {
-                    Asked {
-                        username,
-                        admin,
-                        factor,
-                        source_ip,
-                        method,
-                        action,
-                        resource,
-                        pick,
-                        fill,
-                        default: if open {
-                            DefaultDecision::Allow
-                        } else {
-                            DefaultDecision::Deny
-                        },
-                    }
-                },
-            )
+    prop_compose! {
+        fn asked()(
+            username in select(&USERS[..]),
+            admin in any::<bool>(),
+            factor in proptest::option::of((
+                select(&[None, Some("totp"), Some("security_key"), Some("passkey")][..]),
+                select(&[0i64, 100, 1000][..]),
+            )),
+            source_ip in select(&[None, Some("10.1.2.3"), Some("192.168.1.1")][..]),
+            method in select(&METHODS[..]),
+            action in select(&ACTIONS[..]),
+            resource in resource_text(false),
+            pick in any::<usize>(),
+            fill in select(&["", "x", "/", "/y/z", "a.example.com/"][..]),
+            open in any::<bool>(),
+        ) -> Asked {
+            let default = if open { DefaultDecision::Allow } else { DefaultDecision::Deny };
+            Asked { username, admin, factor, source_ip, method, action, resource, pick, fill, default }
+        }
     }
 
     proptest! {
