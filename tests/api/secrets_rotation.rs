@@ -99,7 +99,7 @@ async fn after_a_rotation_app_codes_and_recovery_codes_still_sign_in() {
         "{}",
         String::from_utf8_lossy(&rotated.stderr)
     );
-    assert!(String::from_utf8_lossy(&rotated.stdout).contains("Sealed 3 secrets under a new key"));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("Sealed 5 secrets under a new key"));
     let after = key_text(&key_file(&app)).unwrap();
     assert_ne!(after, before, "secret.key holds a new key");
     assert_eq!(
@@ -129,10 +129,11 @@ async fn after_a_rotation_app_codes_and_recovery_codes_still_sign_in() {
     every_seed_opens_after_a_start(&app, &[("alice".into(), secret)]).await;
     assert!(!with_suffix(&app, ".old").exists());
     assert_eq!(key_text(&key_file(&app)).unwrap(), after);
-    // Who, when and what: the canary, alice's seed and the recovery-code key.
+    // Who, when and what: the canary, alice's seed, the recovery-code key
+    // and the two OpenID Connect signing keys made at the first start.
     let rows = audited(&app, "secrets_rotated");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let detail = format!("by=cli; resealed=3; key_file={}", key_file(&app).display());
+    let detail = format!("by=cli; resealed=5; key_file={}", key_file(&app).display());
     assert!(rows[0].contains(&detail), "{rows:?}");
     assert!(rows[0].contains("host"), "{rows:?}");
 }
@@ -222,7 +223,8 @@ async fn a_rotation_killed_after_committing_is_finished_by_the_next_start() {
     // The event was committed with the re-seal: the trail says it happened.
     let rows = audited(&app, "secrets_rotated");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert!(rows[0].contains("resealed=4"), "{rows:?}");
+    // Two seeds, the canary, the recovery-code key and two signing keys.
+    assert!(rows[0].contains("resealed=6"), "{rows:?}");
 }
 
 #[tokio::test]
