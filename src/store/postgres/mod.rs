@@ -10,6 +10,7 @@ mod audit;
 mod devices;
 mod recovery;
 mod remembered_browsers;
+mod second_factor;
 mod security;
 mod security_keys;
 mod sessions;
