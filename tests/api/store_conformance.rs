@@ -1681,6 +1681,37 @@ async fn parallel_totp_steps_with_one_code_sign_in_once() {
     assert_eq!(last_step(&**s, dora).await, Some(7));
 }
 
+#[tokio::test]
+async fn totp_steps_racing_the_removal_of_their_device_all_answer() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, 1..=8).await;
+    confirmed_totp(&**s, "d2", dora, 11).await;
+    let steps: Vec<_> = (1..=8u8)
+        .map(|token| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let step = totp_sign_in(dora, token, token + 10, 7 + i64::from(token), true);
+                s.complete_second_factor(step).await.map(drop)
+            })
+        })
+        .collect();
+    let removal = {
+        let s = s.clone();
+        tokio::spawn(async move { s.delete_device(dora, "d1").await.map(drop) })
+    };
+    for step in steps {
+        step.await.unwrap().expect("a step answers (no deadlock)");
+    }
+    removal.await.unwrap().expect("the removal answers");
+    assert!(
+        s.devices_of(dora)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.id != "d1")
+    );
+}
+
 /// How many of the spawned tasks answered `true`.
 async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
     let tasks: Vec<_> = tasks.collect();

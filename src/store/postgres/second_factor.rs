@@ -1,6 +1,6 @@
 //! A sign-in's second step with an authenticator-app code in one
-//! transaction: the throttle counters' advisory locks, then the pending
-//! login's row lock, then the code's time step, the session and the step's
+//! transaction: the throttle counters' advisory locks, then the user's and
+//! the pending login's row locks, then the code's time step, the session and the step's
 //! side writes, committed together (one WAL flush) or rolled back together.
 
 use async_trait::async_trait;
@@ -57,10 +57,17 @@ async fn complete(
         }
         Err(Charged::Charged(_)) => unreachable!("plan_charges refuses only with Locked"),
     };
-    if !step.candidates.is_empty()
-        && !lock_live_pending(tx, step.pending, step.user, step.now).await?
-    {
-        return Ok((StepVerdict::PendingGone, false));
+    if !step.candidates.is_empty() {
+        // The user's row first, as every transaction that locks it and then
+        // a device does (confirm_factor, delete_device): none deadlocks this.
+        tx.execute(
+            "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
+            &[&step.user],
+        )
+        .await?;
+        if !lock_live_pending(tx, step.pending, step.user, step.now).await? {
+            return Ok((StepVerdict::PendingGone, false));
+        }
     }
     for candidate in &step.candidates {
         if super::devices::accept_totp_step(
@@ -72,9 +79,10 @@ async fn complete(
         )
         .await?
         {
-            super::audit::append(tx, &candidate.passed_event).await?;
             let new_known_client =
                 passed(tx, step.pending, step.user, step.now, &step.passed).await?;
+            // After a remembered browser's event, as the events happened.
+            super::audit::append(tx, &candidate.passed_event).await?;
             let verdict = StepVerdict::Passed {
                 device_id: candidate.device_id.clone(),
                 new_known_client,

@@ -61,8 +61,9 @@ fn complete(tx: &Connection, step: SecondFactorStep) -> rusqlite::Result<StepVer
             step.now,
             None,
         )? {
-            super::audit::append(tx, &candidate.passed_event)?;
             let new_known_client = passed(tx, step.pending, step.user, step.now, &step.passed)?;
+            // After a remembered browser's event, as the events happened.
+            super::audit::append(tx, &candidate.passed_event)?;
             return Ok(StepVerdict::Passed {
                 device_id: candidate.device_id.clone(),
                 new_known_client,
