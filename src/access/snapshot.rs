@@ -7,7 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::context::{ConditionKey, Context};
 use super::document::Effect;
-use super::engine::{CompiledPolicy, Decision, Matched, Request, decide, evaluate};
+use super::engine::{
+    CompiledPolicy, Decision, Matched, Request, decide_among, evaluate_among, lowercase_action,
+};
+use super::index::{Candidates, StatementIndex};
 use crate::config::DefaultDecision;
 use crate::model::access::{AccessRows, Attachment};
 
@@ -17,6 +20,8 @@ pub struct Snapshot {
     version: i64,
     /// Sorted by name (as the store lists them), so matches come in a stable order.
     policies: Vec<CompiledPolicy>,
+    /// `None` only in tests that compare with walking every statement.
+    index: Option<StatementIndex>,
     users: HashMap<String, Holdings>,
 }
 
@@ -25,7 +30,11 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 struct Holdings {
     policies: Vec<usize>,
+    /// How many statements those policies have.
+    statements: usize,
     groups: Vec<String>,
+    /// The groups comma-separated, as forward-auth passes them on.
+    groups_joined: String,
 }
 
 /// Who is asking, as far as the condition keys go.
@@ -143,6 +152,15 @@ pub struct Simulation {
     pub matched: Vec<StatementRef>,
 }
 
+/// `http:<method>`, lowercased as the compiled action patterns are.
+fn http_action(method: &str) -> String {
+    let mut action = String::with_capacity(5 + method.len());
+    action.push_str("http:");
+    action.push_str(method);
+    action.make_ascii_lowercase();
+    action
+}
+
 /// Whether an action is a request to an app behind forward-auth, the only
 /// kind `access.default_decision` applies to.
 fn is_http(action: &str) -> bool {
@@ -217,14 +235,42 @@ impl Snapshot {
         for holdings in users.values_mut() {
             holdings.policies.sort_unstable();
             holdings.policies.dedup();
+            holdings.statements = holdings
+                .policies
+                .iter()
+                .map(|&at| policies[at].statements().len())
+                .sum();
             holdings.groups.sort();
             holdings.groups.dedup();
+            holdings.groups_joined = holdings.groups.join(",");
         }
         Self {
             version: rows.version,
+            index: Some(StatementIndex::build(&policies)),
             policies,
             users,
         }
+    }
+
+    /// The same snapshot walking every statement of a user's policies, as
+    /// the index must decide.
+    #[cfg(test)]
+    pub(super) fn without_index(mut self) -> Self {
+        self.index = None;
+        self
+    }
+
+    /// The same snapshot going through the index by one dimension, even
+    /// where walking every statement would be cheaper, so tests reach it.
+    #[cfg(test)]
+    pub(super) fn always_indexed(mut self, by: super::index::Narrowing) -> Self {
+        for holdings in self.users.values_mut() {
+            holdings.statements = usize::MAX;
+        }
+        if let Some(index) = &mut self.index {
+            index.only = Some(by);
+        }
+        self
     }
 
     /// The store's access version these rows were read at.
@@ -239,6 +285,13 @@ impl Snapshot {
             .map_or(&[][..], |holdings| &holdings.groups)
     }
 
+    /// The user's groups comma-separated (`Remote-Groups`), sorted.
+    pub fn groups_joined(&self, username: &str) -> &str {
+        self.users
+            .get(username)
+            .map_or("", |holdings| &holdings.groups_joined)
+    }
+
     /// Every policy that applies to the user, attached to them or to one of
     /// their groups, each once.
     pub fn policies_of<'s>(&'s self, username: &str) -> impl Iterator<Item = &'s CompiledPolicy> {
@@ -247,6 +300,24 @@ impl Snapshot {
             .map_or(&[][..], |holdings| &holdings.policies)
             .iter()
             .map(|&at| &self.policies[at])
+    }
+
+    /// The statements of the user's policies that could match `action`
+    /// (lowercased) on `resource`, in evaluation order.
+    fn candidates<'s>(&'s self, username: &str, action: &str, resource: &str) -> Candidates<'s> {
+        let Some(holdings) = self.users.get(username) else {
+            return Candidates::all(&self.policies, &[]);
+        };
+        match &self.index {
+            Some(index) => index.candidates(
+                &self.policies,
+                &holdings.policies,
+                holdings.statements,
+                action,
+                resource,
+            ),
+            None => Candidates::all(&self.policies, &holdings.policies),
+        }
     }
 
     fn holds_any(&self, username: &str) -> bool {
@@ -309,12 +380,19 @@ impl Snapshot {
         if asker.admin && is_twofold(action) {
             return (true, None);
         }
+        let action = lowercase_action(action);
+        let candidates = self.candidates(asker.username, &action, resource);
+        if candidates.clone().next().is_none() {
+            // Nothing can match, whatever the condition keys: no context needed.
+            return (
+                settle(Decision::ImplicitDeny, &action, asker.admin, default).0,
+                None,
+            );
+        }
         let context = self.context_for(asker);
-        let (decision, deciding) = decide(
-            self.policies_of(asker.username),
-            &Request::new(action, resource, &context),
-        );
-        let (allowed, _) = settle(decision, action, asker.admin, default);
+        let (decision, deciding) =
+            decide_among(candidates, &Request::new(&action, resource, &context));
+        let (allowed, _) = settle(decision, &action, asker.admin, default);
         (allowed, deciding.map(StatementRef::of))
     }
 
@@ -333,13 +411,22 @@ impl Snapshot {
         if default == DefaultDecision::Allow && !self.holds_any(asker.username) {
             return Access::Allowed;
         }
-        let action = format!("http:{method}");
+        let action = http_action(method);
+        let candidates = self.candidates(asker.username, &action, url);
+        if candidates.clone().next().is_none() {
+            // Nothing can match, whatever the condition keys (so no step-up
+            // would help either): no context needed.
+            let (allowed, _) = settle(Decision::ImplicitDeny, &action, asker.admin, default);
+            return if allowed {
+                Access::Allowed
+            } else {
+                Access::Forbidden(None)
+            };
+        }
         let mut context = self.context_for(asker);
         let judge = |context: &Context| {
-            let (decision, deciding) = decide(
-                self.policies_of(asker.username),
-                &Request::new(&action, url, context),
-            );
+            let (decision, deciding) =
+                decide_among(candidates.clone(), &Request::new(&action, url, context));
             (settle(decision, &action, asker.admin, default).0, deciding)
         };
         let (allowed, deciding) = judge(&context);
@@ -391,11 +478,12 @@ impl Snapshot {
                 self.groups_of(username).iter().cloned(),
             );
         }
-        let evaluation = evaluate(
-            self.policies_of(username),
-            &Request::new(action, resource, &context),
+        let action = lowercase_action(action);
+        let evaluation = evaluate_among(
+            self.candidates(username, &action, resource),
+            &Request::new(&action, resource, &context),
         );
-        let (allowed, by_admin) = settle(evaluation.decision, action, admin, default);
+        let (allowed, by_admin) = settle(evaluation.decision, &action, admin, default);
         let decision = match (allowed, evaluation.decision) {
             (true, _) => Simulated::Allow,
             (false, Decision::Deny) => Simulated::Deny,
@@ -499,6 +587,8 @@ mod tests {
         assert_eq!(names("hana"), ["helpdesk"]);
         assert!(names("nobody").is_empty());
         assert_eq!(snapshot.groups_of("alice"), ["ops"]);
+        assert_eq!(snapshot.groups_joined("alice"), "ops");
+        assert_eq!(snapshot.groups_joined("nobody"), "");
         assert!(snapshot.groups_of("nobody").is_empty());
     }
 

@@ -100,8 +100,15 @@ async fn answer(
             VerifyDecision::Allow,
             HttpResponse::Ok()
                 .insert_header(("Remote-User", principal.user().username.as_str()))
-                .insert_header(("Remote-Groups", decision.groups.join(",")))
-                .insert_header(("Remote-Admin", principal.user().admin.to_string()))
+                .insert_header(("Remote-Groups", decision.groups))
+                .insert_header((
+                    "Remote-Admin",
+                    if principal.user().admin {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                ))
                 .finish(),
         ),
         Access::StepUp(require) => (
