@@ -294,3 +294,69 @@ pub fn load_average() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     load.split(' ').take(3).collect::<Vec<_>>().join(" ")
 }
+
+/// What a visitor saw: each request's latency, counted from when it was due.
+pub struct VisitorResult {
+    pub requests: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// A visitor: one request at a time on one keep-alive connection, sent at
+/// random moments (1–3 ms apart, ~500 a second), each timed from the moment
+/// it was due, so a stall also counts against the requests it held back (no
+/// coordinated omission). Unlike a client firing back to back (which keeps a
+/// whole core busy on 2 cores and competes with the load it measures beside,
+/// and whose stalls wrk's correction multiplies by its request rate), this is
+/// the latency a person's request meets at any moment.
+pub fn visitor(port: u16, path: &str, cookie: &str, seconds: u32) -> VisitorResult {
+    use rand::Rng;
+    use std::io::{BufRead, BufReader, Read};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nCookie: {cookie}\r\n\r\n");
+    let mut rng = rand::rng();
+    let (start, mut due) = (Instant::now(), Instant::now());
+    let mut latencies = Vec::new();
+    while start.elapsed() < Duration::from_secs(seconds.into()) {
+        due += Duration::from_micros(rng.random_range(1_000..3_000));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        writer.write_all(request.as_bytes()).unwrap();
+        let mut length = 0;
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(
+            status.contains(" 200 "),
+            "a visitor's verify is a 200: {status}"
+        );
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        latencies.push(due.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    VisitorResult {
+        requests: latencies.len(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: *latencies.last().unwrap(),
+    }
+}

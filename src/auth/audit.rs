@@ -126,7 +126,7 @@ impl AuditEvent {
 }
 
 /// The `tracing` twin of a stored event.
-fn log_event(record: &AuditRecord) {
+pub(crate) fn log_event(record: &AuditRecord) {
     tracing::info!(
         target: "twofold::audit",
         event = record.event,
@@ -203,7 +203,9 @@ impl Auth {
         record
     }
 
-    fn unlogged_record(
+    /// The row of an event, not yet logged: for a transaction that decides
+    /// which of several events it writes (the written one is logged after).
+    pub(crate) fn unlogged_record(
         &self,
         event: AuditEvent,
         username: Option<&str>,

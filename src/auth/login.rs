@@ -17,6 +17,11 @@ use crate::store::{DeviceKind, DeviceRecord, PendingRecord, SessionRecord, UserI
 /// password must be given again.
 pub const MAX_SECOND_FACTOR_FAILURES: u32 = 5;
 
+/// The audit detail of the wrong second factor that voided its pending login.
+pub(crate) fn voided_detail(detail: &str) -> String {
+    format!("{detail}; too many failures, password needed again")
+}
+
 /// Where a client stands, derived from the cookies it holds.
 #[derive(Debug)]
 pub enum LoginState {
@@ -291,7 +296,7 @@ impl Auth {
             }
         };
         let detail = if voided {
-            format!("{detail}; too many failures, password needed again")
+            voided_detail(detail)
         } else {
             detail.to_owned()
         };

@@ -4,11 +4,11 @@
 //! sessions carry the remembered factor's method and time, so step-up and
 //! any rule asking for a recent factor still ask.
 
-use super::audit::AuditEvent;
+use super::audit::{AuditEvent, log_event};
 use super::login::{Method, SignedIn};
 use super::session::{MAX_SESSIONS_PER_USER, Token, new_handle};
 use super::{Account, Auth, AuthError, AuthResult, Client};
-use crate::store::{RememberedBrowserRecord, UserRecord};
+use crate::store::{BrowserToRemember, RememberedBrowserRecord, UserRecord};
 
 /// Browsers a user may have remembered at once; the oldest is forgotten first.
 pub const MAX_REMEMBERED_BROWSERS_PER_USER: u32 = 20;
@@ -30,15 +30,35 @@ impl Auth {
         method: Method,
         client: &Client,
     ) -> AuthResult<Option<Token>> {
-        let Some(days) = self.remember_browser_days() else {
+        let Some((token, remember)) = self.browser_to_remember(user, method, client) else {
             return Ok(None);
         };
+        self.store
+            .insert_remembered_browser(remember.browser, remember.keep_at_most)
+            .await?;
+        log_event(&remember.event);
+        if let Err(e) = self.store.append_event(remember.event).await {
+            tracing::error!(error = %e, "could not write an audit event");
+        }
+        Ok(Some(token))
+    }
+
+    /// The browser to remember after `method` was given just now (the token
+    /// for its cookie, the row and its unlogged audit event), for a caller
+    /// that writes them; as `remember_browser` decides.
+    pub(crate) fn browser_to_remember(
+        &self,
+        user: &UserRecord,
+        method: Method,
+        client: &Client,
+    ) -> Option<(Token, BrowserToRemember)> {
+        let days = self.remember_browser_days()?;
         if method == Method::RecoveryCode {
-            return Ok(None);
+            return None;
         }
         let now = self.clock.now();
         let token = Token::generate();
-        let record = RememberedBrowserRecord {
+        let browser = RememberedBrowserRecord {
             id: new_handle(),
             token_hash: token.hash(),
             user_id: user.id,
@@ -50,18 +70,22 @@ impl Auth {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         };
-        let detail = format!("browser={} method={} days={days}", record.id, record.method);
-        self.store
-            .insert_remembered_browser(record, MAX_REMEMBERED_BROWSERS_PER_USER)
-            .await?;
-        self.audit(
+        let detail = format!(
+            "browser={} method={} days={days}",
+            browser.id, browser.method
+        );
+        let event = self.unlogged_record(
             AuditEvent::BrowserRemembered,
             Some(&user.username),
             client,
             &detail,
-        )
-        .await;
-        Ok(Some(token))
+        );
+        let remember = BrowserToRemember {
+            browser,
+            keep_at_most: MAX_REMEMBERED_BROWSERS_PER_USER,
+            event,
+        };
+        Some((token, remember))
     }
 
     /// After a right password: a session straight away when the client's

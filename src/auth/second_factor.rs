@@ -8,14 +8,17 @@
 
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::audit::AuditEvent;
+use super::audit::{AuditEvent, log_event};
 use super::devices::{Confirmed, HARDWARE_WINDOW_STEPS};
-use super::login::{GivenFactor, Method, SignedIn};
-use super::session::Token;
+use super::login::{GivenFactor, MAX_SECOND_FACTOR_FAILURES, Method, SignedIn, voided_detail};
+use super::session::{MAX_SESSIONS_PER_USER, Token};
 use super::throttle::{Charge, Ticket};
 use super::totp;
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
-use crate::store::{DeviceKind, DeviceRecord, NewFactor, PendingRecord, TokenHash, UserRecord};
+use crate::store::{
+    DeviceKind, DeviceRecord, NewFactor, PendingRecord, SecondFactorStep, StepPassed, StepRefused,
+    StepVerdict, TokenHash, TotpCandidate, UserRecord,
+};
 
 /// Why a second factor is being given.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +171,15 @@ impl Auth {
             }
             Err(e) => return Err(e),
         };
+        if let (
+            Proof::Totp(code),
+            Stage::Login {
+                pending: Some(_), ..
+            },
+        ) = (proof, &subject.stage)
+        {
+            return self.sign_in_with_totp(subject, code, client).await;
+        }
         let ticket = match early {
             Some(ticket) => ticket,
             None => self.charge_second_factor(&subject, proof, client).await?,
@@ -551,6 +563,133 @@ impl Auth {
             Stage::Enrol { .. } => return Err(AuthError::InvalidEnrolmentCode),
         }
         Err(proof.refusal())
+    }
+
+    /// A sign-in's second step with an authenticator-app code, as one store
+    /// transaction: the code is matched here (the seeds are sealed), and the
+    /// store judges the throttle, the time step and the pending login, then
+    /// writes what passing or failing writes, all committed together. A
+    /// right code is never charged, so it is never "in flight"; a lock held
+    /// only by attempts other paths are judging is waited for, as
+    /// `charge_attempt` waits.
+    async fn sign_in_with_totp(
+        &self,
+        subject: Subject<'_>,
+        code: &str,
+        client: &Client,
+    ) -> AuthResult<Passed> {
+        let Stage::Login {
+            pending: Some(pending),
+            remember_browser,
+        } = &subject.stage
+        else {
+            return Err(AuthError::Unauthenticated);
+        };
+        let user = &subject.user;
+        let now = self.clock.now();
+        let event =
+            |event, detail: &str| self.unlogged_record(event, Some(&user.username), client, detail);
+        let mut candidates = Vec::new();
+        for device in &subject.devices {
+            if device.kind != DeviceKind::Totp || !device.confirmed {
+                continue;
+            }
+            let Some(seed) = self.device_seed(device)? else {
+                continue;
+            };
+            // The newest step the code matches: the store takes it only if
+            // it is newer than the device's last one.
+            if let Some(step) = totp::verify(&seed, code, now, device.totp_offset_steps, None) {
+                candidates.push(TotpCandidate {
+                    device_id: device.id.clone(),
+                    step,
+                    passed_event: event(
+                        AuditEvent::LoginSecondFactorOk,
+                        &format!("method=totp device={}", device.name),
+                    ),
+                });
+            }
+        }
+        let charges = if self.settings.throttle.enabled {
+            self.totp_device_charges(&subject.devices)
+        } else {
+            Vec::new()
+        };
+        let (token, session) = self.new_session(user.id, Method::Totp, client);
+        let (known_client, known_client_renewal) = self.known_client_renewal(client);
+        let remembered = remember_browser
+            .then(|| self.browser_to_remember(user, Method::Totp, client))
+            .flatten();
+        let failed = |detail: &str| event(AuditEvent::LoginSecondFactorFailed, detail);
+        let step = SecondFactorStep {
+            user: user.id,
+            now,
+            charges,
+            candidates,
+            pending: pending.token_hash,
+            passed: StepPassed {
+                session,
+                keep_sessions: MAX_SESSIONS_PER_USER,
+                known_client: known_client_renewal,
+                remember: remembered.as_ref().map(|(_, remember)| remember.clone()),
+            },
+            refused: StepRefused {
+                max_failures: MAX_SECOND_FACTOR_FAILURES,
+                event: failed("method=totp"),
+                voided_event: failed(&voided_detail("method=totp")),
+            },
+        };
+        let give_up_at = Self::judging_deadline();
+        loop {
+            let judged = self.in_flight.judged.notified();
+            tokio::pin!(judged);
+            judged.as_mut().enable();
+            match self.store.complete_second_factor(step.clone()).await? {
+                StepVerdict::Locked {
+                    retry_after_secs,
+                    key,
+                } => {
+                    if self.judged_meanwhile(&key, judged, give_up_at).await {
+                        continue;
+                    }
+                    return Err(self
+                        .refuse_throttled(&key, retry_after_secs, now, &user.username, client)
+                        .await);
+                }
+                StepVerdict::Passed {
+                    device_id,
+                    new_known_client,
+                } => {
+                    if let Some(accepted) =
+                        step.candidates.iter().find(|c| c.device_id == device_id)
+                    {
+                        log_event(&accepted.passed_event);
+                    }
+                    let remembered_browser = remembered.map(|(token, remember)| {
+                        log_event(&remember.event);
+                        token
+                    });
+                    return Ok(Passed::SignedIn(SignedIn {
+                        token,
+                        username: user.username.clone(),
+                        known_client: new_known_client.then_some(known_client),
+                        remembered_browser,
+                    }));
+                }
+                // Told apart from a wrong code: "wait for the next one".
+                StepVerdict::Replayed => return Err(AuthError::CodeJustUsed),
+                StepVerdict::Refused { voided } => {
+                    let refused = &step.refused;
+                    log_event(if voided {
+                        &refused.voided_event
+                    } else {
+                        &refused.event
+                    });
+                    return Err(AuthError::InvalidCode);
+                }
+                StepVerdict::PendingGone => return Err(AuthError::Unauthenticated),
+            }
+        }
     }
 
     /// Checks `code` against the confirmed TOTP devices and records the time

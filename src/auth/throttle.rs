@@ -13,7 +13,7 @@ use super::users::MAX_USERNAME_CHARS;
 use super::{Auth, AuthError, AuthResult, Client};
 use crate::config::ThrottleSettings;
 pub use crate::model::throttle::{Charge, Charged, Counter, Rule};
-use crate::store::{DeviceRecord, UserId, UserRecord};
+use crate::store::{DeviceRecord, KnownClientRenewal, UserId, UserRecord};
 
 /// The longest an attempt waits for others on its counters to be judged
 /// (each is one password hash or code check, queued behind at most a few).
@@ -154,7 +154,7 @@ impl Auth {
         if !self.settings.throttle.enabled || charges.is_empty() {
             return Ok(Ticket::default());
         }
-        let give_up_at = tokio::time::Instant::now() + MAX_WAIT_FOR_JUDGED;
+        let give_up_at = Self::judging_deadline();
         loop {
             let judged = self.in_flight.judged.notified();
             tokio::pin!(judged);
@@ -177,26 +177,56 @@ impl Auth {
                     } => (retry_after_secs, key),
                 };
             drop(admission);
-            if self.in_flight.holds(&key)
-                && tokio::time::timeout_at(give_up_at, judged).await.is_ok()
-            {
+            if self.judged_meanwhile(&key, judged, give_up_at).await {
                 continue;
             }
-            self.metrics.throttled(&rule_name(&key));
-            // One row per key and lockout, counting the attempts refused.
-            let locked_until = now + retry_after_secs;
-            let detail = format!("rule={} until={}", rule_name(&key), iso8601(locked_until));
-            let merge_key = format!("throttled|{key}|{locked_until}");
-            self.audit_anonymous(
-                AuditEvent::LoginThrottled,
-                Some(username),
-                client,
-                &detail,
-                Some(merge_key),
-            )
-            .await;
-            return Err(AuthError::TooManyAttempts { retry_after_secs });
+            return Err(self
+                .refuse_throttled(&key, retry_after_secs, now, username, client)
+                .await);
         }
+    }
+
+    /// The longest an attempt refused by a lock waits for the attempts on
+    /// it that are being judged.
+    pub(crate) fn judging_deadline() -> tokio::time::Instant {
+        tokio::time::Instant::now() + MAX_WAIT_FOR_JUDGED
+    }
+
+    /// After a refusal by the lock on `key`: whether attempts on it were being
+    /// judged and one of them was (before `give_up_at`), so the refused
+    /// attempt asks again. `judged` was enabled before the refusal was read.
+    pub(crate) async fn judged_meanwhile(
+        &self,
+        key: &str,
+        judged: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+        give_up_at: tokio::time::Instant,
+    ) -> bool {
+        self.in_flight.holds(key) && tokio::time::timeout_at(give_up_at, judged).await.is_ok()
+    }
+
+    /// Refuses an attempt a lock on `key` stops: counted in the metrics and
+    /// on one audit row per key and lockout.
+    pub(crate) async fn refuse_throttled(
+        &self,
+        key: &str,
+        retry_after_secs: i64,
+        now: Timestamp,
+        username: &str,
+        client: &Client,
+    ) -> AuthError {
+        self.metrics.throttled(&rule_name(key));
+        let locked_until = now + retry_after_secs;
+        let detail = format!("rule={} until={}", rule_name(key), iso8601(locked_until));
+        let merge_key = format!("throttled|{key}|{locked_until}");
+        self.audit_anonymous(
+            AuditEvent::LoginThrottled,
+            Some(username),
+            client,
+            &detail,
+            Some(merge_key),
+        )
+        .await;
+        AuthError::TooManyAttempts { retry_after_secs }
     }
 
     /// The answer was right: takes the ticket's charges back. `reset` names
@@ -272,6 +302,23 @@ impl Auth {
         }
     }
 
+    /// When a client made known (or seen again) at `now` stops being known.
+    fn known_client_expiry(&self, now: Timestamp) -> Timestamp {
+        now + self.settings.throttle.known_client_days * 24 * 60 * 60
+    }
+
+    /// What `remember_client` writes, for a caller that writes it in its own
+    /// transaction: the new token (the cookie to set, if the store stored it).
+    pub(crate) fn known_client_renewal(&self, client: &Client) -> (Token, KnownClientRenewal) {
+        let token = Token::generate();
+        let renewal = KnownClientRenewal {
+            current: client.known_client.as_ref().map(Token::hash),
+            new: token.hash(),
+            expires_at: self.known_client_expiry(self.clock.now()),
+        };
+        (token, renewal)
+    }
+
     /// After both factors: the client is known to this user from now on. A
     /// new token when it held none for this user (the cookie to set).
     pub(crate) async fn remember_client(
@@ -280,7 +327,7 @@ impl Auth {
         client: &Client,
     ) -> AuthResult<Option<Token>> {
         let now = self.clock.now();
-        let expires_at = now + self.settings.throttle.known_client_days * 24 * 60 * 60;
+        let expires_at = self.known_client_expiry(now);
         if let Some(token) = &client.known_client
             && self
                 .store

@@ -534,6 +534,109 @@ pub trait ThrottleStore {
     async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
+/// A confirmed TOTP device the given code matches, and the newest time step
+/// it matches (checked in the domain, which holds the seeds): the store
+/// accepts that step only if it is newer than the device's last accepted one.
+#[derive(Debug, Clone)]
+pub struct TotpCandidate {
+    pub device_id: String,
+    pub step: i64,
+    /// The sign-in's audit event, should this device be the one accepted.
+    pub passed_event: AuditRecord,
+}
+
+/// The known-client token a completed sign-in leaves with the client: the
+/// one it holds (`current`) is extended when it is a live known client of the
+/// user, otherwise `new` is stored (and the user's oldest beyond
+/// `MAX_KNOWN_CLIENTS_PER_USER` forgotten).
+#[derive(Debug, Clone)]
+pub struct KnownClientRenewal {
+    pub current: Option<TokenHash>,
+    pub new: TokenHash,
+    pub expires_at: Timestamp,
+}
+
+/// A browser to remember once the step passes, with its audit event.
+#[derive(Debug, Clone)]
+pub struct BrowserToRemember {
+    pub browser: RememberedBrowserRecord,
+    pub keep_at_most: u32,
+    pub event: AuditRecord,
+}
+
+/// Every write of a sign-in's second step with an authenticator-app code,
+/// applied by `SecondFactorStore::complete_second_factor` in one transaction
+/// that checks before it writes: the throttle, the code's time step, the
+/// pending login, and then what passing or failing writes.
+#[derive(Debug, Clone)]
+pub struct SecondFactorStep {
+    pub user: UserId,
+    pub now: Timestamp,
+    /// Throttle counters the attempt is judged against (charged on a wrong code).
+    pub charges: Vec<Charge>,
+    /// The devices the code matches, in the order they are tried.
+    pub candidates: Vec<TotpCandidate>,
+    /// The pending login (of `user`) the step completes.
+    pub pending: TokenHash,
+    /// Written when a step is accepted.
+    pub passed: StepPassed,
+    /// Written when the code is wrong.
+    pub refused: StepRefused,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepPassed {
+    /// Started as the pending login ends (capped at `keep_sessions`).
+    pub session: SessionRecord,
+    pub keep_sessions: u32,
+    pub known_client: KnownClientRenewal,
+    pub remember: Option<BrowserToRemember>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepRefused {
+    /// The pending login is voided at this many wrong codes.
+    pub max_failures: u32,
+    /// The audit event of a counted failure, and of one that voided the
+    /// pending login.
+    pub event: AuditRecord,
+    pub voided_event: AuditRecord,
+}
+
+/// What `complete_second_factor` found and wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepVerdict {
+    /// A counter is locked: nothing was written.
+    Locked { retry_after_secs: i64, key: String },
+    /// The step of `device_id` was accepted: the pending login became the
+    /// session, the sign-in was recorded with its event, the known client
+    /// (`new_known_client`: the new token was stored) and the browser to
+    /// remember were written. Nothing was charged.
+    Passed {
+        device_id: String,
+        new_known_client: bool,
+    },
+    /// The code is right for a step already used: nothing was written.
+    Replayed,
+    /// The code is wrong: the charges and a failure of the pending login
+    /// were counted (`voided`: the pending login was removed) with the
+    /// matching event.
+    Refused { voided: bool },
+    /// The code is right but the pending login is gone or expired: nothing
+    /// was written.
+    PendingGone,
+}
+
+#[async_trait]
+pub trait SecondFactorStore {
+    /// Judges and completes a sign-in's TOTP step in one transaction: a
+    /// locked counter refuses it first; else the first candidate whose step
+    /// is newer than its device's last accepted one is accepted (a code
+    /// works once, even under parallel requests); then the step's writes
+    /// (see `StepVerdict`) commit together or not at all.
+    async fn complete_second_factor(&self, step: SecondFactorStep) -> StoreResult<StepVerdict>;
+}
+
 /// A keyed hash of one recovery code.
 pub type CodeHash = [u8; 32];
 
@@ -718,6 +821,7 @@ pub trait Store:
     + TransferStore
     + AccessStore
     + OidcStore
+    + SecondFactorStore
     + Send
     + Sync
 {

@@ -1478,6 +1478,241 @@ async fn a_first_login_past_its_expiry_or_not_for_enrolment_confirms_nothing() {
     assert!(!s.devices_of(id).await.unwrap()[0].confirmed);
 }
 
+// ---- a sign-in's TOTP step, in one transaction ----
+
+/// A TOTP step of `user_id` (named `dora` in its events) for device `d1` at
+/// `step`, completing pending login `pending` into session `session`;
+/// `right`: the code matched the device.
+fn totp_sign_in(
+    user_id: UserId,
+    pending: u8,
+    session_token: u8,
+    step: i64,
+    right: bool,
+) -> SecondFactorStep {
+    let at = 200;
+    let candidates = right
+        .then(|| TotpCandidate {
+            device_id: "d1".into(),
+            step,
+            passed_event: event(at, Some("dora"), "login_second_factor_ok"),
+        })
+        .into_iter()
+        .collect();
+    let mut voided_event = event(at, Some("dora"), "login_second_factor_failed");
+    voided_event.detail = "voided".into();
+    SecondFactorStep {
+        user: user_id,
+        now: at,
+        charges: vec![charge("totp:device:d1")],
+        candidates,
+        pending: [pending; 32],
+        passed: StepPassed {
+            session: session(session_token, user_id, at),
+            keep_sessions: CAP,
+            known_client: KnownClientRenewal {
+                current: None,
+                new: [session_token.wrapping_add(100); 32],
+                expires_at: at + 3600,
+            },
+            remember: None,
+        },
+        refused: StepRefused {
+            max_failures: 3,
+            event: event(at, Some("dora"), "login_second_factor_failed"),
+            voided_event,
+        },
+    }
+}
+
+/// The last accepted step of the user's device `d1`.
+async fn last_step(store: &dyn Store, user_id: UserId) -> Option<i64> {
+    let devices = store.devices_of(user_id).await.unwrap();
+    devices
+        .iter()
+        .find(|d| d.id == "d1")
+        .unwrap()
+        .totp_last_step
+}
+
+/// A user `dora` with the confirmed TOTP device `d1` (last step 1) and the
+/// pending logins `pendings`.
+async fn dora_signing_in(store: &dyn Store, pendings: impl IntoIterator<Item = u8>) -> UserId {
+    let dora = user(store, "dora").await;
+    confirmed_totp(store, "d1", dora, 10).await;
+    for token in pendings {
+        store
+            .insert_pending(pending(token, dora, 150))
+            .await
+            .unwrap();
+    }
+    dora
+}
+
+#[tokio::test]
+async fn a_totp_step_writes_the_session_sign_in_event_and_known_client_together() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, [1, 3]).await;
+    let verdict = s
+        .complete_second_factor(totp_sign_in(dora, 1, 2, 5, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        verdict,
+        StepVerdict::Passed {
+            device_id: "d1".into(),
+            new_known_client: true
+        }
+    );
+    assert!(s.pending([1; 32]).await.unwrap().is_none());
+    assert_eq!(s.session([2; 32]).await.unwrap().unwrap().user_id, dora);
+    assert_eq!(last_step(&**s, dora).await, Some(5));
+    assert!(s.is_known_client([102; 32], dora, 200).await.unwrap());
+    let overviews = s.user_overviews().await.unwrap();
+    assert_eq!(overviews[0].last_sign_in_at, Some(200));
+    assert_eq!(details_of(&**s, "login_second_factor_ok").await.len(), 1);
+
+    // The same step again, from another pending login: used once.
+    let again = s
+        .complete_second_factor(totp_sign_in(dora, 3, 4, 5, true))
+        .await
+        .unwrap();
+    assert_eq!(again, StepVerdict::Replayed);
+    assert!(s.pending([3; 32]).await.unwrap().is_some());
+    assert!(s.session([4; 32]).await.unwrap().is_none());
+    assert_eq!(details_of(&**s, "login_second_factor_ok").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_totp_step_that_fails_part_way_writes_nothing() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, [1]).await;
+    // A session already holds the token the step would start: its insert fails.
+    s.insert_session(session(2, dora, 150), CAP).await.unwrap();
+    let failed = s
+        .complete_second_factor(totp_sign_in(dora, 1, 2, 5, true))
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(last_step(&**s, dora).await, Some(1), "no used code");
+    assert!(s.pending([1; 32]).await.unwrap().is_some());
+    assert_eq!(
+        s.sessions_of(dora).await.unwrap().len(),
+        1,
+        "no new session"
+    );
+    assert!(!s.is_known_client([102; 32], dora, 200).await.unwrap());
+    assert_eq!(s.user_overviews().await.unwrap()[0].last_sign_in_at, None);
+    assert!(details_of(&**s, "login_second_factor_ok").await.is_empty());
+
+    // Once the collision is gone the same code still works.
+    s.delete_session([2; 32]).await.unwrap();
+    let verdict = s
+        .complete_second_factor(totp_sign_in(dora, 1, 2, 5, true))
+        .await
+        .unwrap();
+    assert!(matches!(verdict, StepVerdict::Passed { .. }), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn wrong_totp_codes_are_charged_void_the_pending_login_and_then_lock() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, [1, 3]).await;
+    let mut verdicts = Vec::new();
+    for _ in 0..3 {
+        let step = totp_sign_in(dora, 1, 2, 5, false);
+        verdicts.push(s.complete_second_factor(step).await.unwrap());
+    }
+    assert_eq!(
+        verdicts,
+        [false, false, true].map(|voided| StepVerdict::Refused { voided })
+    );
+    assert!(s.pending([1; 32]).await.unwrap().is_none());
+    let failed = details_of(&**s, "login_second_factor_failed").await;
+    assert_eq!(failed.iter().filter(|d| *d == "voided").count(), 1);
+    assert_eq!(failed.len(), 3);
+
+    // Two more wrong codes reach the device's limit (5): then even the
+    // right code is refused, and nothing is written.
+    for _ in 0..2 {
+        let step = totp_sign_in(dora, 3, 4, 5, false);
+        s.complete_second_factor(step).await.unwrap();
+    }
+    let locked = s
+        .complete_second_factor(totp_sign_in(dora, 3, 4, 5, true))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&locked, StepVerdict::Locked { key, retry_after_secs: 60 } if key == "totp:device:d1"),
+        "{locked:?}"
+    );
+    assert_eq!(last_step(&**s, dora).await, Some(1));
+    assert!(s.session([4; 32]).await.unwrap().is_none());
+    assert_eq!(s.pending([3; 32]).await.unwrap().unwrap().failures, 2);
+}
+
+#[tokio::test]
+async fn a_right_totp_code_without_its_pending_login_writes_nothing() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, []).await;
+    let verdict = s
+        .complete_second_factor(totp_sign_in(dora, 1, 2, 5, true))
+        .await
+        .unwrap();
+    assert_eq!(verdict, StepVerdict::PendingGone);
+    assert_eq!(last_step(&**s, dora).await, Some(1));
+    assert!(s.session([2; 32]).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn parallel_totp_steps_with_one_code_sign_in_once() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, 1..=8).await;
+    let steps = (1..=8u8).map(|token| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let step = totp_sign_in(dora, token, token + 10, 7, true);
+            matches!(
+                s.complete_second_factor(step).await.unwrap(),
+                StepVerdict::Passed { .. }
+            )
+        })
+    });
+    assert_eq!(futures_count(steps).await, 1);
+    assert_eq!(s.sessions_of(dora).await.unwrap().len(), 1);
+    assert_eq!(last_step(&**s, dora).await, Some(7));
+}
+
+#[tokio::test]
+async fn totp_steps_racing_the_removal_of_their_device_all_answer() {
+    let s = store().await;
+    let dora = dora_signing_in(&**s, 1..=8).await;
+    confirmed_totp(&**s, "d2", dora, 11).await;
+    let steps: Vec<_> = (1..=8u8)
+        .map(|token| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let step = totp_sign_in(dora, token, token + 10, 7 + i64::from(token), true);
+                s.complete_second_factor(step).await.map(drop)
+            })
+        })
+        .collect();
+    let removal = {
+        let s = s.clone();
+        tokio::spawn(async move { s.delete_device(dora, "d1").await.map(drop) })
+    };
+    for step in steps {
+        step.await.unwrap().expect("a step answers (no deadlock)");
+    }
+    removal.await.unwrap().expect("the removal answers");
+    assert!(
+        s.devices_of(dora)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.id != "d1")
+    );
+}
+
 /// How many of the spawned tasks answered `true`.
 async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
     let tasks: Vec<_> = tasks.collect();

@@ -2,6 +2,7 @@
 //! once), the lost-device reset, each user's last sign-in, and the user table.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 
 use super::sessions::end_sessions_of;
 use super::users::{SECOND_FACTOR_COUNTS, USER_COLUMNS, user_from_row_at};
@@ -9,6 +10,21 @@ use super::{
     AdminStore, PostgresStore, SecondFactorsRemoved, StoreResult, UserId, UserOverview, count,
 };
 use crate::model::Timestamp;
+
+/// Records a completed sign-in.
+pub(super) async fn record_sign_in(
+    client: &impl GenericClient,
+    user: UserId,
+    at: Timestamp,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE users SET last_sign_in_at = $2 WHERE id = $1",
+            &[&user, &at],
+        )
+        .await
+        .map(drop)
+}
 
 #[async_trait]
 impl AdminStore for PostgresStore {
@@ -80,12 +96,7 @@ impl AdminStore for PostgresStore {
 
     async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
         let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE users SET last_sign_in_at = $2 WHERE id = $1",
-                &[&user, &at],
-            )
-            .await?;
+        record_sign_in(&client, user, at).await?;
         Ok(())
     }
 }

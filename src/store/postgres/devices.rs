@@ -4,7 +4,7 @@
 //! holds the user's row lock, so confirmations on any instance take turns).
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::{
@@ -34,6 +34,30 @@ fn device_from_row(row: &Row) -> DeviceRecord {
         credential: row.get(11),
         credential_id: row.get(12),
     }
+}
+
+/// Records a TOTP step of a confirmed device as used if it is newer than the
+/// last one accepted; whether it was. One statement: a concurrent update of
+/// the row waits for this one and then re-checks the step, so a step is
+/// accepted once.
+pub(super) async fn accept_totp_step(
+    client: &impl GenericClient,
+    device_id: &str,
+    step: i64,
+    at: Timestamp,
+    offset_steps: Option<i64>,
+) -> Result<bool, tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE devices
+                SET totp_last_step = $2, last_used_at = $3,
+                    totp_offset_steps = coalesce($4, totp_offset_steps)
+              WHERE id = $1 AND confirmed
+                AND (totp_last_step IS NULL OR totp_last_step < $2)",
+            &[&device_id, &step, &at, &offset_steps],
+        )
+        .await
+        .map(|changed| changed == 1)
 }
 
 #[async_trait]
@@ -99,19 +123,7 @@ impl DeviceStore for PostgresStore {
         offset_steps: Option<i64>,
     ) -> StoreResult<bool> {
         let client = self.client().await?;
-        // One statement: a concurrent update of the row waits for this one
-        // and then re-checks the step, so a step is accepted once.
-        let changed = client
-            .execute(
-                "UPDATE devices
-                    SET totp_last_step = $2, last_used_at = $3,
-                        totp_offset_steps = coalesce($4, totp_offset_steps)
-                  WHERE id = $1 AND confirmed
-                    AND (totp_last_step IS NULL OR totp_last_step < $2)",
-                &[&device_id, &step, &at, &offset_steps],
-            )
-            .await?;
-        Ok(changed == 1)
+        Ok(accept_totp_step(&client, device_id, step, at, offset_steps).await?)
     }
 
     async fn confirm_factor(

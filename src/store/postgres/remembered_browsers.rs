@@ -2,6 +2,7 @@
 //! while. Only the token's SHA-256 is kept, with the factor it stands for.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::sessions::{delete_all_but, delete_by_handle, insert_session, keep_newest};
@@ -29,16 +30,15 @@ fn from_row(row: &Row) -> StoreResult<RememberedBrowserRecord> {
     })
 }
 
-#[async_trait]
-impl RememberedBrowserStore for PostgresStore {
-    async fn insert_remembered_browser(
-        &self,
-        browser: RememberedBrowserRecord,
-        keep_at_most: u32,
-    ) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        tx.execute(
+/// Remembers a browser and forgets the user's oldest beyond `keep_at_most`
+/// (inside the caller's transaction).
+pub(super) async fn insert(
+    client: &impl GenericClient,
+    browser: &RememberedBrowserRecord,
+    keep_at_most: u32,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
             &format!(
                 "INSERT INTO {TABLE} ({COLUMNS})
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -57,7 +57,19 @@ impl RememberedBrowserStore for PostgresStore {
             ],
         )
         .await?;
-        keep_newest(&tx, TABLE, browser.user_id, keep_at_most).await?;
+    keep_newest(client, TABLE, browser.user_id, keep_at_most).await
+}
+
+#[async_trait]
+impl RememberedBrowserStore for PostgresStore {
+    async fn insert_remembered_browser(
+        &self,
+        browser: RememberedBrowserRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        insert(&tx, &browser, keep_at_most).await?;
         tx.commit().await?;
         Ok(())
     }

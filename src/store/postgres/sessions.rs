@@ -149,6 +149,36 @@ async fn insert_pending(
         .map(drop)
 }
 
+/// Counts one wrong second factor on a pending login; the failures so far
+/// (`u32::MAX` when it is gone).
+pub(super) async fn count_pending_failure(
+    client: &impl GenericClient,
+    token_hash: TokenHash,
+) -> Result<u32, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = $1
+             RETURNING failures",
+            &[&&token_hash[..]],
+        )
+        .await?;
+    Ok(row.map_or(u32::MAX, |row| count(row.get(0))))
+}
+
+/// Ends a pending login; whether there was one.
+pub(super) async fn delete_pending(
+    client: &impl GenericClient,
+    token_hash: TokenHash,
+) -> Result<bool, tokio_postgres::Error> {
+    client
+        .execute(
+            "DELETE FROM pending_logins WHERE token_hash = $1",
+            &[&&token_hash[..]],
+        )
+        .await
+        .map(|removed| removed == 1)
+}
+
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
@@ -188,24 +218,12 @@ impl SessionStore for PostgresStore {
 
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = $1
-                 RETURNING failures",
-                &[&&token_hash[..]],
-            )
-            .await?;
-        Ok(row.map_or(u32::MAX, |row| count(row.get(0))))
+        Ok(count_pending_failure(&client, token_hash).await?)
     }
 
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()> {
         let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM pending_logins WHERE token_hash = $1",
-                &[&&token_hash[..]],
-            )
-            .await?;
+        delete_pending(&client, token_hash).await?;
         Ok(())
     }
 
@@ -218,13 +236,7 @@ impl SessionStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // A concurrent promotion waits on the row lock, then deletes nothing.
-        let removed = tx
-            .execute(
-                "DELETE FROM pending_logins WHERE token_hash = $1",
-                &[&&pending[..]],
-            )
-            .await?;
-        if removed != 1 {
+        if !delete_pending(&tx, pending).await? {
             return Ok(false);
         }
         insert_session(&tx, &session, keep_at_most).await?;

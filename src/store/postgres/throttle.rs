@@ -13,7 +13,10 @@ use crate::model::Timestamp;
 use crate::model::throttle::{Charge, Charged, Counter, plan_charges};
 
 /// Locks the counters of `charges` until the transaction ends.
-async fn lock_keys(tx: &Transaction<'_>, charges: &[Charge]) -> Result<(), tokio_postgres::Error> {
+pub(super) async fn lock_keys(
+    tx: &Transaction<'_>,
+    charges: &[Charge],
+) -> Result<(), tokio_postgres::Error> {
     let mut keys: Vec<&str> = charges.iter().map(|c| c.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -67,6 +70,53 @@ pub(super) async fn save(
         )
         .await
         .map(drop)
+}
+
+/// Stores a known client and forgets the user's oldest beyond the bound
+/// (inside the caller's transaction).
+pub(super) async fn insert_known_client(
+    client: &impl GenericClient,
+    token_hash: TokenHash,
+    user: UserId,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+            &[&&token_hash[..], &user, &now, &expires_at],
+        )
+        .await?;
+    // A script without a cookie jar signs in as a new client each time:
+    // keep only the user's most recent ones.
+    client
+        .execute(
+            "DELETE FROM known_clients WHERE user_id = $1 AND token_hash NOT IN
+               (SELECT token_hash FROM known_clients WHERE user_id = $1
+                 ORDER BY created_at DESC, seq DESC LIMIT $2)",
+            &[&user, &MAX_KNOWN_CLIENTS_PER_USER],
+        )
+        .await
+        .map(drop)
+}
+
+/// Extends a live known client of `user`; false when there is none.
+pub(super) async fn extend_known_client(
+    client: &impl GenericClient,
+    token_hash: TokenHash,
+    user: UserId,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<bool, tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE known_clients SET expires_at = $4
+              WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
+            &[&&token_hash[..], &user, &now, &expires_at],
+        )
+        .await
+        .map(|changed| changed == 1)
 }
 
 #[async_trait]
@@ -128,21 +178,7 @@ impl ThrottleStore for PostgresStore {
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4)",
-            &[&&token_hash[..], &user, &now, &expires_at],
-        )
-        .await?;
-        // A script without a cookie jar signs in as a new client each time:
-        // keep only the user's most recent ones.
-        tx.execute(
-            "DELETE FROM known_clients WHERE user_id = $1 AND token_hash NOT IN
-               (SELECT token_hash FROM known_clients WHERE user_id = $1
-                 ORDER BY created_at DESC, seq DESC LIMIT $2)",
-            &[&user, &MAX_KNOWN_CLIENTS_PER_USER],
-        )
-        .await?;
+        insert_known_client(&tx, token_hash, user, now, expires_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -172,14 +208,7 @@ impl ThrottleStore for PostgresStore {
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
         let client = self.client().await?;
-        let changed = client
-            .execute(
-                "UPDATE known_clients SET expires_at = $4
-                  WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
-                &[&&token_hash[..], &user, &now, &expires_at],
-            )
-            .await?;
-        Ok(changed == 1)
+        Ok(extend_known_client(&client, token_hash, user, now, expires_at).await?)
     }
 
     async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64> {

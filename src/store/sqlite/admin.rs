@@ -8,6 +8,17 @@ use super::users::{SECOND_FACTOR_COUNTS, USER_COLUMNS, user_from_row};
 use super::{AdminStore, SecondFactorsRemoved, SqliteStore, StoreResult, UserId, UserOverview};
 use crate::model::Timestamp;
 
+/// Records a completed sign-in (inside the caller's transaction).
+pub(super) fn record_sign_in(
+    conn: &rusqlite::Connection,
+    user: UserId,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE users SET last_sign_in_at = ?2 WHERE id = ?1")?
+        .execute(params![user, at])
+        .map(drop)
+}
+
 #[async_trait]
 impl AdminStore for SqliteStore {
     async fn user_overviews(&self) -> StoreResult<Vec<UserOverview>> {
@@ -66,13 +77,6 @@ impl AdminStore for SqliteStore {
     }
 
     async fn record_sign_in(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE users SET last_sign_in_at = ?2 WHERE id = ?1",
-                params![user, at],
-            )
-            .map(drop)
-        })
-        .await
+        self.write(move |conn| record_sign_in(conn, user, at)).await
     }
 }

@@ -41,6 +41,26 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     })
 }
 
+/// Records a TOTP step of a confirmed device as used if it is newer than the
+/// last one accepted (inside the caller's transaction); whether it was.
+pub(super) fn accept_totp_step(
+    conn: &Connection,
+    device_id: &str,
+    step: i64,
+    at: Timestamp,
+    offset_steps: Option<i64>,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "UPDATE devices
+            SET totp_last_step = ?2, last_used_at = ?3,
+                totp_offset_steps = coalesce(?4, totp_offset_steps)
+          WHERE id = ?1 AND confirmed
+            AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+    )?
+    .execute(params![device_id, step, at, offset_steps])
+    .map(|changed| changed == 1)
+}
+
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn insert_device(&self, device: DeviceRecord) -> StoreResult<()> {
@@ -124,18 +144,8 @@ impl DeviceStore for SqliteStore {
         offset_steps: Option<i64>,
     ) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.write(move |conn| {
-            let changed = conn.execute(
-                "UPDATE devices
-                    SET totp_last_step = ?2, last_used_at = ?3,
-                        totp_offset_steps = coalesce(?4, totp_offset_steps)
-                  WHERE id = ?1 AND confirmed
-                    AND (totp_last_step IS NULL OR totp_last_step < ?2)",
-                params![device_id, step, at, offset_steps],
-            )?;
-            Ok(changed == 1)
-        })
-        .await
+        self.write(move |conn| accept_totp_step(conn, &device_id, step, at, offset_steps))
+            .await
     }
 
     async fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<DeviceRemoval> {

@@ -18,6 +18,7 @@ mod devices;
 mod oidc;
 mod recovery;
 mod remembered_browsers;
+mod second_factor;
 mod security;
 mod security_keys;
 mod sessions;

@@ -26,6 +26,34 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<RememberedBrowserRecord> {
     })
 }
 
+/// Remembers a browser and forgets the user's oldest beyond `keep_at_most`
+/// (inside the caller's transaction).
+pub(super) fn insert(
+    tx: &Connection,
+    browser: &RememberedBrowserRecord,
+    keep_at_most: u32,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO remembered_browsers ({COLUMNS})
+                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            browser.id,
+            browser.token_hash,
+            browser.user_id,
+            browser.created_at,
+            browser.expires_at,
+            browser.last_used_at,
+            browser.method,
+            browser.second_factor_at,
+            browser.ip,
+            browser.user_agent
+        ],
+    )?;
+    keep_newest(tx, TABLE, browser.user_id, keep_at_most)
+}
+
 #[async_trait]
 impl RememberedBrowserStore for SqliteStore {
     async fn insert_remembered_browser(
@@ -33,28 +61,8 @@ impl RememberedBrowserStore for SqliteStore {
         browser: RememberedBrowserRecord,
         keep_at_most: u32,
     ) -> StoreResult<()> {
-        self.write(move |tx| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO remembered_browsers ({COLUMNS})
-                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ),
-                params![
-                    browser.id,
-                    browser.token_hash,
-                    browser.user_id,
-                    browser.created_at,
-                    browser.expires_at,
-                    browser.last_used_at,
-                    browser.method,
-                    browser.second_factor_at,
-                    browser.ip,
-                    browser.user_agent
-                ],
-            )?;
-            keep_newest(tx, TABLE, browser.user_id, keep_at_most)
-        })
-        .await
+        self.write(move |tx| insert(tx, &browser, keep_at_most))
+            .await
     }
 
     async fn remembered_browser(

@@ -145,6 +145,28 @@ fn insert_pending(conn: &Connection, pending: &PendingRecord) -> rusqlite::Resul
     .map(drop)
 }
 
+/// Counts one wrong second factor on a pending login (inside the caller's
+/// transaction); the failures so far (`u32::MAX` when it is gone).
+pub(super) fn count_pending_failure(
+    conn: &Connection,
+    token_hash: TokenHash,
+) -> rusqlite::Result<u32> {
+    conn.prepare_cached(
+        "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
+         RETURNING failures",
+    )?
+    .query_row([token_hash], |row| row.get(0))
+    .optional()
+    .map(|failures| failures.unwrap_or(u32::MAX))
+}
+
+/// Ends a pending login; whether there was one.
+pub(super) fn delete_pending(conn: &Connection, token_hash: TokenHash) -> rusqlite::Result<bool> {
+    conn.prepare_cached("DELETE FROM pending_logins WHERE token_hash = ?1")?
+        .execute([token_hash])
+        .map(|removed| removed == 1)
+}
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_pending(&self, pending: PendingRecord) -> StoreResult<()> {
@@ -182,28 +204,13 @@ impl SessionStore for SqliteStore {
     }
 
     async fn count_pending_failure(&self, token_hash: TokenHash) -> StoreResult<u32> {
-        self.write(move |conn| {
-            conn.query_row(
-                "UPDATE pending_logins SET failures = failures + 1 WHERE token_hash = ?1
-                 RETURNING failures",
-                [token_hash],
-                |row| row.get(0),
-            )
-            .optional()
-            .map(|failures| failures.unwrap_or(u32::MAX))
-        })
-        .await
+        self.write(move |conn| count_pending_failure(conn, token_hash))
+            .await
     }
 
     async fn delete_pending(&self, token_hash: TokenHash) -> StoreResult<()> {
-        self.write(move |conn| {
-            conn.execute(
-                "DELETE FROM pending_logins WHERE token_hash = ?1",
-                [token_hash],
-            )
-            .map(drop)
-        })
-        .await
+        self.write(move |conn| delete_pending(conn, token_hash).map(drop))
+            .await
     }
 
     async fn promote_pending(
@@ -213,11 +220,7 @@ impl SessionStore for SqliteStore {
         keep_at_most: u32,
     ) -> StoreResult<bool> {
         self.write(move |tx| {
-            let removed = tx.execute(
-                "DELETE FROM pending_logins WHERE token_hash = ?1",
-                [pending],
-            )?;
-            if removed != 1 {
+            if !delete_pending(tx, pending)? {
                 return Ok(false);
             }
             insert_session(tx, &session, keep_at_most)?;

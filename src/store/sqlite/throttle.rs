@@ -47,6 +47,47 @@ pub(super) fn save(
     .map(drop)
 }
 
+/// Stores a known client and forgets the user's oldest beyond the bound
+/// (inside the caller's transaction).
+pub(super) fn insert_known_client(
+    tx: &rusqlite::Connection,
+    token_hash: TokenHash,
+    user: UserId,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash, user, now, expires_at],
+    )?;
+    // A script without a cookie jar signs in as a new client each
+    // time: keep only the user's most recent ones.
+    tx.execute(
+        "DELETE FROM known_clients WHERE user_id = ?1 AND token_hash NOT IN
+           (SELECT token_hash FROM known_clients WHERE user_id = ?1
+             ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
+        params![user, MAX_KNOWN_CLIENTS_PER_USER],
+    )?;
+    Ok(())
+}
+
+/// Extends a live known client of `user`; false when there is none.
+pub(super) fn extend_known_client(
+    conn: &rusqlite::Connection,
+    token_hash: TokenHash,
+    user: UserId,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "UPDATE known_clients SET expires_at = ?4
+          WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
+    )?
+    .execute(params![token_hash, user, now, expires_at])
+    .map(|n| n == 1)
+}
+
 #[async_trait]
 impl ThrottleStore for SqliteStore {
     async fn charge_attempt(&self, charges: Vec<Charge>, now: Timestamp) -> StoreResult<Charged> {
@@ -101,23 +142,8 @@ impl ThrottleStore for SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO known_clients (token_hash, user_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash, user, now, expires_at],
-            )?;
-            // A script without a cookie jar signs in as a new client each
-            // time: keep only the user's most recent ones.
-            tx.execute(
-                "DELETE FROM known_clients WHERE user_id = ?1 AND token_hash NOT IN
-                   (SELECT token_hash FROM known_clients WHERE user_id = ?1
-                     ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
-                params![user, MAX_KNOWN_CLIENTS_PER_USER],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| insert_known_client(tx, token_hash, user, now, expires_at))
+            .await
     }
 
     async fn is_known_client(
@@ -146,15 +172,8 @@ impl ThrottleStore for SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE known_clients SET expires_at = ?4
-                  WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
-                params![token_hash, user, now, expires_at],
-            )
-            .map(|n| n == 1)
-        })
-        .await
+        self.write(move |conn| extend_known_client(conn, token_hash, user, now, expires_at))
+            .await
     }
 
     async fn delete_stale_throttle_state(&self, now: Timestamp) -> StoreResult<u64> {
