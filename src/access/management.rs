@@ -36,6 +36,7 @@ pub type AccessResult<T> = Result<T, AccessError>;
 pub enum NameOf {
     Group,
     Policy,
+    Role,
 }
 
 impl NameOf {
@@ -43,6 +44,7 @@ impl NameOf {
         match self {
             NameOf::Group => "group",
             NameOf::Policy => "policy",
+            NameOf::Role => "role",
         }
     }
 }
@@ -89,7 +91,7 @@ fn describe(to: &Attachment) -> String {
 }
 
 /// The "missing" arms of a change as 404s.
-fn found(change: AccessChange) -> Result<(), AuthError> {
+pub(crate) fn found(change: AccessChange) -> Result<(), AuthError> {
     match change {
         AccessChange::Done => Ok(()),
         AccessChange::NoSuchGroup => Err(AuthError::NotFound("group")),

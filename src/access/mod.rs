@@ -20,6 +20,7 @@ pub mod document;
 pub mod engine;
 pub mod management;
 pub mod pattern;
+pub mod roles;
 pub mod snapshot;
 
 pub use admin_actions::{ADMIN_ENDPOINTS, AdminAction, AdminEndpoint, AdminResource};

@@ -9,7 +9,7 @@ use super::context::{ConditionKey, Context};
 use super::document::Effect;
 use super::engine::{CompiledPolicy, Decision, Matched, Request, decide, evaluate};
 use crate::config::DefaultDecision;
-use crate::model::access::{AccessRows, Attachment};
+use crate::model::access::{AccessRows, Attachment, RoleRow};
 
 /// Every stored policy compiled, and what applies to each user.
 #[derive(Debug, Default)]
@@ -18,6 +18,8 @@ pub struct Snapshot {
     /// Sorted by name (as the store lists them), so matches come in a stable order.
     policies: Vec<CompiledPolicy>,
     users: HashMap<String, Holdings>,
+    /// Each role as stored, and the indices of its policies.
+    roles: HashMap<String, (RoleRow, Vec<usize>)>,
 }
 
 /// What one user holds: indices into `Snapshot::policies`, sorted and
@@ -41,6 +43,8 @@ pub struct Asker<'a> {
     pub source_ip: Option<&'a str>,
     /// `session`, `access_key` or `temporary`.
     pub credential_type: &'a str,
+    /// A role's token: its permissions are the role's policies alone.
+    pub role: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -220,10 +224,25 @@ impl Snapshot {
             holdings.groups.sort();
             holdings.groups.dedup();
         }
+        let roles = rows
+            .roles
+            .iter()
+            .map(|role| {
+                let mut held: Vec<usize> = role
+                    .policies
+                    .iter()
+                    .filter_map(|p| index.get(p.as_str()).copied())
+                    .collect();
+                held.sort_unstable();
+                held.dedup();
+                (role.name.clone(), (role.clone(), held))
+            })
+            .collect();
         Self {
             version: rows.version,
             policies,
             users,
+            roles,
         }
     }
 
@@ -249,10 +268,37 @@ impl Snapshot {
             .map(|&at| &self.policies[at])
     }
 
-    fn holds_any(&self, username: &str) -> bool {
-        self.users
-            .get(username)
-            .is_some_and(|holdings| !holdings.policies.is_empty())
+    /// A role by name.
+    pub fn role(&self, name: &str) -> Option<&RoleRow> {
+        self.roles.get(name).map(|(role, _)| role)
+    }
+
+    /// Every role, by name.
+    pub fn roles(&self) -> impl Iterator<Item = &RoleRow> {
+        self.roles.values().map(|(role, _)| role)
+    }
+
+    /// The policies that decide for `asker`: a role's alone for a role's
+    /// token (none when the role is gone), else the user's.
+    fn policies_for<'s>(&'s self, asker: &Asker<'_>) -> impl Iterator<Item = &'s CompiledPolicy> + use<'s> {
+        let held: &'s [usize] = match asker.role {
+            Some(role) => self.roles.get(role).map_or(&[][..], |(_, held)| held.as_slice()),
+            None => self
+                .users
+                .get(asker.username)
+                .map_or(&[][..], |holdings| holdings.policies.as_slice()),
+        };
+        held.iter().map(|&at| &self.policies[at])
+    }
+
+    fn holds_any(&self, asker: &Asker<'_>) -> bool {
+        match asker.role {
+            Some(role) => self.roles.get(role).is_some_and(|(_, held)| !held.is_empty()),
+            None => self
+                .users
+                .get(asker.username)
+                .is_some_and(|holdings| !holdings.policies.is_empty()),
+        }
     }
 
     /// The condition keys of a request by `asker`.
@@ -311,7 +357,7 @@ impl Snapshot {
         }
         let context = self.context_for(asker);
         let (decision, deciding) = decide(
-            self.policies_of(asker.username),
+            self.policies_for(asker),
             &Request::new(action, resource, &context),
         );
         let (allowed, _) = settle(decision, action, asker.admin, default);
@@ -330,14 +376,14 @@ impl Snapshot {
         default: DefaultDecision,
     ) -> Access {
         // The common case costs no context: nothing attached, default allow.
-        if default == DefaultDecision::Allow && !self.holds_any(asker.username) {
+        if default == DefaultDecision::Allow && !self.holds_any(asker) {
             return Access::Allowed;
         }
         let action = format!("http:{method}");
         let mut context = self.context_for(asker);
         let judge = |context: &Context| {
             let (decision, deciding) = decide(
-                self.policies_of(asker.username),
+                self.policies_for(asker),
                 &Request::new(&action, url, context),
             );
             (settle(decision, &action, asker.admin, default).0, deciding)
@@ -351,7 +397,8 @@ impl Snapshot {
                 .filter(|m| m.effect == Effect::Deny)
                 .map(StatementRef::of),
         );
-        if asker.second_factor.is_none() {
+        // Only a browser's session can step up; a script's token can't.
+        if asker.second_factor.is_none() || asker.credential_type != "session" {
             return refused;
         }
         context
@@ -476,6 +523,7 @@ mod tests {
                 row("helpdesk", r#"{"Sid": "Helpdesk", "Effect": "Allow",
                     "Action": ["twofold:ResetMfa", "twofold:ListUsers"], "Resource": "*"}"#, &[g("helpdesk")]),
             ],
+            roles: vec![],
         }
     }
 
@@ -486,6 +534,7 @@ mod tests {
             second_factor: Some(SecondFactor { method: Some(method), age_secs: age }),
             source_ip: Some("10.0.0.1"),
             credential_type: "session",
+            role: None,
         }
     }
 

@@ -78,7 +78,7 @@ async fn require_administrator(
         ));
     };
     let principal = req.extract::<Principal>().await?;
-    if !principal.user().admin {
+    if !principal.is_admin() {
         let (action, resource) =
             endpoint_permission(&req).ok_or(ApiError::from(AuthError::Forbidden))?;
         // A resource named in the body (creating a user) is checked by the handler.
@@ -90,7 +90,7 @@ async fn require_administrator(
         }
     }
     req.extensions_mut()
-        .insert(Actor::delegated(&principal.account));
+        .insert(Actor::delegated(&principal));
     req.extensions_mut().insert(principal);
     next.call(req).await
 }

@@ -482,7 +482,7 @@ async fn account_view(
     error: Option<String>,
 ) -> Result<AccountView, HttpResponse> {
     let devices = auth
-        .devices(account)
+        .devices(&account.user)
         .await
         .map_err(|e| page_failure(&e))?
         .iter()
@@ -496,7 +496,7 @@ async fn account_view(
         })
         .collect();
     let recovery_codes_left = auth
-        .recovery_codes_left_of(account)
+        .recovery_codes_left_of(&account.user)
         .await
         .map_err(|e| page_failure(&e))?;
     let sessions = auth.sessions(account).await.map_err(|e| page_failure(&e))?;
@@ -527,7 +527,7 @@ pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
 
 async fn account_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     query: web::Query<Notice>,
 ) -> HttpResponse {
@@ -575,7 +575,7 @@ async fn account_error_page(
 
 async fn remove_device(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
@@ -592,7 +592,7 @@ async fn remove_device(
 
 async fn end_session(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
@@ -604,7 +604,7 @@ async fn end_session(
 
 async fn end_other_sessions(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
 ) -> HttpResponse {
     match auth.end_other_sessions(&account, &client).await {
@@ -615,7 +615,7 @@ async fn end_other_sessions(
 
 async fn forget_remembered_browser(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
