@@ -55,22 +55,27 @@ fn new_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The throttle counters one key check is charged to: the key id as given
-/// (so an unknown id counts too) and the client's address.
+/// The throttle counters one key check is charged to, as a password's are:
+/// the key id as given (so an unknown id counts too) with the client's
+/// address, the key id alone, and the address alone.
 fn key_charges(auth: &Auth, id: &str, client: &Client) -> Vec<Charge> {
     let rules = auth.throttle_rules();
     let id: String = id.chars().take(ID_PREFIX.len() + 16).collect();
-    let mut charges = vec![Charge {
-        key: format!("access_key:key:{id}"),
-        rule: rules.account,
+    let ip = client.ip.as_deref().map(ip_bucket);
+    let charge = |key: String, rule| Charge {
+        key,
+        rule,
         set_lock: 0,
-    }];
-    if let Some(ip) = client.ip.as_deref() {
-        charges.push(Charge {
-            key: format!("access_key:ip:{}", ip_bucket(ip)),
-            rule: rules.ip,
-            set_lock: 0,
-        });
+    };
+    let mut charges = vec![
+        charge(
+            format!("access_key:key_ip:{id}|{}", ip.as_deref().unwrap_or("")),
+            rules.account_ip,
+        ),
+        charge(format!("access_key:key:{id}"), rules.account),
+    ];
+    if let Some(ip) = ip {
+        charges.push(charge(format!("access_key:ip:{ip}"), rules.ip));
     }
     charges
 }

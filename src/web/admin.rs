@@ -55,6 +55,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     .into_iter()
     .chain(super::access_admin::api_routes())
     .chain(super::simulate::api_routes())
+    .chain(super::programmatic::admin_routes())
     .collect()
 }
 

@@ -39,6 +39,8 @@ mod openapi;
 pub mod tls;
 // Passkeys: passwordless sign-in.
 mod passkeys;
+// Programmatic access: access keys, temporary credentials, roles.
+mod programmatic;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -148,6 +150,7 @@ fn v1_routes() -> Vec<ApiRoute> {
     ];
     table.extend(protection::api_routes());
     table.extend(passkeys::api_routes());
+    table.extend(programmatic::api_routes());
     table
 }
 

@@ -187,13 +187,23 @@ impl ProgrammaticStore for PostgresStore {
         id: &str,
         active: bool,
     ) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let changed = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let changed = tx
             .execute(
                 "UPDATE access_keys SET active = $3 WHERE user_id = $1 AND id = $2",
                 &[&user, &id, &active],
             )
             .await?;
+        // Voided for good: activating the key again revives none.
+        if changed == 1 && !active {
+            tx.execute(
+                "DELETE FROM temporary_credentials WHERE access_key_id = $1",
+                &[&id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(changed == 1)
     }
 

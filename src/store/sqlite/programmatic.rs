@@ -252,11 +252,18 @@ impl ProgrammaticStore for SqliteStore {
     ) -> StoreResult<bool> {
         let id = id.to_owned();
         self.write(move |conn| {
-            conn.execute(
+            let changed = conn.execute(
                 "UPDATE access_keys SET active = ?3 WHERE user_id = ?1 AND id = ?2",
                 params![user, id, active],
-            )
-            .map(|n| n == 1)
+            )?;
+            // Voided for good: activating the key again revives none.
+            if changed == 1 && !active {
+                conn.execute(
+                    "DELETE FROM temporary_credentials WHERE access_key_id = ?1",
+                    [&id],
+                )?;
+            }
+            Ok(changed == 1)
         })
         .await
     }
