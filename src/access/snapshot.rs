@@ -280,9 +280,15 @@ impl Snapshot {
 
     /// The policies that decide for `asker`: a role's alone for a role's
     /// token (none when the role is gone), else the user's.
-    fn policies_for<'s>(&'s self, asker: &Asker<'_>) -> impl Iterator<Item = &'s CompiledPolicy> + use<'s> {
+    fn policies_for<'s>(
+        &'s self,
+        asker: &Asker<'_>,
+    ) -> impl Iterator<Item = &'s CompiledPolicy> + use<'s> {
         let held: &'s [usize] = match asker.role {
-            Some(role) => self.roles.get(role).map_or(&[][..], |(_, held)| held.as_slice()),
+            Some(role) => self
+                .roles
+                .get(role)
+                .map_or(&[][..], |(_, held)| held.as_slice()),
             None => self
                 .users
                 .get(asker.username)
@@ -293,7 +299,10 @@ impl Snapshot {
 
     fn holds_any(&self, asker: &Asker<'_>) -> bool {
         match asker.role {
-            Some(role) => self.roles.get(role).is_some_and(|(_, held)| !held.is_empty()),
+            Some(role) => self
+                .roles
+                .get(role)
+                .is_some_and(|(_, held)| !held.is_empty()),
             None => self
                 .users
                 .get(asker.username)

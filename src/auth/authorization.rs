@@ -68,12 +68,10 @@ fn asker<'a>(principal: &'a Principal, client: &'a Client, now: Timestamp) -> As
     Asker {
         username: &principal.user().username,
         admin: principal.is_admin(),
-        second_factor: principal
-            .second_factor()
-            .map(|(method, at)| SecondFactor {
-                method,
-                age_secs: now - at,
-            }),
+        second_factor: principal.second_factor().map(|(method, at)| SecondFactor {
+            method,
+            age_secs: now - at,
+        }),
         source_ip: client.ip.as_deref(),
         credential_type: principal.kind().as_str(),
         role: principal.role(),

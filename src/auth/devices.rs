@@ -10,8 +10,8 @@ use super::login::{Method, SignedIn};
 use super::second_factor::{Intent, Passed, Proof};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
-use crate::store::{UserRecord, 
-    DeviceKind, DeviceRecord, DeviceRemoval, FactorConfirmation, FactorGate, NewFactor,
+use crate::store::{
+    DeviceKind, DeviceRecord, DeviceRemoval, FactorConfirmation, FactorGate, NewFactor, UserRecord,
 };
 
 pub const MAX_DEVICES: usize = 8;

@@ -95,9 +95,10 @@ impl Principal {
     /// without a code.
     pub fn second_factor(&self) -> Option<(Option<&str>, Timestamp)> {
         match &self.credential {
-            Credential::Session(s) => {
-                Some((Some(s.method.as_str()).filter(|m| !m.is_empty()), s.second_factor_at))
-            }
+            Credential::Session(s) => Some((
+                Some(s.method.as_str()).filter(|m| !m.is_empty()),
+                s.second_factor_at,
+            )),
             Credential::Temporary(t) => t.mfa_at.map(|at| (t.mfa_method.as_deref(), at)),
             Credential::AccessKey(_) => None,
         }

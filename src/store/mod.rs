@@ -760,8 +760,12 @@ pub trait ProgrammaticStore {
         id: &str,
     ) -> StoreResult<Option<(AccessKeyRecord, UserRecord)>>;
     /// `false` when the user holds no such key.
-    async fn set_access_key_active(&self, user: UserId, id: &str, active: bool)
-    -> StoreResult<bool>;
+    async fn set_access_key_active(
+        &self,
+        user: UserId,
+        id: &str,
+        active: bool,
+    ) -> StoreResult<bool>;
     /// Deletes a key and every temporary credential made from it.
     async fn delete_access_key(&self, user: UserId, id: &str) -> StoreResult<bool>;
     async fn touch_access_key(&self, id: &str, at: Timestamp) -> StoreResult<()>;

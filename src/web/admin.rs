@@ -90,8 +90,7 @@ async fn require_administrator(
                 .map_err(ApiError::from)?;
         }
     }
-    req.extensions_mut()
-        .insert(Actor::delegated(&principal));
+    req.extensions_mut().insert(Actor::delegated(&principal));
     req.extensions_mut().insert(principal);
     next.call(req).await
 }

@@ -58,12 +58,7 @@ impl From<&DeviceRecord> for DeviceView {
 )]
 pub async fn me(auth: web::Data<Auth>, principal: Principal) -> ApiResult<HttpResponse> {
     let user = principal.user();
-    let devices: Vec<DeviceView> = auth
-        .devices(user)
-        .await?
-        .iter()
-        .map(Into::into)
-        .collect();
+    let devices: Vec<DeviceView> = auth.devices(user).await?.iter().map(Into::into).collect();
     let recovery_codes_left = auth.recovery_codes_left_of(user).await?;
     let groups = auth.groups_of(&user.username).await?;
     Ok(HttpResponse::Ok().json(json!({

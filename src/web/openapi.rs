@@ -10,8 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
     access_admin, admin, devices, health, login, me, metrics, passkeys, programmatic, protection,
-    resync,
-    security_keys, sessions, simulate, verify,
+    resync, security_keys, sessions, simulate, verify,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.

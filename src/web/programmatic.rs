@@ -32,9 +32,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::DELETE, "/me/access-keys/{id}", |r| {
             r.to(delete_my_key)
         }),
-        ApiRoute::new(Method::POST, "/sts/session-token", |r| {
-            r.to(session_token)
-        }),
+        ApiRoute::new(Method::POST, "/sts/session-token", |r| r.to(session_token)),
         ApiRoute::new(Method::POST, "/sts/assume-role", |r| r.to(assume_role)),
     ]
 }

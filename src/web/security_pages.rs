@@ -239,7 +239,10 @@ async fn reauthenticate_view(
     error: Option<String>,
     recovery_refused: bool,
 ) -> ReauthenticateView {
-    let recovery_codes_left = auth.recovery_codes_left_of(&account.user).await.unwrap_or(0);
+    let recovery_codes_left = auth
+        .recovery_codes_left_of(&account.user)
+        .await
+        .unwrap_or(0);
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
     ReauthenticateView {
         done: after_step_up(&next),
@@ -322,7 +325,11 @@ async fn recovery_codes_page(
     OrSignIn(account): OrSignIn<Account>,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
-    let replacing = auth.recovery_codes_left_of(&account.user).await.unwrap_or(0) > 0;
+    let replacing = auth
+        .recovery_codes_left_of(&account.user)
+        .await
+        .unwrap_or(0)
+        > 0;
     page(
         StatusCode::OK,
         &MakeRecoveryCodesView {

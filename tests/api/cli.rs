@@ -116,8 +116,7 @@ fn the_credential_report_has_the_contract_header_and_a_row_per_user() {
         ]
     );
     assert!(
-        lines[2].starts_with("root,")
-            && lines[2].ends_with(",true,false,N/A,N/A,false,N/A,N/A,0")
+        lines[2].starts_with("root,") && lines[2].ends_with(",true,false,N/A,N/A,false,N/A,N/A,0")
     );
 }
 

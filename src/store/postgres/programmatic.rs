@@ -76,7 +76,10 @@ pub(super) async fn read_roles(tx: &Transaction<'_>) -> StoreResult<Vec<RoleRow>
         .await?
     {
         if let Some(at) = position(&roles, row.get(0)) {
-            match (row.get::<_, Option<String>>(1), row.get::<_, Option<String>>(2)) {
+            match (
+                row.get::<_, Option<String>>(1),
+                row.get::<_, Option<String>>(2),
+            ) {
                 (Some(group), _) => roles[at].trusted_groups.push(group),
                 (None, Some(user)) => roles[at].trusted_users.push(user),
                 (None, None) => {}
@@ -98,7 +101,10 @@ impl ProgrammaticStore for PostgresStore {
         let tx = client.transaction().await?;
         // The user's row lock: parallel creations for one user take turns.
         if tx
-            .query_opt("SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&key.user_id])
+            .query_opt(
+                "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+                &[&key.user_id],
+            )
             .await?
             .is_none()
         {
@@ -383,7 +389,12 @@ impl ProgrammaticStore for PostgresStore {
         if groups.len() + users.len() > MAX_ROLE_TRUST {
             return Err(StoreError::AccessLimit(AccessLimit::RoleTrust));
         }
-        let existing = id_of(&tx, "SELECT id FROM access_roles WHERE name = $1", &role.name).await?;
+        let existing = id_of(
+            &tx,
+            "SELECT id FROM access_roles WHERE name = $1",
+            &role.name,
+        )
+        .await?;
         let id: i64 = match existing {
             Some(id) => {
                 tx.execute(
@@ -391,8 +402,11 @@ impl ProgrammaticStore for PostgresStore {
                     &[&id, &role.max_duration_secs, &role.updated_at],
                 )
                 .await?;
-                tx.execute("DELETE FROM access_role_policies WHERE role_id = $1", &[&id])
-                    .await?;
+                tx.execute(
+                    "DELETE FROM access_role_policies WHERE role_id = $1",
+                    &[&id],
+                )
+                .await?;
                 tx.execute("DELETE FROM access_role_trust WHERE role_id = $1", &[&id])
                     .await?;
                 id

@@ -125,7 +125,11 @@ fn write_role(conn: &Connection, role: &RoleRow) -> rusqlite::Result<Result<bool
     if groups.len() + users.len() > MAX_ROLE_TRUST {
         return Ok(Err(Refused::Limit(AccessLimit::RoleTrust)));
     }
-    let existing = id_of(conn, "SELECT id FROM access_roles WHERE name = ?1", &role.name)?;
+    let existing = id_of(
+        conn,
+        "SELECT id FROM access_roles WHERE name = ?1",
+        &role.name,
+    )?;
     let id = match existing {
         Some(id) => {
             conn.execute(
@@ -194,7 +198,13 @@ impl ProgrammaticStore for SqliteStore {
             conn.execute(
                 "INSERT INTO access_keys (id, user_id, secret_hash, active, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.id, key.user_id, key.secret_hash, key.active, key.created_at],
+                params![
+                    key.id,
+                    key.user_id,
+                    key.secret_hash,
+                    key.active,
+                    key.created_at
+                ],
             )?;
             Ok(true)
         })
@@ -322,11 +332,12 @@ impl ProgrammaticStore for SqliteStore {
                 }
             }
             let role = match &credential.role {
-                Some(name) => match id_of(conn, "SELECT id FROM access_roles WHERE name = ?1", name)?
-                {
-                    Some(id) => Some(id),
-                    None => return Ok(Err(TemporaryRefusal::NoSuchRole)),
-                },
+                Some(name) => {
+                    match id_of(conn, "SELECT id FROM access_roles WHERE name = ?1", name)? {
+                        Some(id) => Some(id),
+                        None => return Ok(Err(TemporaryRefusal::NoSuchRole)),
+                    }
+                }
                 None => None,
             };
             conn.execute(
