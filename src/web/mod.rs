@@ -40,6 +40,7 @@ pub mod tls;
 // Passkeys: passwordless sign-in.
 mod passkeys;
 // Programmatic access: access keys, temporary credentials, roles.
+mod access_key_pages;
 mod programmatic;
 
 use actix_web::http::Method;
@@ -188,5 +189,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(admin_pages::routes)
     .configure(security_pages::routes)
     .configure(devices::page_routes)
-    .configure(verify::page_routes);
+    .configure(verify::page_routes)
+    .configure(access_key_pages::routes);
 }

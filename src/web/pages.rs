@@ -109,6 +109,7 @@ struct AccountView {
     notice: Option<String>,
     error: Option<String>,
     passkeys: bool,
+    access_keys: Vec<super::access_key_pages::AccessKeyRow>,
 }
 
 #[derive(Deserialize)]
@@ -505,7 +506,15 @@ async fn account_view(
         .await
         .map_err(|e| page_failure(&e))?;
     let this_browser = client.remembered_browser.as_ref().map(|t| t.hash());
+    let access_keys = auth
+        .access_keys(&account.user)
+        .await
+        .map_err(|e| page_failure(&e))?
+        .iter()
+        .map(super::access_key_pages::AccessKeyRow::from)
+        .collect();
     Ok(AccountView {
+        access_keys,
         admin: account.user.admin,
         sessions: session_rows(&sessions, Some(account.session.token_hash), auth.now()),
         remembered: remembered_rows(&remembered, this_browser),
@@ -544,6 +553,13 @@ async fn account_page(
         Some("browser_forgotten") => {
             Some("That browser will be asked for a second factor at its next sign-in.".to_owned())
         }
+        Some("key_deactivated") => {
+            Some("The access key is inactive; the tokens made from it no longer work.".to_owned())
+        }
+        Some("key_activated") => Some("The access key is active again.".to_owned()),
+        Some("key_deleted") => {
+            Some("The access key is deleted; the tokens made from it no longer work.".to_owned())
+        }
         Some("password_changed") => {
             Some("Your password is changed; your other sessions have ended.".to_owned())
         }
@@ -560,7 +576,7 @@ async fn account_page(
     }
 }
 
-async fn account_error_page(
+pub(super) async fn account_error_page(
     auth: &Auth,
     account: &Account,
     client: &Client,

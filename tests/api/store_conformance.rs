@@ -1608,7 +1608,10 @@ async fn populated_store() -> FreshStore {
         created_at: 100,
         expires_at: 200,
     };
-    assert_eq!(s.insert_temporary_credential(token, CAP).await.unwrap(), Ok(()));
+    assert_eq!(
+        s.insert_temporary_credential(token, CAP).await.unwrap(),
+        Ok(())
+    );
     s.insert_pending(pending(1, first, 100)).await.unwrap();
     s.insert_pending(pending(2, first, 100)).await.unwrap();
     assert!(
