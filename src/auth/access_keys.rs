@@ -219,10 +219,15 @@ impl Auth {
         secret: &str,
         client: &Client,
     ) -> AuthResult<(AccessKeyRecord, UserRecord)> {
+        // Not an access key at all (an app's own Basic login passing through
+        // a proxy): nothing to look up, nothing to guess, nothing counted.
+        if !is_key_id(id) {
+            return Err(AuthError::InvalidAccessKey);
+        }
         let ticket = self
             .charge_attempt(key_charges(self, id, client), "", client)
             .await?;
-        let found = if is_key_id(id) && secret.len() <= MAX_SECRET_CHARS {
+        let found = if secret.len() <= MAX_SECRET_CHARS {
             self.store.access_key_with_user(id).await?
         } else {
             None

@@ -556,18 +556,12 @@ impl Auth {
                     }
                 }
             }
-            Stage::StepUp(_) => {
-                let detail = format!("step_up method={method}{reason}");
-                self.audit(
-                    AuditEvent::LoginSecondFactorFailed,
-                    Some(&subject.user.username),
-                    client,
-                    &detail,
-                )
-                .await;
-            }
-            Stage::Programmatic => {
-                let detail = format!("session_token method={method}{reason}");
+            Stage::StepUp(_) | Stage::Programmatic => {
+                let intent = match subject.stage {
+                    Stage::Programmatic => "session_token",
+                    _ => "step_up",
+                };
+                let detail = format!("{intent} method={method}{reason}");
                 self.audit(
                     AuditEvent::LoginSecondFactorFailed,
                     Some(&subject.user.username),

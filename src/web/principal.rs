@@ -38,6 +38,17 @@ pub(super) fn presented_credential(req: &HttpRequest) -> Option<PresentedCredent
     }
 }
 
+/// The credential forward-auth judges: the session cookie when there is
+/// one, else the `Authorization` header. Behind a proxy the header may be
+/// the app's own (its API token, its Basic login) riding along with a
+/// browser's cookie: that browser is still let in by its session.
+pub(super) fn forwarded_credential(req: &HttpRequest) -> Option<PresentedCredential> {
+    match session_token(req) {
+        Some(token) => Some(PresentedCredential::Session(token)),
+        None => presented_credential(req),
+    }
+}
+
 /// The longest `Authorization` value read (a Basic key and secret, or a
 /// Bearer token, are far shorter).
 const MAX_AUTHORIZATION_BYTES: usize = 512;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::forwarded::{OriginalRequest, original_request};
 use super::pages::page;
-use super::principal::presented_credential;
+use super::principal::forwarded_credential;
 use super::return_to;
 use crate::access::{Access, StepUp};
 use crate::auth::authorization::ForwardRequest;
@@ -50,7 +50,7 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
 )]
 pub async fn verify(auth: web::Data<Auth>, client: Client, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
-    let presented = presented_credential(&req);
+    let presented = forwarded_credential(&req);
     let principal = auth.verify_principal(presented.as_ref(), &client).await;
     let (decision, response) = match (principal, original_request(&req)) {
         (Ok(principal), Ok(original)) => answer(&auth, &principal, &client, &req, &original).await,

@@ -72,6 +72,16 @@ async fn session_token(
     )
 }
 
+/// A page through nginx, with a token.
+async fn get_with(url: String, token: String) -> reqwest::Response {
+    client()
+        .get(url)
+        .header("Authorization", bearer(&token))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `/api/v1/verify` as nginx calls it, with `authorization`.
 async fn verify_with(app: &TestApp, authorization: &str, url: &str) -> reqwest::Response {
     client()
@@ -183,17 +193,7 @@ async fn a_script_gets_a_token_with_a_code_and_passes_nginx_only_where_mfa_is_no
         session_token(&app, &id, &key_secret, Some(app.totp_code(&secret))).await;
     assert!(mfa);
 
-    let through = |token: String, path: &'static str| {
-        let url = format!("{site}{path}");
-        async move {
-            client()
-                .get(url)
-                .header("Authorization", bearer(&token))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let through = |token: String, path: &'static str| get_with(format!("{site}{path}"), token);
     let answer = through(with_code.clone(), "/mfa/report").await;
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.text().await.unwrap(), "hello alice");
@@ -701,17 +701,7 @@ async fn assuming_a_role_swaps_the_users_permissions_for_the_roles() {
     assert_eq!(roles["roles"][0]["policies"], json!(["reports"]));
     assert_eq!(roles["roles"][0]["max_duration_secs"], 7200);
 
-    let get = |token: String, path: &'static str| {
-        let url = format!("{site}{path}");
-        async move {
-            client()
-                .get(url)
-                .header("Authorization", bearer(&token))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let get = |token: String, path: &'static str| get_with(format!("{site}{path}"), token);
     let (id, key_secret) = create_key(&app, &alice).await;
     app.next_time_step();
     let (own, _) = session_token(&app, &id, &key_secret, Some(app.totp_code(&secret))).await;
@@ -980,4 +970,25 @@ async fn the_credential_report_shows_both_keys_oldest_first() {
     );
     assert_eq!(cell("access_key_2_last_used"), "N/A");
     assert_eq!(header.last(), Some(&"passkeys"));
+}
+
+#[tokio::test]
+async fn a_browsers_session_passes_verify_beside_the_apps_own_authorization_header() {
+    let app = spawn_app().await;
+    let (alice, _, _) = app.signed_in_user_with_totp("alice").await;
+    for header in [
+        "Bearer the-apps-own-api-token",
+        "Basic YWxpY2U6aHVudGVyMg==",
+    ] {
+        let answer = alice
+            .get(app.url("/api/v1/verify"))
+            .header("Authorization", header)
+            .header("X-Original-Method", "GET")
+            .header("X-Original-URL", "https://grafana.example.com/api/x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{header}");
+        assert_eq!(answer.headers()["remote-user"], "alice");
+    }
 }
