@@ -54,16 +54,29 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn new(action: &'a str, resource: &'a str, context: &'a Context) -> Self {
-        let action = if action.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(action.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(action)
-        };
         Self {
-            action,
+            action: lowercase_action(action),
             resource,
             context,
         }
+    }
+
+    /// The action, lowercased.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    pub fn resource(&self) -> &str {
+        self.resource
+    }
+}
+
+/// An action as the compiled patterns spell it: lowercased (borrowed when it already is).
+pub fn lowercase_action(action: &str) -> Cow<'_, str> {
+    if action.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(action.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(action)
     }
 }
 
@@ -108,7 +121,25 @@ pub fn evaluate<'p>(
     policies: impl IntoIterator<Item = &'p CompiledPolicy>,
     request: &Request<'_>,
 ) -> Evaluation<'p> {
-    let matched: Vec<Matched<'p>> = matching(policies, request).collect();
+    evaluate_among(every_statement(policies), request)
+}
+
+/// The decision and the statement that made it, stopping at the first Deny
+/// and allocating nothing (the per-request path).
+pub fn decide<'p>(
+    policies: impl IntoIterator<Item = &'p CompiledPolicy>,
+    request: &Request<'_>,
+) -> (Decision, Option<Matched<'p>>) {
+    decide_among(every_statement(policies), request)
+}
+
+/// `evaluate` over some statements, in evaluation order, each with its
+/// policy: those an index kept for the request, or all of them.
+pub fn evaluate_among<'p>(
+    statements: impl IntoIterator<Item = (&'p CompiledPolicy, &'p Statement)>,
+    request: &Request<'_>,
+) -> Evaluation<'p> {
+    let matched: Vec<Matched<'p>> = matching(statements, request).collect();
     let decision = if matched.iter().any(|m| m.effect == Effect::Deny) {
         Decision::Deny
     } else if matched.is_empty() {
@@ -119,14 +150,13 @@ pub fn evaluate<'p>(
     Evaluation { decision, matched }
 }
 
-/// The decision and the statement that made it, stopping at the first Deny
-/// and allocating nothing (the per-request path).
-pub fn decide<'p>(
-    policies: impl IntoIterator<Item = &'p CompiledPolicy>,
+/// `decide` over some statements, in evaluation order, each with its policy.
+pub fn decide_among<'p>(
+    statements: impl IntoIterator<Item = (&'p CompiledPolicy, &'p Statement)>,
     request: &Request<'_>,
 ) -> (Decision, Option<Matched<'p>>) {
     let mut allowed = None;
-    for matched in matching(policies, request) {
+    for matched in matching(statements, request) {
         match matched.effect {
             Effect::Deny => return (Decision::Deny, Some(matched)),
             Effect::Allow => {
@@ -140,26 +170,32 @@ pub fn decide<'p>(
     }
 }
 
-fn matching<'p, 'r, I>(
-    policies: I,
-    request: &'r Request<'r>,
-) -> impl Iterator<Item = Matched<'p>> + 'r
-where
-    I: IntoIterator<Item = &'p CompiledPolicy>,
-    I::IntoIter: 'r,
-    'p: 'r,
-{
-    policies.into_iter().flat_map(move |policy| {
+fn every_statement<'p>(
+    policies: impl IntoIterator<Item = &'p CompiledPolicy>,
+) -> impl Iterator<Item = (&'p CompiledPolicy, &'p Statement)> {
+    policies.into_iter().flat_map(|policy| {
         policy
             .statements
             .iter()
-            .filter(move |statement| statement_matches(statement, request))
-            .map(|statement| Matched {
-                policy: &policy.name,
-                sid: statement.sid.as_deref(),
-                effect: statement.effect,
-            })
+            .map(move |statement| (policy, statement))
     })
+}
+
+fn matching<'p, 'r>(
+    statements: impl IntoIterator<Item = (&'p CompiledPolicy, &'p Statement)> + 'r,
+    request: &'r Request<'r>,
+) -> impl Iterator<Item = Matched<'p>> + 'r
+where
+    'p: 'r,
+{
+    statements
+        .into_iter()
+        .filter(move |(_, statement)| statement_matches(statement, request))
+        .map(|(policy, statement)| Matched {
+            policy: &policy.name,
+            sid: statement.sid.as_deref(),
+            effect: statement.effect,
+        })
 }
 
 fn statement_matches(statement: &Statement, request: &Request<'_>) -> bool {

@@ -121,10 +121,9 @@ impl Auth {
         self.require_recent_second_factor_of(by)?;
         check_name(NameOf::Group, name)?;
         let created = self.store.put_group(name).await?;
-        self.access_changed();
         if created {
-            let detail = format!("by={}; group={name}", by.name());
-            self.audit(AuditEvent::GroupCreated, None, client, &detail)
+            let what = format!("group={name}");
+            self.after_change(AuditEvent::GroupCreated, by, None, &what, client)
                 .await;
         }
         Ok(created)
@@ -132,15 +131,7 @@ impl Auth {
 
     /// Deletes a group with its memberships and attachments.
     pub async fn delete_group(&self, by: &Actor, name: &str, client: &Client) -> AccessResult<()> {
-        self.require_recent_second_factor_of(by)?;
-        if !self.store.delete_group(name).await? {
-            return Err(AuthError::NotFound("group").into());
-        }
-        self.access_changed();
-        let detail = format!("by={}; group={name}", by.name());
-        self.audit(AuditEvent::GroupDeleted, None, client, &detail)
-            .await;
-        Ok(())
+        self.delete_named(NameOf::Group, by, name, client).await
     }
 
     /// Makes a user a member of a group (already one is not an error).
@@ -151,18 +142,8 @@ impl Auth {
         username: &str,
         client: &Client,
     ) -> AccessResult<()> {
-        self.require_recent_second_factor_of(by)?;
-        found(self.store.add_member(group, username).await?)?;
-        self.access_changed();
-        let detail = format!("by={}; group={group}", by.name());
-        self.audit(
-            AuditEvent::GroupMemberAdded,
-            Some(username),
-            client,
-            &detail,
-        )
-        .await;
-        Ok(())
+        self.change_membership(true, by, group, username, client)
+            .await
     }
 
     /// Takes a user out of a group (not a member is not an error).
@@ -173,17 +154,30 @@ impl Auth {
         username: &str,
         client: &Client,
     ) -> AccessResult<()> {
+        self.change_membership(false, by, group, username, client)
+            .await
+    }
+
+    async fn change_membership(
+        &self,
+        member: bool,
+        by: &Actor,
+        group: &str,
+        username: &str,
+        client: &Client,
+    ) -> AccessResult<()> {
         self.require_recent_second_factor_of(by)?;
-        found(self.store.remove_member(group, username).await?)?;
-        self.access_changed();
-        let detail = format!("by={}; group={group}", by.name());
-        self.audit(
-            AuditEvent::GroupMemberRemoved,
-            Some(username),
-            client,
-            &detail,
-        )
-        .await;
+        let (change, event) = if member {
+            let change = self.store.add_member(group, username).await?;
+            (change, AuditEvent::GroupMemberAdded)
+        } else {
+            let change = self.store.remove_member(group, username).await?;
+            (change, AuditEvent::GroupMemberRemoved)
+        };
+        found(change)?;
+        let what = format!("group={group}");
+        self.after_change(event, by, Some(username), &what, client)
+            .await;
         Ok(())
     }
 
@@ -203,27 +197,50 @@ impl Auth {
             .store
             .put_policy(name, document, self.clock.now())
             .await?;
-        self.access_changed();
-        let detail = format!(
-            "by={}; policy={name}; {}",
-            by.name(),
+        let what = format!(
+            "policy={name}; {}",
             if created { "created" } else { "replaced" }
         );
-        self.audit(AuditEvent::PolicyPut, None, client, &detail)
+        self.after_change(AuditEvent::PolicyPut, by, None, &what, client)
             .await;
         Ok(created)
     }
 
     /// Deletes a policy, detaching it everywhere.
     pub async fn delete_policy(&self, by: &Actor, name: &str, client: &Client) -> AccessResult<()> {
+        self.delete_named(NameOf::Policy, by, name, client).await
+    }
+
+    pub(super) async fn delete_named(
+        &self,
+        kind: NameOf,
+        by: &Actor,
+        name: &str,
+        client: &Client,
+    ) -> AccessResult<()> {
         self.require_recent_second_factor_of(by)?;
-        if !self.store.delete_policy(name).await? {
-            return Err(AuthError::NotFound("policy").into());
+        let (deleted, event, noun) = match kind {
+            NameOf::Group => (
+                self.store.delete_group(name).await?,
+                AuditEvent::GroupDeleted,
+                "group",
+            ),
+            NameOf::Policy => (
+                self.store.delete_policy(name).await?,
+                AuditEvent::PolicyDeleted,
+                "policy",
+            ),
+            NameOf::Role => (
+                self.store.delete_role(name).await?,
+                AuditEvent::RoleDeleted,
+                "role",
+            ),
+        };
+        if !deleted {
+            return Err(AuthError::NotFound(noun).into());
         }
-        self.access_changed();
-        let detail = format!("by={}; policy={name}", by.name());
-        self.audit(AuditEvent::PolicyDeleted, None, client, &detail)
-            .await;
+        let what = format!("{noun}={name}");
+        self.after_change(event, by, None, &what, client).await;
         Ok(())
     }
 
@@ -235,12 +252,7 @@ impl Auth {
         to: &Attachment,
         client: &Client,
     ) -> AccessResult<()> {
-        self.require_recent_second_factor_of(by)?;
-        found(self.store.attach_policy(policy, to).await?)?;
-        self.access_changed();
-        self.audit_attachment(AuditEvent::PolicyAttached, by, policy, to, client)
-            .await;
-        Ok(())
+        self.change_attachment(true, by, policy, to, client).await
     }
 
     /// Detaches a policy from a group or a user (not attached is not an error).
@@ -251,27 +263,47 @@ impl Auth {
         to: &Attachment,
         client: &Client,
     ) -> AccessResult<()> {
-        self.require_recent_second_factor_of(by)?;
-        found(self.store.detach_policy(policy, to).await?)?;
-        self.access_changed();
-        self.audit_attachment(AuditEvent::PolicyDetached, by, policy, to, client)
-            .await;
-        Ok(())
+        self.change_attachment(false, by, policy, to, client).await
     }
 
-    async fn audit_attachment(
+    async fn change_attachment(
         &self,
-        event: AuditEvent,
+        attached: bool,
         by: &Actor,
         policy: &str,
         to: &Attachment,
         client: &Client,
-    ) {
+    ) -> AccessResult<()> {
+        self.require_recent_second_factor_of(by)?;
+        let (change, event) = if attached {
+            let change = self.store.attach_policy(policy, to).await?;
+            (change, AuditEvent::PolicyAttached)
+        } else {
+            let change = self.store.detach_policy(policy, to).await?;
+            (change, AuditEvent::PolicyDetached)
+        };
+        found(change)?;
         let username = match to {
             Attachment::User(name) => Some(name.as_str()),
             Attachment::Group(_) => None,
         };
-        let detail = format!("by={}; policy={policy}; {}", by.name(), describe(to));
+        let what = format!("policy={policy}; {}", describe(to));
+        self.after_change(event, by, username, &what, client).await;
+        Ok(())
+    }
+
+    /// After every change: the next decision reads the policies again, and
+    /// the change is audited with the acting admin (`what` follows `by=…; `).
+    pub(super) async fn after_change(
+        &self,
+        event: AuditEvent,
+        by: &Actor,
+        username: Option<&str>,
+        what: &str,
+        client: &Client,
+    ) {
+        self.access_changed();
+        let detail = format!("by={}; {what}", by.name());
         self.audit(event, username, client, &detail).await;
     }
 }

@@ -18,6 +18,7 @@ pub mod authorizer;
 pub mod context;
 pub mod document;
 pub mod engine;
+pub mod index;
 pub mod management;
 pub mod pattern;
 pub mod roles;
@@ -27,7 +28,10 @@ pub use admin_actions::{ADMIN_ENDPOINTS, AdminAction, AdminEndpoint, AdminResour
 pub use authorizer::Authorizer;
 pub use context::{ConditionKey, Context};
 pub use document::{Effect, InvalidPolicy, PolicyDocument, Problem};
-pub use engine::{CompiledPolicy, Decision, Evaluation, Matched, Request, decide, evaluate};
+pub use engine::{
+    CompiledPolicy, Decision, Evaluation, Matched, Request, decide, decide_among, evaluate,
+    evaluate_among,
+};
 pub use pattern::Pattern;
 pub use snapshot::{
     Access, Asker, SecondFactor, Simulated, Simulation, Snapshot, StatementRef, StepUp,

@@ -77,6 +77,17 @@ impl Pattern {
         &self.source
     }
 
+    /// Whether the pattern has no wildcard (it matches only itself).
+    pub fn is_exact(&self) -> bool {
+        self.shape == Shape::Exact
+    }
+
+    /// The text before the first wildcard: every match starts with it.
+    pub fn literal_prefix(&self) -> &str {
+        let end = self.source.find(['*', '?']).unwrap_or(self.source.len());
+        &self.source[..end]
+    }
+
     pub fn matches(&self, text: &str) -> bool {
         match &self.shape {
             Shape::Anything => true,

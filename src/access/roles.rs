@@ -75,9 +75,8 @@ impl Auth {
             max_duration_secs,
             updated_at: self.now(),
         };
-        let detail = format!(
-            "by={}; role={name} trusted_groups={} trusted_users={} policies={} max_duration_secs={max_duration_secs}",
-            by.name(),
+        let what = format!(
+            "role={name} trusted_groups={} trusted_users={} policies={} max_duration_secs={max_duration_secs}",
             role.trusted_groups.join(","),
             role.trusted_users.join(","),
             role.policies.join(","),
@@ -89,21 +88,13 @@ impl Auth {
                 return Err(AuthError::NotFound("role").into());
             }
         };
-        self.access_changed();
-        self.audit(AuditEvent::RolePut, None, client, &detail).await;
+        self.after_change(AuditEvent::RolePut, by, None, &what, client)
+            .await;
         Ok(created)
     }
 
     /// Deletes a role; the tokens made for it end with it.
     pub async fn delete_role(&self, by: &Actor, name: &str, client: &Client) -> AccessResult<()> {
-        self.require_recent_second_factor_of(by)?;
-        if !self.store.delete_role(name).await? {
-            return Err(AuthError::NotFound("role").into());
-        }
-        self.access_changed();
-        let detail = format!("by={}; role={name}", by.name());
-        self.audit(AuditEvent::RoleDeleted, None, client, &detail)
-            .await;
-        Ok(())
+        self.delete_named(NameOf::Role, by, name, client).await
     }
 }

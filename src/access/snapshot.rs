@@ -7,7 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::context::{ConditionKey, Context};
 use super::document::Effect;
-use super::engine::{CompiledPolicy, Decision, Matched, Request, decide, evaluate};
+use super::engine::{
+    CompiledPolicy, Decision, Matched, Request, decide_among, evaluate_among, lowercase_action,
+};
+use super::index::{Candidates, StatementIndex};
 use crate::config::DefaultDecision;
 use crate::model::access::{AccessRows, Attachment, RoleRow};
 
@@ -17,6 +20,8 @@ pub struct Snapshot {
     version: i64,
     /// Sorted by name (as the store lists them), so matches come in a stable order.
     policies: Vec<CompiledPolicy>,
+    /// `None` only in tests that compare with walking every statement.
+    index: Option<StatementIndex>,
     users: HashMap<String, Holdings>,
     /// Each role as stored, and the indices of its policies.
     roles: HashMap<String, (RoleRow, Vec<usize>)>,
@@ -27,7 +32,11 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 struct Holdings {
     policies: Vec<usize>,
+    /// How many statements those policies have.
+    statements: usize,
     groups: Vec<String>,
+    /// The groups comma-separated, as forward-auth passes them on.
+    groups_joined: String,
 }
 
 /// Who is asking, as far as the condition keys go.
@@ -147,6 +156,15 @@ pub struct Simulation {
     pub matched: Vec<StatementRef>,
 }
 
+/// `http:<method>`, lowercased as the compiled action patterns are.
+fn http_action(method: &str) -> String {
+    let mut action = String::with_capacity(5 + method.len());
+    action.push_str("http:");
+    action.push_str(method);
+    action.make_ascii_lowercase();
+    action
+}
+
 /// Whether an action is a request to an app behind forward-auth, the only
 /// kind `access.default_decision` applies to.
 fn is_http(action: &str) -> bool {
@@ -221,8 +239,14 @@ impl Snapshot {
         for holdings in users.values_mut() {
             holdings.policies.sort_unstable();
             holdings.policies.dedup();
+            holdings.statements = holdings
+                .policies
+                .iter()
+                .map(|&at| policies[at].statements().len())
+                .sum();
             holdings.groups.sort();
             holdings.groups.dedup();
+            holdings.groups_joined = holdings.groups.join(",");
         }
         let roles = rows
             .roles
@@ -240,10 +264,32 @@ impl Snapshot {
             .collect();
         Self {
             version: rows.version,
+            index: Some(StatementIndex::build(&policies)),
             policies,
             users,
             roles,
         }
+    }
+
+    /// The same snapshot walking every statement of a user's policies, as
+    /// the index must decide.
+    #[cfg(test)]
+    pub(super) fn without_index(mut self) -> Self {
+        self.index = None;
+        self
+    }
+
+    /// The same snapshot going through the index by one dimension, even
+    /// where walking every statement would be cheaper, so tests reach it.
+    #[cfg(test)]
+    pub(super) fn always_indexed(mut self, by: super::index::Narrowing) -> Self {
+        for holdings in self.users.values_mut() {
+            holdings.statements = usize::MAX;
+        }
+        if let Some(index) = &mut self.index {
+            index.only = Some(by);
+        }
+        self
     }
 
     /// The store's access version these rows were read at.
@@ -256,6 +302,13 @@ impl Snapshot {
         self.users
             .get(username)
             .map_or(&[][..], |holdings| &holdings.groups)
+    }
+
+    /// The user's groups comma-separated (`Remote-Groups`), sorted.
+    pub fn groups_joined(&self, username: &str) -> &str {
+        self.users
+            .get(username)
+            .map_or("", |holdings| &holdings.groups_joined)
     }
 
     /// Every policy that applies to the user, attached to them or to one of
@@ -278,36 +331,45 @@ impl Snapshot {
         self.roles.values().map(|(role, _)| role)
     }
 
-    /// The policies that decide for `asker`: a role's alone for a role's
-    /// token (none when the role is gone), else the user's.
-    fn policies_for<'s>(
-        &'s self,
-        asker: &Asker<'_>,
-    ) -> impl Iterator<Item = &'s CompiledPolicy> + use<'s> {
-        let held: &'s [usize] = match asker.role {
-            Some(role) => self
-                .roles
-                .get(role)
-                .map_or(&[][..], |(_, held)| held.as_slice()),
+    /// The policies that decide for `asker` (a role's alone for a role's
+    /// token, none when the role is gone; else the user's) and how many
+    /// statements they hold.
+    fn held_by<'s>(&'s self, asker: &Asker<'_>) -> (&'s [usize], usize) {
+        match asker.role {
+            Some(role) => {
+                let held = self
+                    .roles
+                    .get(role)
+                    .map_or(&[][..], |(_, held)| held.as_slice());
+                let statements = held
+                    .iter()
+                    .map(|&at| self.policies[at].statements().len())
+                    .sum();
+                (held, statements)
+            }
             None => self
                 .users
                 .get(asker.username)
-                .map_or(&[][..], |holdings| holdings.policies.as_slice()),
-        };
-        held.iter().map(|&at| &self.policies[at])
+                .map_or((&[][..], 0), |holdings| {
+                    (holdings.policies.as_slice(), holdings.statements)
+                }),
+        }
+    }
+
+    /// The statements of the asker's policies that could match `action`
+    /// (lowercased) on `resource`, in evaluation order.
+    fn candidates<'s>(&'s self, asker: &Asker<'_>, action: &str, resource: &str) -> Candidates<'s> {
+        let (held, statements) = self.held_by(asker);
+        match &self.index {
+            Some(index) if !held.is_empty() => {
+                index.candidates(&self.policies, held, statements, action, resource)
+            }
+            _ => Candidates::all(&self.policies, held),
+        }
     }
 
     fn holds_any(&self, asker: &Asker<'_>) -> bool {
-        match asker.role {
-            Some(role) => self
-                .roles
-                .get(role)
-                .is_some_and(|(_, held)| !held.is_empty()),
-            None => self
-                .users
-                .get(asker.username)
-                .is_some_and(|holdings| !holdings.policies.is_empty()),
-        }
+        !self.held_by(asker).0.is_empty()
     }
 
     /// The condition keys of a request by `asker`.
@@ -364,12 +426,19 @@ impl Snapshot {
         if asker.admin && is_twofold(action) {
             return (true, None);
         }
+        let action = lowercase_action(action);
+        let candidates = self.candidates(asker, &action, resource);
+        if candidates.clone().next().is_none() {
+            // Nothing can match, whatever the condition keys: no context needed.
+            return (
+                settle(Decision::ImplicitDeny, &action, asker.admin, default).0,
+                None,
+            );
+        }
         let context = self.context_for(asker);
-        let (decision, deciding) = decide(
-            self.policies_for(asker),
-            &Request::new(action, resource, &context),
-        );
-        let (allowed, _) = settle(decision, action, asker.admin, default);
+        let (decision, deciding) =
+            decide_among(candidates, &Request::new(&action, resource, &context));
+        let (allowed, _) = settle(decision, &action, asker.admin, default);
         (allowed, deciding.map(StatementRef::of))
     }
 
@@ -388,13 +457,22 @@ impl Snapshot {
         if default == DefaultDecision::Allow && !self.holds_any(asker) {
             return Access::Allowed;
         }
-        let action = format!("http:{method}");
+        let action = http_action(method);
+        let candidates = self.candidates(asker, &action, url);
+        if candidates.clone().next().is_none() {
+            // Nothing can match, whatever the condition keys (so no step-up
+            // would help either): no context needed.
+            let (allowed, _) = settle(Decision::ImplicitDeny, &action, asker.admin, default);
+            return if allowed {
+                Access::Allowed
+            } else {
+                Access::Forbidden(None)
+            };
+        }
         let mut context = self.context_for(asker);
         let judge = |context: &Context| {
-            let (decision, deciding) = decide(
-                self.policies_for(asker),
-                &Request::new(&action, url, context),
-            );
+            let (decision, deciding) =
+                decide_among(candidates.clone(), &Request::new(&action, url, context));
             (settle(decision, &action, asker.admin, default).0, deciding)
         };
         let (allowed, deciding) = judge(&context);
@@ -447,11 +525,21 @@ impl Snapshot {
                 self.groups_of(username).iter().cloned(),
             );
         }
-        let evaluation = evaluate(
-            self.policies_of(username),
-            &Request::new(action, resource, &context),
+        let action = lowercase_action(action);
+        // The user's own policies (the simulator asks about a user, never a role).
+        let asker = Asker {
+            username,
+            admin,
+            second_factor: None,
+            source_ip: None,
+            credential_type: "session",
+            role: None,
+        };
+        let evaluation = evaluate_among(
+            self.candidates(&asker, &action, resource),
+            &Request::new(&action, resource, &context),
         );
-        let (allowed, by_admin) = settle(evaluation.decision, action, admin, default);
+        let (allowed, by_admin) = settle(evaluation.decision, &action, admin, default);
         let decision = match (allowed, evaluation.decision) {
             (true, _) => Simulated::Allow,
             (false, Decision::Deny) => Simulated::Deny,
@@ -557,6 +645,8 @@ mod tests {
         assert_eq!(names("hana"), ["helpdesk"]);
         assert!(names("nobody").is_empty());
         assert_eq!(snapshot.groups_of("alice"), ["ops"]);
+        assert_eq!(snapshot.groups_joined("alice"), "ops");
+        assert_eq!(snapshot.groups_joined("nobody"), "");
         assert!(snapshot.groups_of("nobody").is_empty());
     }
 

@@ -30,7 +30,8 @@ pub struct ForwardRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct ForwardDecision {
     pub access: Access,
-    pub groups: Vec<String>,
+    /// Comma-separated, sorted.
+    pub groups: String,
 }
 
 /// When each (user, URL) denial was last audited, bounded in size.
@@ -118,7 +119,9 @@ impl Auth {
         }
         Ok(ForwardDecision {
             access,
-            groups: snapshot.groups_of(&principal.user().username).to_vec(),
+            groups: snapshot
+                .groups_joined(&principal.user().username)
+                .to_owned(),
         })
     }
 

@@ -4,7 +4,7 @@
 //! resource a policy judges: that URL normalised, without query or fragment.
 
 use actix_web::HttpRequest;
-use url::Url;
+use url::{Position, Url};
 
 use super::error::ApiError;
 
@@ -92,12 +92,20 @@ pub fn judged(raw: &str) -> Option<(String, String)> {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url.set_fragment(None);
-    let path = merge_slashes(&decode_unreserved(url.path()));
-    url.set_path(&path);
-    // Decoding can't make new dot segments (`%2e` was resolved already), but
-    // parse once more so the result is exactly what a browser would send.
-    let url = Url::parse(url.as_str()).ok()?;
-    let resource = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    // Most paths have no escape and no `//`: nothing to redo for them.
+    if url.path().contains('%') || url.path().contains("//") {
+        let path = merge_slashes(&decode_unreserved(url.path()));
+        if path != url.path() {
+            url.set_path(&path);
+            // Decoding can't make new dot segments (`%2e` was resolved
+            // already), but parse once more so the result is exactly what
+            // a browser would send.
+            url = Url::parse(url.as_str()).ok()?;
+        }
+    }
+    // `scheme://host[:port]/path`: the userinfo is gone, the default port
+    // was dropped when parsing.
+    let resource = url[..Position::AfterPath].to_owned();
     Some((url.into(), resource))
 }
 
@@ -191,6 +199,12 @@ mod tests {
             ),
             ("https://a.example.com/a%2fb", "https://a.example.com/a%2Fb"),
             ("https://a.example.com", "https://a.example.com/"),
+            (
+                "https://B\u{fc}cher.example/x",
+                "https://xn--bcher-kva.example/x",
+            ),
+            ("https://[::1]:8443/x?y", "https://[::1]:8443/x"),
+            ("http://10.0.0.1:80/x", "http://10.0.0.1/x"),
             (
                 "https://a.example.com/caf\u{e9}",
                 "https://a.example.com/caf%C3%A9",

@@ -108,8 +108,15 @@ async fn answer(
             let mut allowed = HttpResponse::Ok();
             allowed
                 .insert_header(("Remote-User", principal.user().username.as_str()))
-                .insert_header(("Remote-Groups", decision.groups.join(",")))
-                .insert_header(("Remote-Admin", principal.is_admin().to_string()));
+                .insert_header(("Remote-Groups", decision.groups))
+                .insert_header((
+                    "Remote-Admin",
+                    if principal.is_admin() {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                ));
             if let Some(role) = principal.role() {
                 allowed.insert_header(("Remote-Role", role));
             }

@@ -4,7 +4,7 @@
 //! A change that turns out to change nothing is rolled back, version and all.
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{Object, Transaction};
 
 use super::{AccessStore, PostgresStore, StoreError, StoreResult};
 use crate::model::Timestamp;
@@ -13,14 +13,16 @@ use crate::model::access::{
     MAX_POLICIES_PER_TARGET, PolicyRow,
 };
 
-/// Bumps the version (taking its row lock until the transaction ends).
-pub(super) async fn begin_change(tx: &Transaction<'_>) -> StoreResult<()> {
+/// Every access write begins here: a transaction that has bumped the
+/// version (taking its row lock until the transaction ends).
+pub(super) async fn begin_change(client: &mut Object) -> StoreResult<Transaction<'_>> {
+    let tx = client.transaction().await?;
     tx.execute(
         "UPDATE access_version SET version = version + 1 WHERE id = 1",
         &[],
     )
     .await?;
-    Ok(())
+    Ok(tx)
 }
 
 pub(super) async fn id_of(tx: &Transaction<'_>, sql: &str, name: &str) -> StoreResult<Option<i64>> {
@@ -76,12 +78,42 @@ async fn count(tx: &Transaction<'_>, sql: &str, id: i64) -> StoreResult<usize> {
     Ok(n as usize)
 }
 
+impl PostgresStore {
+    /// Deletes the row `sql` names by `$1`; whether there was one.
+    async fn delete_named(&self, sql: &str, name: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = begin_change(&mut client).await?;
+        let deleted = tx.execute(sql, &[&name]).await?;
+        finish(tx, deleted > 0).await?;
+        Ok(deleted > 0)
+    }
+
+    /// Adds or removes a member: `sql` takes the group's id and the user's.
+    async fn change_member(
+        &self,
+        sql: &str,
+        group: &str,
+        username: &str,
+    ) -> StoreResult<AccessChange> {
+        let mut client = self.client().await?;
+        let tx = begin_change(&mut client).await?;
+        let Some(group) = group_id(&tx, group).await? else {
+            return Ok(AccessChange::NoSuchGroup);
+        };
+        let Some(user) = user_id(&tx, username).await? else {
+            return Ok(AccessChange::NoSuchUser);
+        };
+        let changed = tx.execute(sql, &[&group, &user]).await?;
+        finish(tx, changed > 0).await?;
+        Ok(AccessChange::Done)
+    }
+}
+
 #[async_trait]
 impl AccessStore for PostgresStore {
     async fn put_group(&self, name: &str) -> StoreResult<bool> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
+        let tx = begin_change(&mut client).await?;
         if group_id(&tx, name).await?.is_some() {
             return Ok(false);
         }
@@ -99,61 +131,32 @@ impl AccessStore for PostgresStore {
     }
 
     async fn delete_group(&self, name: &str) -> StoreResult<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
-        let deleted = tx
-            .execute("DELETE FROM access_groups WHERE name = $1", &[&name])
-            .await?;
-        finish(tx, deleted > 0).await?;
-        Ok(deleted > 0)
+        self.delete_named("DELETE FROM access_groups WHERE name = $1", name)
+            .await
     }
 
     async fn add_member(&self, group: &str, username: &str) -> StoreResult<AccessChange> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
-        let Some(group) = group_id(&tx, group).await? else {
-            return Ok(AccessChange::NoSuchGroup);
-        };
-        let Some(user) = user_id(&tx, username).await? else {
-            return Ok(AccessChange::NoSuchUser);
-        };
-        let added = tx
-            .execute(
-                "INSERT INTO access_group_members (group_id, user_id) VALUES ($1, $2)
-                 ON CONFLICT DO NOTHING",
-                &[&group, &user],
-            )
-            .await?;
-        finish(tx, added > 0).await?;
-        Ok(AccessChange::Done)
+        self.change_member(
+            "INSERT INTO access_group_members (group_id, user_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            group,
+            username,
+        )
+        .await
     }
 
     async fn remove_member(&self, group: &str, username: &str) -> StoreResult<AccessChange> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
-        let Some(group) = group_id(&tx, group).await? else {
-            return Ok(AccessChange::NoSuchGroup);
-        };
-        let Some(user) = user_id(&tx, username).await? else {
-            return Ok(AccessChange::NoSuchUser);
-        };
-        let removed = tx
-            .execute(
-                "DELETE FROM access_group_members WHERE group_id = $1 AND user_id = $2",
-                &[&group, &user],
-            )
-            .await?;
-        finish(tx, removed > 0).await?;
-        Ok(AccessChange::Done)
+        self.change_member(
+            "DELETE FROM access_group_members WHERE group_id = $1 AND user_id = $2",
+            group,
+            username,
+        )
+        .await
     }
 
     async fn put_policy(&self, name: &str, document: &str, at: Timestamp) -> StoreResult<bool> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
+        let tx = begin_change(&mut client).await?;
         let replaced = tx
             .execute(
                 "UPDATE access_policies SET document = $2, updated_at = $3 WHERE name = $1",
@@ -179,20 +182,13 @@ impl AccessStore for PostgresStore {
     }
 
     async fn delete_policy(&self, name: &str) -> StoreResult<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
-        let deleted = tx
-            .execute("DELETE FROM access_policies WHERE name = $1", &[&name])
-            .await?;
-        finish(tx, deleted > 0).await?;
-        Ok(deleted > 0)
+        self.delete_named("DELETE FROM access_policies WHERE name = $1", name)
+            .await
     }
 
     async fn attach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
+        let tx = begin_change(&mut client).await?;
         let Some(policy) = policy_id(&tx, policy).await? else {
             return Ok(AccessChange::NoSuchPolicy);
         };
@@ -243,8 +239,7 @@ impl AccessStore for PostgresStore {
 
     async fn detach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
+        let tx = begin_change(&mut client).await?;
         let Some(policy) = policy_id(&tx, policy).await? else {
             return Ok(AccessChange::NoSuchPolicy);
         };

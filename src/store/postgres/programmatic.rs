@@ -360,8 +360,7 @@ impl ProgrammaticStore for PostgresStore {
 
     async fn put_role(&self, role: RoleRow) -> StoreResult<Result<bool, AccessChange>> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
+        let tx = begin_change(&mut client).await?;
         let mut policies = Vec::new();
         for name in &role.policies {
             match policy_id(&tx, name).await? {
@@ -456,8 +455,7 @@ impl ProgrammaticStore for PostgresStore {
 
     async fn delete_role(&self, name: &str) -> StoreResult<bool> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        begin_change(&tx).await?;
+        let tx = begin_change(&mut client).await?;
         let deleted = tx
             .execute("DELETE FROM access_roles WHERE name = $1", &[&name])
             .await?;

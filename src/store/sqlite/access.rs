@@ -12,12 +12,18 @@ use crate::model::access::{
     MAX_POLICIES_PER_TARGET, PolicyRow,
 };
 
-fn bump_version(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE access_version SET version = version + 1 WHERE id = 1",
-        [],
-    )
-    .map(drop)
+/// Every access write: runs `sql` and, when it changed a row, bumps the
+/// access version in the same transaction (so a snapshot read with a version
+/// always matches it). Returns how many rows changed.
+fn change(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    let changed = conn.execute(sql, params)?;
+    if changed > 0 {
+        conn.execute(
+            "UPDATE access_version SET version = version + 1 WHERE id = 1",
+            [],
+        )?;
+    }
+    Ok(changed)
 }
 
 fn group_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
@@ -79,6 +85,36 @@ impl Target {
     }
 }
 
+impl SqliteStore {
+    /// Deletes the row `sql` names by `?1`; whether there was one.
+    async fn delete_named(&self, sql: &'static str, name: &str) -> StoreResult<bool> {
+        let name = name.to_owned();
+        self.write(move |conn| Ok(change(conn, sql, [&name])? > 0))
+            .await
+    }
+
+    /// Adds or removes a member: `sql` takes the group's id and the user's.
+    async fn change_member(
+        &self,
+        sql: &'static str,
+        group: &str,
+        username: &str,
+    ) -> StoreResult<AccessChange> {
+        let (group, username) = (group.to_owned(), username.to_owned());
+        self.write(move |conn| {
+            let Some(group) = group_id(conn, &group)? else {
+                return Ok(AccessChange::NoSuchGroup);
+            };
+            let Some(user) = user_id(conn, &username)? else {
+                return Ok(AccessChange::NoSuchUser);
+            };
+            change(conn, sql, params![group, user])?;
+            Ok(AccessChange::Done)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl AccessStore for SqliteStore {
     async fn put_group(&self, name: &str) -> StoreResult<bool> {
@@ -92,8 +128,11 @@ impl AccessStore for SqliteStore {
             if groups as usize >= MAX_GROUPS {
                 return Ok(Err(AccessLimit::Groups));
             }
-            conn.execute("INSERT INTO access_groups (name) VALUES (?1)", [&name])?;
-            bump_version(conn)?;
+            change(
+                conn,
+                "INSERT INTO access_groups (name) VALUES (?1)",
+                [&name],
+            )?;
             Ok(Ok(true))
         })
         .await?
@@ -101,64 +140,34 @@ impl AccessStore for SqliteStore {
     }
 
     async fn delete_group(&self, name: &str) -> StoreResult<bool> {
-        let name = name.to_owned();
-        self.write(move |conn| {
-            let deleted = conn.execute("DELETE FROM access_groups WHERE name = ?1", [&name])?;
-            if deleted > 0 {
-                bump_version(conn)?;
-            }
-            Ok(deleted > 0)
-        })
-        .await
+        self.delete_named("DELETE FROM access_groups WHERE name = ?1", name)
+            .await
     }
 
     async fn add_member(&self, group: &str, username: &str) -> StoreResult<AccessChange> {
-        let (group, username) = (group.to_owned(), username.to_owned());
-        self.write(move |conn| {
-            let Some(group) = group_id(conn, &group)? else {
-                return Ok(AccessChange::NoSuchGroup);
-            };
-            let Some(user) = user_id(conn, &username)? else {
-                return Ok(AccessChange::NoSuchUser);
-            };
-            let added = conn.execute(
-                "INSERT INTO access_group_members (group_id, user_id) VALUES (?1, ?2)
-                 ON CONFLICT DO NOTHING",
-                params![group, user],
-            )?;
-            if added > 0 {
-                bump_version(conn)?;
-            }
-            Ok(AccessChange::Done)
-        })
+        self.change_member(
+            "INSERT INTO access_group_members (group_id, user_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            group,
+            username,
+        )
         .await
     }
 
     async fn remove_member(&self, group: &str, username: &str) -> StoreResult<AccessChange> {
-        let (group, username) = (group.to_owned(), username.to_owned());
-        self.write(move |conn| {
-            let Some(group) = group_id(conn, &group)? else {
-                return Ok(AccessChange::NoSuchGroup);
-            };
-            let Some(user) = user_id(conn, &username)? else {
-                return Ok(AccessChange::NoSuchUser);
-            };
-            let removed = conn.execute(
-                "DELETE FROM access_group_members WHERE group_id = ?1 AND user_id = ?2",
-                params![group, user],
-            )?;
-            if removed > 0 {
-                bump_version(conn)?;
-            }
-            Ok(AccessChange::Done)
-        })
+        self.change_member(
+            "DELETE FROM access_group_members WHERE group_id = ?1 AND user_id = ?2",
+            group,
+            username,
+        )
         .await
     }
 
     async fn put_policy(&self, name: &str, document: &str, at: Timestamp) -> StoreResult<bool> {
         let (name, document) = (name.to_owned(), document.to_owned());
         self.write(move |conn| {
-            let replaced = conn.execute(
+            let replaced = change(
+                conn,
                 "UPDATE access_policies SET document = ?2, updated_at = ?3 WHERE name = ?1",
                 params![name, document, at],
             )?;
@@ -168,12 +177,12 @@ impl AccessStore for SqliteStore {
                 if policies as usize >= MAX_POLICIES {
                     return Ok(Err(AccessLimit::Policies));
                 }
-                conn.execute(
+                change(
+                    conn,
                     "INSERT INTO access_policies (name, document, updated_at) VALUES (?1, ?2, ?3)",
                     params![name, document, at],
                 )?;
             }
-            bump_version(conn)?;
             Ok(Ok(replaced == 0))
         })
         .await?
@@ -181,15 +190,8 @@ impl AccessStore for SqliteStore {
     }
 
     async fn delete_policy(&self, name: &str) -> StoreResult<bool> {
-        let name = name.to_owned();
-        self.write(move |conn| {
-            let deleted = conn.execute("DELETE FROM access_policies WHERE name = ?1", [&name])?;
-            if deleted > 0 {
-                bump_version(conn)?;
-            }
-            Ok(deleted > 0)
-        })
-        .await
+        self.delete_named("DELETE FROM access_policies WHERE name = ?1", name)
+            .await
     }
 
     async fn attach_policy(&self, policy: &str, to: &Attachment) -> StoreResult<AccessChange> {
@@ -229,11 +231,11 @@ impl AccessStore for SqliteStore {
             if attached >= MAX_POLICIES_PER_TARGET {
                 return Ok(Err(AccessLimit::PoliciesPerTarget));
             }
-            conn.execute(
+            change(
+                conn,
                 "INSERT INTO access_attachments (policy_id, group_id, user_id) VALUES (?1, ?2, ?3)",
                 params![policy, group, user],
             )?;
-            bump_version(conn)?;
             Ok(Ok(AccessChange::Done))
         })
         .await?
@@ -251,14 +253,12 @@ impl AccessStore for SqliteStore {
                 Err(missing) => return Ok(missing),
             };
             let (group, user) = target.ids();
-            let detached = conn.execute(
+            change(
+                conn,
                 "DELETE FROM access_attachments
                  WHERE policy_id = ?1 AND group_id IS ?2 AND user_id IS ?3",
                 params![policy, group, user],
             )?;
-            if detached > 0 {
-                bump_version(conn)?;
-            }
             Ok(AccessChange::Done)
         })
         .await
