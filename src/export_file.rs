@@ -46,7 +46,11 @@ impl RecordCounts {
             | ExportRecord::Group(_)
             | ExportRecord::Policy(_)
             | ExportRecord::GroupMember(_)
-            | ExportRecord::PolicyAttachment(_) => {}
+            | ExportRecord::PolicyAttachment(_)
+            | ExportRecord::AccessKey(_)
+            | ExportRecord::Role(_)
+            | ExportRecord::RolePolicy(_)
+            | ExportRecord::RoleTrust(_) => {}
         }
     }
 

@@ -39,6 +39,9 @@ mod openapi;
 pub mod tls;
 // Passkeys: passwordless sign-in.
 mod passkeys;
+// Programmatic access: access keys, temporary credentials, roles.
+mod access_key_pages;
+mod programmatic;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -148,6 +151,7 @@ fn v1_routes() -> Vec<ApiRoute> {
     ];
     table.extend(protection::api_routes());
     table.extend(passkeys::api_routes());
+    table.extend(programmatic::api_routes());
     table
 }
 
@@ -185,5 +189,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(admin_pages::routes)
     .configure(security_pages::routes)
     .configure(devices::page_routes)
-    .configure(verify::page_routes);
+    .configure(verify::page_routes)
+    .configure(access_key_pages::routes);
 }

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod audit;
 mod devices;
+mod programmatic;
 mod recovery;
 mod remembered_browsers;
 mod second_factor;
@@ -55,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/postgres/0006_passkeys.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_programmatic_access.sql"),
     ),
 ];
 
