@@ -28,7 +28,16 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server itself first: killing strace only detaches it from
+    /// its tracee, which would keep running after the bench.
     fn drop(&mut self) {
+        let children = format!("/proc/{0}/task/{0}/children", self.child.id());
+        for pid in std::fs::read_to_string(children)
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -47,6 +47,10 @@ impl RecordCounts {
             | ExportRecord::Policy(_)
             | ExportRecord::GroupMember(_)
             | ExportRecord::PolicyAttachment(_)
+            | ExportRecord::AccessKey(_)
+            | ExportRecord::Role(_)
+            | ExportRecord::RolePolicy(_)
+            | ExportRecord::RoleTrust(_)
             | ExportRecord::OidcSigningKey(_)
             | ExportRecord::OidcSubject(_)
             | ExportRecord::OidcConsent(_) => {}

@@ -54,6 +54,8 @@ pub enum AdminResource {
     Group(&'static str),
     /// `twofold:policy/<name>`.
     Policy(&'static str),
+    /// `twofold:role/<name>`.
+    Role(&'static str),
 }
 
 impl AdminResource {
@@ -65,6 +67,7 @@ impl AdminResource {
             AdminResource::User(key) => ("user", key),
             AdminResource::Group(key) => ("group", key),
             AdminResource::Policy(key) => ("policy", key),
+            AdminResource::Role(key) => ("role", key),
         };
         parameter(key).map(|value| resource(kind, &value))
     }
@@ -100,7 +103,7 @@ const fn endpoint(
 }
 
 use AdminAction::*;
-use AdminResource::{All, Group, Policy, User, UserInBody};
+use AdminResource::{All, Group, Policy, Role, User, UserInBody};
 
 /// Every admin endpoint of the contract. Attaching a policy is managing
 /// that policy (it grants what the policy says), so it needs
@@ -189,6 +192,33 @@ pub const ADMIN_ENDPOINTS: &[AdminEndpoint] = &[
         Policy("policy"),
     ),
     endpoint("POST", "/simulate", ManagePolicies, All),
+    endpoint(
+        "GET",
+        "/users/{username}/access-keys",
+        ManageAccessKeys,
+        User("username"),
+    ),
+    endpoint(
+        "POST",
+        "/users/{username}/access-keys",
+        ManageAccessKeys,
+        User("username"),
+    ),
+    endpoint(
+        "PATCH",
+        "/users/{username}/access-keys/{id}",
+        ManageAccessKeys,
+        User("username"),
+    ),
+    endpoint(
+        "DELETE",
+        "/users/{username}/access-keys/{id}",
+        ManageAccessKeys,
+        User("username"),
+    ),
+    endpoint("GET", "/roles", ManageRoles, All),
+    endpoint("PUT", "/roles/{name}", ManageRoles, Role("name")),
+    endpoint("DELETE", "/roles/{name}", ManageRoles, Role("name")),
 ];
 
 #[cfg(test)]

@@ -456,6 +456,7 @@ mod same_decisions {
                 },
             ],
             policies,
+            roles: vec![],
         })
     }
 
@@ -486,6 +487,7 @@ mod same_decisions {
                     .map(|(method, age_secs)| SecondFactor { method, age_secs }),
                 source_ip: self.source_ip,
                 credential_type: "session",
+                role: None,
             }
         }
     }

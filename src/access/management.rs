@@ -36,6 +36,7 @@ pub type AccessResult<T> = Result<T, AccessError>;
 pub enum NameOf {
     Group,
     Policy,
+    Role,
 }
 
 impl NameOf {
@@ -43,6 +44,7 @@ impl NameOf {
         match self {
             NameOf::Group => "group",
             NameOf::Policy => "policy",
+            NameOf::Role => "role",
         }
     }
 }
@@ -89,7 +91,7 @@ fn describe(to: &Attachment) -> String {
 }
 
 /// The "missing" arms of a change as 404s.
-fn found(change: AccessChange) -> Result<(), AuthError> {
+pub(crate) fn found(change: AccessChange) -> Result<(), AuthError> {
     match change {
         AccessChange::Done => Ok(()),
         AccessChange::NoSuchGroup => Err(AuthError::NotFound("group")),
@@ -209,7 +211,7 @@ impl Auth {
         self.delete_named(NameOf::Policy, by, name, client).await
     }
 
-    async fn delete_named(
+    pub(super) async fn delete_named(
         &self,
         kind: NameOf,
         by: &Actor,
@@ -227,6 +229,11 @@ impl Auth {
                 self.store.delete_policy(name).await?,
                 AuditEvent::PolicyDeleted,
                 "policy",
+            ),
+            NameOf::Role => (
+                self.store.delete_role(name).await?,
+                AuditEvent::RoleDeleted,
+                "role",
             ),
         };
         if !deleted {
@@ -287,7 +294,7 @@ impl Auth {
 
     /// After every change: the next decision reads the policies again, and
     /// the change is audited with the acting admin (`what` follows `by=…; `).
-    async fn after_change(
+    pub(super) async fn after_change(
         &self,
         event: AuditEvent,
         by: &Actor,

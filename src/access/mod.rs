@@ -21,6 +21,7 @@ pub mod engine;
 pub mod index;
 pub mod management;
 pub mod pattern;
+pub mod roles;
 pub mod snapshot;
 
 pub use admin_actions::{ADMIN_ENDPOINTS, AdminAction, AdminEndpoint, AdminResource};

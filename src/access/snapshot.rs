@@ -12,7 +12,7 @@ use super::engine::{
 };
 use super::index::{Candidates, StatementIndex};
 use crate::config::DefaultDecision;
-use crate::model::access::{AccessRows, Attachment};
+use crate::model::access::{AccessRows, Attachment, RoleRow};
 
 /// Every stored policy compiled, and what applies to each user.
 #[derive(Debug, Default)]
@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// `None` only in tests that compare with walking every statement.
     index: Option<StatementIndex>,
     users: HashMap<String, Holdings>,
+    /// Each role as stored, and the indices of its policies.
+    roles: HashMap<String, (RoleRow, Vec<usize>)>,
 }
 
 /// What one user holds: indices into `Snapshot::policies`, sorted and
@@ -50,6 +52,8 @@ pub struct Asker<'a> {
     pub source_ip: Option<&'a str>,
     /// `session`, `access_key` or `temporary`.
     pub credential_type: &'a str,
+    /// A role's token: its permissions are the role's policies alone.
+    pub role: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -252,11 +256,26 @@ impl Snapshot {
             holdings.groups.dedup();
             holdings.groups_joined = holdings.groups.join(",");
         }
+        let roles = rows
+            .roles
+            .iter()
+            .map(|role| {
+                let mut held: Vec<usize> = role
+                    .policies
+                    .iter()
+                    .filter_map(|p| index.get(p.as_str()).copied())
+                    .collect();
+                held.sort_unstable();
+                held.dedup();
+                (role.name.clone(), (role.clone(), held))
+            })
+            .collect();
         Self {
             version: rows.version,
             index: Some(StatementIndex::build(&policies)),
             policies,
             users,
+            roles,
         }
     }
 
@@ -310,28 +329,55 @@ impl Snapshot {
             .map(|&at| &self.policies[at])
     }
 
-    /// The statements of the user's policies that could match `action`
-    /// (lowercased) on `resource`, in evaluation order.
-    fn candidates<'s>(&'s self, username: &str, action: &str, resource: &str) -> Candidates<'s> {
-        let Some(holdings) = self.users.get(username) else {
-            return Candidates::all(&self.policies, &[]);
-        };
-        match &self.index {
-            Some(index) => index.candidates(
-                &self.policies,
-                &holdings.policies,
-                holdings.statements,
-                action,
-                resource,
-            ),
-            None => Candidates::all(&self.policies, &holdings.policies),
+    /// A role by name.
+    pub fn role(&self, name: &str) -> Option<&RoleRow> {
+        self.roles.get(name).map(|(role, _)| role)
+    }
+
+    /// Every role, by name.
+    pub fn roles(&self) -> impl Iterator<Item = &RoleRow> {
+        self.roles.values().map(|(role, _)| role)
+    }
+
+    /// The policies that decide for `asker` (a role's alone for a role's
+    /// token, none when the role is gone; else the user's) and how many
+    /// statements they hold.
+    fn held_by<'s>(&'s self, asker: &Asker<'_>) -> (&'s [usize], usize) {
+        match asker.role {
+            Some(role) => {
+                let held = self
+                    .roles
+                    .get(role)
+                    .map_or(&[][..], |(_, held)| held.as_slice());
+                let statements = held
+                    .iter()
+                    .map(|&at| self.policies[at].statements().len())
+                    .sum();
+                (held, statements)
+            }
+            None => self
+                .users
+                .get(asker.username)
+                .map_or((&[][..], 0), |holdings| {
+                    (holdings.policies.as_slice(), holdings.statements)
+                }),
         }
     }
 
-    fn holds_any(&self, username: &str) -> bool {
-        self.users
-            .get(username)
-            .is_some_and(|holdings| !holdings.policies.is_empty())
+    /// The statements of the asker's policies that could match `action`
+    /// (lowercased) on `resource`, in evaluation order.
+    fn candidates<'s>(&'s self, asker: &Asker<'_>, action: &str, resource: &str) -> Candidates<'s> {
+        let (held, statements) = self.held_by(asker);
+        match &self.index {
+            Some(index) if !held.is_empty() => {
+                index.candidates(&self.policies, held, statements, action, resource)
+            }
+            _ => Candidates::all(&self.policies, held),
+        }
+    }
+
+    fn holds_any(&self, asker: &Asker<'_>) -> bool {
+        !self.held_by(asker).0.is_empty()
     }
 
     /// The condition keys of a request by `asker`.
@@ -389,7 +435,7 @@ impl Snapshot {
             return (true, None);
         }
         let action = lowercase_action(action);
-        let candidates = self.candidates(asker.username, &action, resource);
+        let candidates = self.candidates(asker, &action, resource);
         if candidates.clone().next().is_none() {
             // Nothing can match, whatever the condition keys: no context needed.
             return (
@@ -416,11 +462,11 @@ impl Snapshot {
         default: DefaultDecision,
     ) -> Access {
         // The common case costs no context: nothing attached, default allow.
-        if default == DefaultDecision::Allow && !self.holds_any(asker.username) {
+        if default == DefaultDecision::Allow && !self.holds_any(asker) {
             return Access::Allowed;
         }
         let action = http_action(method);
-        let candidates = self.candidates(asker.username, &action, url);
+        let candidates = self.candidates(asker, &action, url);
         if candidates.clone().next().is_none() {
             // Nothing can match, whatever the condition keys (so no step-up
             // would help either): no context needed.
@@ -446,7 +492,8 @@ impl Snapshot {
                 .filter(|m| m.effect == Effect::Deny)
                 .map(StatementRef::of),
         );
-        if asker.second_factor.is_none() {
+        // Only a browser's session can step up; a script's token can't.
+        if asker.second_factor.is_none() || asker.credential_type != "session" {
             return refused;
         }
         context
@@ -487,8 +534,17 @@ impl Snapshot {
             );
         }
         let action = lowercase_action(action);
+        // The user's own policies (the simulator asks about a user, never a role).
+        let asker = Asker {
+            username,
+            admin,
+            second_factor: None,
+            source_ip: None,
+            credential_type: "session",
+            role: None,
+        };
         let evaluation = evaluate_among(
-            self.candidates(username, &action, resource),
+            self.candidates(&asker, &action, resource),
             &Request::new(&action, resource, &context),
         );
         let (allowed, by_admin) = settle(evaluation.decision, &action, admin, default);
@@ -572,6 +628,7 @@ mod tests {
                 row("helpdesk", r#"{"Sid": "Helpdesk", "Effect": "Allow",
                     "Action": ["twofold:ResetMfa", "twofold:ListUsers"], "Resource": "*"}"#, &[g("helpdesk")]),
             ],
+            roles: vec![],
         }
     }
 
@@ -582,6 +639,7 @@ mod tests {
             second_factor: Some(SecondFactor { method: Some(method), age_secs: age }),
             source_ip: Some("10.0.0.1"),
             credential_type: "session",
+            role: None,
         }
     }
 

@@ -8,7 +8,8 @@ use secrecy::SecretString;
 
 use super::audit::AuditEvent;
 use super::clock::Timestamp;
-use super::{Account, Auth, AuthError, AuthResult, Client, Principal};
+use super::principal::Credential;
+use super::{Auth, AuthError, AuthResult, Client, Principal};
 use crate::store::{
     AuditRecord, SecondFactorsRemoved, TokenHash, UserId, UserOverview, UserRecord,
 };
@@ -75,14 +76,29 @@ impl Actor {
 
     /// A signed-in user acting on an admin endpoint whose `twofold:*` action
     /// a policy allowed them (the caller checked it: `Auth::permit`).
-    pub(crate) fn delegated(account: &Account) -> Self {
+    pub(crate) fn delegated(principal: &Principal) -> Self {
+        let user = principal.user();
+        // A role's token is named with its role: the trail names both.
+        let username = match principal.role() {
+            Some(role) => format!("{} (role {role})", user.username),
+            None => user.username.clone(),
+        };
+        let session = match &principal.credential {
+            Credential::Session(session) => session.token_hash,
+            Credential::Temporary(token) => token.token_hash,
+            Credential::AccessKey(key) => key.secret_hash,
+        };
         Self {
             kind: ActorKind::Admin {
-                user_id: account.user.id,
-                username: account.user.username.clone(),
-                session: account.session.token_hash,
-                second_factor_at: account.session.second_factor_at,
-                delegated: !account.user.admin,
+                user_id: user.id,
+                username,
+                session,
+                // Without a second factor behind the credential, nothing
+                // that needs a recent one is allowed.
+                second_factor_at: principal
+                    .second_factor()
+                    .map_or(Timestamp::MIN / 2, |(_, at)| at),
+                delegated: !principal.is_admin(),
             },
         }
     }
@@ -151,19 +167,10 @@ impl Auth {
     /// The principal as an administrator, if they are one: 403 for anyone
     /// else (no principal at all was already a 401).
     pub fn administrator(&self, principal: &Principal) -> AuthResult<Actor> {
-        let user = principal.user();
-        if !user.admin {
+        if !principal.is_admin() {
             return Err(AuthError::Forbidden);
         }
-        Ok(Actor {
-            kind: ActorKind::Admin {
-                user_id: user.id,
-                username: user.username.clone(),
-                session: principal.account.session.token_hash,
-                second_factor_at: principal.second_factor_at(),
-                delegated: false,
-            },
-        })
+        Ok(Actor::delegated(principal))
     }
 
     /// Changes made by an admin need a second factor passed within

@@ -66,17 +66,16 @@ impl DenialLog {
 
 /// Who is asking, for the condition keys.
 fn asker<'a>(principal: &'a Principal, client: &'a Client, now: Timestamp) -> Asker<'a> {
-    let session = &principal.account.session;
     Asker {
         username: &principal.user().username,
-        admin: principal.user().admin,
-        second_factor: Some(SecondFactor {
-            // Sessions opened before methods were recorded have none.
-            method: Some(session.method.as_str()).filter(|m| !m.is_empty()),
-            age_secs: now - principal.second_factor_at(),
+        admin: principal.is_admin(),
+        second_factor: principal.second_factor().map(|(method, at)| SecondFactor {
+            method,
+            age_secs: now - at,
         }),
         source_ip: client.ip.as_deref(),
-        credential_type: principal.credential.as_str(),
+        credential_type: principal.kind().as_str(),
+        role: principal.role(),
     }
 }
 
@@ -142,8 +141,12 @@ impl Auth {
             || "none (nothing allows it)".to_owned(),
             StatementRef::label,
         );
+        let role = principal
+            .role()
+            .map(|role| format!(" role={role}"))
+            .unwrap_or_default();
         let detail = format!(
-            "method={} url={} statement={statement}",
+            "method={} url={} statement={statement}{role}",
             request.method, request.url
         );
         self.audit(AuditEvent::AccessDenied, Some(username), client, &detail)
@@ -160,14 +163,24 @@ impl Auth {
         resource: &str,
         client: &Client,
     ) -> AuthResult<()> {
-        if principal.user().admin {
-            return Ok(());
-        }
+        self.permit_action(principal, action.name(), resource, client)
+            .await
+    }
+
+    /// Whether the principal may perform any action (`twofold:*`,
+    /// `sts:AssumeRole`) on a resource, else 403 `forbidden`.
+    pub async fn permit_action(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        client: &Client,
+    ) -> AuthResult<()> {
         let snapshot = self.access_snapshot().await?;
         let now = self.clock.now();
         let (allowed, _) = snapshot.permits(
             &asker(principal, client, now),
-            action.name(),
+            action,
             resource,
             self.settings.access.default_decision,
         );

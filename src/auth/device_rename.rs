@@ -19,7 +19,7 @@ impl Auth {
     ) -> AuthResult<DeviceRecord> {
         let name = device_name(Some(name), "")?;
         let mut device = self
-            .devices(account)
+            .devices(&account.user)
             .await?
             .into_iter()
             .find(|d| d.id == device_id)

@@ -11,7 +11,7 @@ use super::second_factor::{Intent, Passed, Proof};
 use super::totp::{self, Seed};
 use super::{Account, Auth, AuthError, AuthResult, Client, Enroller};
 use crate::store::{
-    DeviceKind, DeviceRecord, DeviceRemoval, FactorConfirmation, FactorGate, NewFactor,
+    DeviceKind, DeviceRecord, DeviceRemoval, FactorConfirmation, FactorGate, NewFactor, UserRecord,
 };
 
 pub const MAX_DEVICES: usize = 8;
@@ -262,8 +262,8 @@ impl Auth {
     }
 
     /// The confirmed devices of a signed-in user, oldest first.
-    pub async fn devices(&self, account: &Account) -> AuthResult<Vec<DeviceRecord>> {
-        let mut devices = self.store.devices_of(account.user.id).await?;
+    pub async fn devices(&self, user: &UserRecord) -> AuthResult<Vec<DeviceRecord>> {
+        let mut devices = self.store.devices_of(user.id).await?;
         devices.retain(|d| d.confirmed);
         Ok(devices)
     }

@@ -32,6 +32,18 @@ pub enum AuthError {
     PasskeysOff,
     #[error("sign in with a password and a second factor first")]
     Unauthenticated,
+    /// A credential that was presented but can't be used here, with why.
+    #[error("{0}")]
+    UnauthenticatedBecause(&'static str),
+    /// An access key id or secret that is wrong, or a key that is inactive
+    /// or whose user is disabled (one answer for all).
+    #[error("the access key id or secret is wrong, or the key is not active")]
+    InvalidAccessKey,
+    #[error("a user holds at most {0} access keys")]
+    TooManyAccessKeys(u32),
+    /// A temporary credential on an endpoint that changes credentials.
+    #[error("a temporary credential can't change credentials: sign in with a browser session")]
+    NotWithTemporaryCredential,
     #[error("this needs an administrator")]
     Forbidden,
     #[error("confirm a second factor again to do this")]

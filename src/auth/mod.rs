@@ -32,11 +32,14 @@ pub mod device_rename;
 // Sessions people see and end, remembered browsers.
 pub mod active_sessions;
 pub mod remembered_browser;
+// Programmatic access: access keys, temporary credentials, roles.
+pub mod access_keys;
+pub mod temporary_credentials;
 
 use std::sync::Arc;
 
 pub use error::{AuthError, AuthResult};
-pub use principal::{CredentialKind, PresentedCredential, Principal};
+pub use principal::{Credential, CredentialKind, PresentedCredential, Principal};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -279,7 +282,8 @@ impl Auth {
             .store
             .delete_expired(now, self.settings.session.idle_timeout_secs)
             .await?;
-        Ok(sessions + self.store.delete_stale_throttle_state(now).await?)
+        let tokens = self.store.delete_expired_temporary_credentials(now).await?;
+        Ok(sessions + tokens + self.store.delete_stale_throttle_state(now).await?)
     }
 
     /// `/healthz`: the store answers a read.

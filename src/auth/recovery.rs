@@ -2,6 +2,7 @@
 //! from an alphabet without look-alikes, shown once and stored only as keyed
 //! hashes; signing in with one, and how many a user has left.
 
+use crate::store::UserRecord;
 use rand::Rng;
 
 use super::audit::AuditEvent;
@@ -51,8 +52,8 @@ impl Auth {
     }
 
     /// The recovery codes a signed-in user has left (account page).
-    pub async fn recovery_codes_left_of(&self, account: &Account) -> AuthResult<u32> {
-        self.recovery_codes_left(account.user.id).await
+    pub async fn recovery_codes_left_of(&self, user: &UserRecord) -> AuthResult<u32> {
+        self.recovery_codes_left(user.id).await
     }
 
     /// A new set of codes (needs a recent second factor); the old set is void.

@@ -39,6 +39,9 @@ pub enum Intent<'a> {
     },
     /// A signed-in user passing a second factor again.
     StepUp(&'a Account),
+    /// A script asking for a temporary credential with MFA: the access
+    /// key's owner gives a TOTP code.
+    Programmatic(&'a UserRecord),
 }
 
 /// What the person gave. A security key answers a challenge begun for the
@@ -81,6 +84,8 @@ pub enum Passed {
     /// The session's new token (the old one no longer works).
     SteppedUp(Token),
     Enrolled(Confirmed),
+    /// A temporary credential may carry MFA.
+    Proven,
 }
 
 /// What an authenticator code turned out to be.
@@ -117,6 +122,7 @@ enum Stage<'a> {
         next_code: Option<&'a str>,
     },
     StepUp(&'a Account),
+    Programmatic,
 }
 
 /// The verdict on a proof.
@@ -266,6 +272,14 @@ impl Auth {
                 passkey: passkey.map(|named| named.device),
                 stage: Stage::StepUp(account),
             }),
+            Intent::Programmatic(user) => Ok(Subject {
+                user: user.clone(),
+                devices: self.store.devices_of(user.id).await?,
+                // No WebAuthn challenge is ever begun for it.
+                owner: [0; 32],
+                passkey: None,
+                stage: Stage::Programmatic,
+            }),
             Intent::Enrol {
                 enroller,
                 device_id,
@@ -361,6 +375,9 @@ impl Auth {
                 return Err(AuthError::InvalidRequest(
                     "a new device is confirmed with its own first code".into(),
                 ));
+            }
+            (proof, Stage::Programmatic) if !matches!(proof, Proof::Totp(_)) => {
+                Verdict::Refused(Some("only a TOTP code is taken".into()))
             }
             (Proof::Totp(code), _) => match self.accept_totp_code(&subject.devices, code).await? {
                 CodeCheck::Accepted(device) => accepted(Some(device.name)),
@@ -497,6 +514,7 @@ impl Auth {
                 .await;
                 Ok(Passed::SteppedUp(token))
             }
+            Stage::Programmatic => Ok(Passed::Proven),
             Stage::Enrol {
                 enroller, device, ..
             } => {
@@ -550,8 +568,12 @@ impl Auth {
                     }
                 }
             }
-            Stage::StepUp(_) => {
-                let detail = format!("step_up method={method}{reason}");
+            Stage::StepUp(_) | Stage::Programmatic => {
+                let intent = match subject.stage {
+                    Stage::Programmatic => "session_token",
+                    _ => "step_up",
+                };
+                let detail = format!("{intent} method={method}{reason}");
                 self.audit(
                     AuditEvent::LoginSecondFactorFailed,
                     Some(&subject.user.username),

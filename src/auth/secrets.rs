@@ -287,6 +287,19 @@ impl SecretsKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// The keyed hash an access key's secret is stored as: under the
+    /// recovery-code key (which outlives a rotation of the secrets key),
+    /// with a label and the key's id so it can't stand for a code or
+    /// another key's secret.
+    pub fn access_key_hash(&self, key_id: &str, secret: &str) -> [u8; 32] {
+        let mut mac = self.recovery_mac.clone();
+        mac.update(b"twofold access key\0");
+        mac.update(key_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The key for this installation: `secrets.key` (or `TWOFOLD_SECRETS_KEY`),
     /// else the key file, made on first start. A rotation interrupted by a
     /// crash is finished (or dropped, if it never committed), values sealed

@@ -14,7 +14,8 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 
 pub const CREDENTIAL_REPORT_HEADER: &str = "user,user_id,user_creation_time,password_enabled,\
 password_last_used,password_last_changed,mfa_active,totp_devices,security_keys,\
-recovery_codes_left,admin,passkeys";
+recovery_codes_left,admin,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used,\
+access_key_2_active,access_key_2_last_rotated,access_key_2_last_used,passkeys";
 
 /// 1–64 characters from `A-Z a-z 0-9 . _ @ -`, starting with a letter or digit
 /// (so a name is safe in a URL, a header, an otpauth label and a CSV cell).
@@ -86,7 +87,16 @@ impl Auth {
         let mut csv = String::from(CREDENTIAL_REPORT_HEADER);
         csv.push('\n');
         let time_or_na = |t: Option<i64>| t.map_or_else(|| "N/A".to_owned(), iso8601);
-        for row in self.store.credential_summaries().await? {
+        let (summaries, keys) = tokio::join!(
+            self.store.credential_summaries(),
+            self.store.all_access_keys()
+        );
+        let mut keys_of: std::collections::HashMap<i64, Vec<_>> = Default::default();
+        for key in keys? {
+            keys_of.entry(key.user_id).or_default().push(key);
+        }
+        for row in summaries? {
+            let keys = keys_of.get(&row.user.id).map_or(&[][..], Vec::as_slice);
             let user = &row.user;
             let line = [
                 user.username.clone(),
@@ -100,9 +110,20 @@ impl Auth {
                 row.security_keys.to_string(),
                 row.recovery_codes_left.to_string(),
                 user.admin.to_string(),
-                // Last, after the access-key columns when those arrive.
-                row.passkeys.to_string(),
             ]
+            .into_iter()
+            // Key 1 is the older (the store lists them oldest first).
+            .chain((0..2).flat_map(|n| {
+                let key = keys.get(n);
+                [
+                    key.is_some_and(|k| k.active).to_string(),
+                    time_or_na(key.map(|k| k.created_at)),
+                    time_or_na(key.and_then(|k| k.last_used_at)),
+                ]
+            }))
+            // Last, after the access-key columns, as the contract says.
+            .chain([row.passkeys.to_string()])
+            .collect::<Vec<_>>()
             .join(",");
             csv.push_str(&line);
             csv.push('\n');

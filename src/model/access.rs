@@ -30,6 +30,21 @@ pub struct PolicyRow {
     pub updated_at: Timestamp,
 }
 
+/// A role: who may assume it (users and groups), the policies that are its
+/// permissions alone, and how long its tokens may live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRow {
+    pub name: String,
+    /// Sorted.
+    pub trusted_groups: Vec<String>,
+    /// Usernames, sorted.
+    pub trusted_users: Vec<String>,
+    /// Policy names, sorted.
+    pub policies: Vec<String>,
+    pub max_duration_secs: i64,
+    pub updated_at: Timestamp,
+}
+
 /// Everything authorization reads, taken in one read transaction, with the
 /// version counter it was read at (every change bumps it in the change's own
 /// transaction, so a snapshot and its version always agree).
@@ -38,6 +53,7 @@ pub struct AccessRows {
     pub version: i64,
     pub groups: Vec<GroupRow>,
     pub policies: Vec<PolicyRow>,
+    pub roles: Vec<RoleRow>,
 }
 
 /// The answer to a change naming things that may not exist. Each "missing"
@@ -59,6 +75,11 @@ pub const MAX_POLICIES: usize = 1000;
 /// managed policies per user or group).
 pub const MAX_POLICIES_PER_TARGET: usize = 10;
 
+/// The most roles a store holds.
+pub const MAX_ROLES: usize = 1000;
+/// The most users and groups one role trusts.
+pub const MAX_ROLE_TRUST: usize = 100;
+
 /// A bound a change would overrun: checked by the store inside the change's
 /// own transaction, so parallel changes can't overrun it together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -67,8 +88,12 @@ pub enum AccessLimit {
     Groups,
     #[error("there are already {MAX_POLICIES} policies, the most there may be")]
     Policies,
-    #[error("a group or user has at most {MAX_POLICIES_PER_TARGET} policies attached")]
+    #[error("a group, user or role has at most {MAX_POLICIES_PER_TARGET} policies attached")]
     PoliciesPerTarget,
+    #[error("there are already {MAX_ROLES} roles, the most there may be")]
+    Roles,
+    #[error("a role trusts at most {MAX_ROLE_TRUST} users and groups")]
+    RoleTrust,
 }
 
 impl AccessRows {
@@ -132,6 +157,7 @@ impl AccessRows {
             version,
             groups,
             policies,
+            roles: Vec::new(),
         }
     }
 }

@@ -136,6 +136,14 @@ fn is_s256_challenge(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The browser session behind a principal: the authorization endpoint
+/// reads only the session cookie, never a bearer credential.
+fn session_of(principal: &Principal) -> &crate::store::SessionRecord {
+    principal
+        .session()
+        .expect("the authorization endpoint reads only the browser's session")
+}
+
 impl AuthorizeRequest {
     /// The query that asks for this request again (the sign-in pages come
     /// back to it): `prompt=login` and `max_age` become `auth_after`.
@@ -520,7 +528,7 @@ impl Provider {
         client: &Client,
     ) -> OidcResult<Option<AuthorizeStep>> {
         let now = self.auth.clock.now();
-        let passed_at = principal.second_factor_at();
+        let passed_at = session_of(principal).second_factor_at;
         let fresh = request.auth_after.is_some_and(|after| passed_at >= after);
         let too_old = request.max_age.is_some_and(|max| now - passed_at > max);
         if (request.prompt.login || too_old) && !fresh {
@@ -565,7 +573,7 @@ impl Provider {
     ) -> OidcResult<String> {
         let now = self.auth.clock.now();
         let code = Token::generate();
-        let session = &principal.account.session;
+        let session = session_of(principal);
         self.auth
             .store
             .insert_code(

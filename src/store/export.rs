@@ -1,7 +1,7 @@
 //! What moves between stores by `twofold export` / `import`: every lasting
 //! row (users, second factors with their seeds still sealed, recovery code
 //! hashes, the audit trail, the sealed canary, groups, policies, members and
-//! attachments) as records in the store's own
+//! attachments, access key hashes and roles) as records in the store's own
 //! vocabulary, and the trait both stores implement to read them in one
 //! snapshot and load them in one transaction.
 
@@ -36,12 +36,32 @@ pub enum ExportRecord {
     Policy(ExportedPolicy),
     GroupMember(ExportedGroupMember),
     PolicyAttachment(ExportedAttachment),
+    /// Programmatic access: an access key (its secret only as the keyed
+    /// hash), a role, a policy of a role, a user or group it trusts.
+    /// Temporary credentials are left out, as sessions are.
+    AccessKey(ExportedAccessKey),
+    Role(ExportedRole),
+    RolePolicy(ExportedRolePolicy),
+    RoleTrust(ExportedRoleTrust),
     /// OpenID Connect: a signing key (still sealed; the same secrets key
     /// opens it), a user's subject (so apps know them again after a move)
     /// and a consent. Codes and tokens are left out, as sessions are.
     OidcSigningKey(ExportedSigningKey),
     OidcSubject(ExportedSubject),
     OidcConsent(ExportedConsent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedAccessKey {
+    pub id: String,
+    pub user_id: UserId,
+    /// The keyed hash (32 bytes); the secret itself was never stored.
+    #[serde(with = "base64_bytes")]
+    pub secret_hash: Vec<u8>,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,9 +77,33 @@ pub struct ExportedSigningKey {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ExportedRole {
+    pub name: String,
+    pub max_duration_secs: i64,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExportedSubject {
     pub user_id: UserId,
     pub subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedRolePolicy {
+    pub role: String,
+    pub policy: String,
+}
+
+/// A group or (exclusive) a user a role trusts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedRoleTrust {
+    pub role: String,
+    pub group: Option<String>,
+    pub user_id: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::model::Timestamp;
-use crate::model::access::{AccessChange, AccessLimit, AccessRows, Attachment};
+use crate::model::access::{AccessChange, AccessLimit, AccessRows, Attachment, RoleRow};
 use crate::model::throttle::{Charge, Charged};
 
 pub type UserId = i64;
@@ -804,6 +804,102 @@ pub trait AccessStore {
     async fn access_version(&self) -> StoreResult<i64>;
 }
 
+/// An access key as stored: the secret only as its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    /// `TFAK` + 16 upper-case base32 characters.
+    pub id: String,
+    pub user_id: UserId,
+    /// HMAC-SHA256 of the secret under a key derived from the secrets key.
+    pub secret_hash: [u8; 32],
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A temporary credential (a session token or a role's token): the token
+/// only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemporaryCredentialRecord {
+    /// An opaque handle for the audit trail (never the token or its hash).
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    /// The access key it came from, if any: deactivating or deleting the key ends it.
+    pub access_key_id: Option<String>,
+    /// The role assumed, by name.
+    pub role: Option<String>,
+    /// The second factor given for it (`totp`, …) and when.
+    pub mfa_method: Option<String>,
+    pub mfa_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A temporary credential as looked up: with its user and whether the key
+/// it came from is still active (`true` when it came from none).
+#[derive(Debug, Clone)]
+pub struct LiveTemporaryCredential {
+    pub credential: TemporaryCredentialRecord,
+    pub key_active: bool,
+    pub user: UserRecord,
+}
+
+/// Why a temporary credential was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemporaryRefusal {
+    /// Its key is gone or inactive, or its user disabled, by now.
+    CredentialGone,
+    NoSuchRole,
+}
+
+/// Access keys and temporary credentials.
+#[async_trait]
+pub trait ProgrammaticStore {
+    /// Adds a key unless the user already holds `at_most` (counted and
+    /// written in one transaction): `false` then, nothing written.
+    async fn insert_access_key(&self, key: AccessKeyRecord, at_most: u32) -> StoreResult<bool>;
+    /// The user's keys, oldest first.
+    async fn access_keys_of(&self, user: UserId) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// Every key of every user, oldest first (the credential report).
+    async fn all_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// A key by id, with its user.
+    async fn access_key_with_user(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(AccessKeyRecord, UserRecord)>>;
+    /// `false` when the user holds no such key.
+    async fn set_access_key_active(
+        &self,
+        user: UserId,
+        id: &str,
+        active: bool,
+    ) -> StoreResult<bool>;
+    /// Deletes a key and every temporary credential made from it.
+    async fn delete_access_key(&self, user: UserId, id: &str) -> StoreResult<bool>;
+    async fn touch_access_key(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+    /// Writes a temporary credential after checking, in the same
+    /// transaction, that its key is still active, its user enabled and its
+    /// role there; the user's oldest beyond `keep_at_most` live ones end.
+    async fn insert_temporary_credential(
+        &self,
+        credential: TemporaryCredentialRecord,
+        keep_at_most: u32,
+    ) -> StoreResult<Result<(), TemporaryRefusal>>;
+    async fn temporary_credential(
+        &self,
+        token_hash: TokenHash,
+    ) -> StoreResult<Option<LiveTemporaryCredential>>;
+    /// Expired temporary credentials go (housekeeping).
+    async fn delete_expired_temporary_credentials(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Creates or replaces a role (its trust and policies with it); checks
+    /// that every policy, group and user it names exists, and the bounds,
+    /// in the same transaction, and bumps the access version. `true` when new.
+    async fn put_role(&self, role: RoleRow) -> StoreResult<Result<bool, AccessChange>>;
+    /// Deletes a role; its tokens end with it.
+    async fn delete_role(&self, name: &str) -> StoreResult<bool>;
+}
+
 /// Everything the domain needs from storage.
 #[async_trait]
 pub trait Store:
@@ -822,6 +918,7 @@ pub trait Store:
     + AccessStore
     + OidcStore
     + SecondFactorStore
+    + ProgrammaticStore
     + Send
     + Sync
 {

@@ -55,6 +55,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     .into_iter()
     .chain(super::access_admin::api_routes())
     .chain(super::simulate::api_routes())
+    .chain(super::programmatic::admin_routes())
     .collect()
 }
 
@@ -78,7 +79,7 @@ async fn require_administrator(
         ));
     };
     let principal = req.extract::<Principal>().await?;
-    if !principal.user().admin {
+    if !principal.is_admin() {
         let (action, resource) =
             endpoint_permission(&req).ok_or(ApiError::from(AuthError::Forbidden))?;
         // A resource named in the body (creating a user) is checked by the handler.
@@ -89,8 +90,7 @@ async fn require_administrator(
                 .map_err(ApiError::from)?;
         }
     }
-    req.extensions_mut()
-        .insert(Actor::delegated(&principal.account));
+    req.extensions_mut().insert(Actor::delegated(&principal));
     req.extensions_mut().insert(principal);
     next.call(req).await
 }

@@ -12,7 +12,7 @@ use super::me::DeviceView;
 use super::pages::{page, refusal, see_other};
 use super::principal::OrSignIn;
 use super::request::JsonBody;
-use crate::auth::{Account, Auth, AuthError, Client, Principal};
+use crate::auth::{Account, Auth, AuthError, Client};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RenameRequest {
@@ -36,7 +36,7 @@ pub struct RenameRequest {
 )]
 pub async fn rename_device(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     id: web::Path<String>,
     JsonBody(body): JsonBody<RenameRequest>,
@@ -70,11 +70,11 @@ struct RemoveView {
 /// "Remove this device?": the form posts to `/account/devices/{id}/remove`.
 async fn remove_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     id: web::Path<String>,
     query: web::Query<super::security_pages::SteppedUpQuery>,
 ) -> HttpResponse {
-    let Ok(devices) = auth.devices(&account).await else {
+    let Ok(devices) = auth.devices(&account.user).await else {
         return see_other("/account");
     };
     match devices.iter().find(|d| d.id == *id) {
@@ -116,7 +116,7 @@ async fn rename_view(
     error: Option<String>,
 ) -> Option<RenameView> {
     let device = auth
-        .devices(account)
+        .devices(&account.user)
         .await
         .ok()?
         .into_iter()
@@ -131,7 +131,7 @@ async fn rename_view(
 
 async fn rename_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     id: web::Path<String>,
 ) -> HttpResponse {
     match rename_view(&auth, &account, &id, None, None).await {
@@ -142,7 +142,7 @@ async fn rename_page(
 
 async fn rename_submit(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
     form: web::Form<RenameForm>,

@@ -104,7 +104,12 @@ pub fn status_and_code(error: &AuthError) -> (StatusCode, &'static str) {
         }
         AuthError::PasskeysOff => (StatusCode::NOT_FOUND, "not_found"),
         AuthError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        AuthError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+        AuthError::Forbidden | AuthError::NotWithTemporaryCredential => {
+            (StatusCode::FORBIDDEN, "forbidden")
+        }
+        AuthError::UnauthenticatedBecause(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        AuthError::InvalidAccessKey => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        AuthError::TooManyAccessKeys(_) => (StatusCode::CONFLICT, "too_many_access_keys"),
         AuthError::ReauthenticationRequired => (StatusCode::FORBIDDEN, "reauthentication_required"),
         AuthError::TooManyDevices(_) => (StatusCode::CONFLICT, "too_many_devices"),
         AuthError::LastFactor => (StatusCode::CONFLICT, "last_factor"),

@@ -9,7 +9,7 @@ use super::cookies;
 use super::error::ApiResult;
 use super::request::JsonBody;
 use crate::auth::clock::iso8601;
-use crate::auth::{Auth, Client, Enroller, Principal};
+use crate::auth::{Account, Auth, Client, Enroller, Principal};
 use crate::store::DeviceRecord;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -56,21 +56,14 @@ impl From<&DeviceRecord> for DeviceView {
         (status = 401, description = "unauthenticated: no live session", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn me(
-    auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
-) -> ApiResult<HttpResponse> {
-    let devices: Vec<DeviceView> = auth
-        .devices(&account)
-        .await?
-        .iter()
-        .map(Into::into)
-        .collect();
-    let recovery_codes_left = auth.recovery_codes_left_of(&account).await?;
-    let groups = auth.groups_of(&account.user.username).await?;
+pub async fn me(auth: web::Data<Auth>, principal: Principal) -> ApiResult<HttpResponse> {
+    let user = principal.user();
+    let devices: Vec<DeviceView> = auth.devices(user).await?.iter().map(Into::into).collect();
+    let recovery_codes_left = auth.recovery_codes_left_of(user).await?;
+    let groups = auth.groups_of(&user.username).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "username": account.user.username,
-        "admin": account.user.admin,
+        "username": user.username,
+        "admin": user.admin,
         "groups": groups,
         "devices": devices,
         "recovery_codes_left": recovery_codes_left,
@@ -160,7 +153,7 @@ pub async fn confirm_totp(
 )]
 pub async fn remove_device(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {

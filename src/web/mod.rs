@@ -39,6 +39,9 @@ mod openapi;
 pub mod tls;
 // Passkeys: passwordless sign-in.
 mod passkeys;
+// Programmatic access: access keys, temporary credentials, roles.
+mod access_key_pages;
+mod programmatic;
 // The OpenID Connect provider.
 pub mod oidc;
 
@@ -150,6 +153,7 @@ fn v1_routes() -> Vec<ApiRoute> {
     ];
     table.extend(protection::api_routes());
     table.extend(passkeys::api_routes());
+    table.extend(programmatic::api_routes());
     table
 }
 
@@ -190,5 +194,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(admin_pages::routes)
     .configure(security_pages::routes)
     .configure(devices::page_routes)
-    .configure(verify::page_routes);
+    .configure(verify::page_routes)
+    .configure(access_key_pages::routes);
 }

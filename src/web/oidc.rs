@@ -16,7 +16,8 @@ use super::cookies::{self, PENDING_COOKIE, SESSION_COOKIE};
 use super::pages::{page, see_other};
 use super::principal::SignInCookies;
 use super::return_to;
-use crate::auth::{Auth, Client, CredentialKind, Principal};
+use crate::auth::principal::Credential;
+use crate::auth::{Auth, Client, Principal};
 use crate::oidc::authorize::AuthorizeRefusal;
 use crate::oidc::{AuthorizeStep, ClientCredentials, OidcError, Provider, TokenGrant};
 
@@ -171,8 +172,8 @@ fn scope_words(scope: &str) -> &'static str {
 async fn browser_principal(auth: &Auth, cookies: &SignInCookies) -> Option<Principal> {
     let account = auth.signed_in(cookies.session.as_ref()).await.ok()?;
     Some(Principal {
-        account,
-        credential: CredentialKind::Session,
+        user: account.user,
+        credential: Credential::Session(account.session),
     })
 }
 

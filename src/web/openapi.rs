@@ -9,8 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    access_admin, admin, devices, health, login, me, metrics, oidc, passkeys, protection, resync,
-    security_keys, sessions, simulate, verify,
+    access_admin, admin, devices, health, login, me, metrics, oidc, passkeys, programmatic,
+    protection, resync, security_keys, sessions, simulate, verify,
 };
 
 /// `{"error": code, "message": text}`, the shape of every API error.
@@ -129,11 +129,24 @@ impl Modify for SessionCookie {
                 super::cookies::SESSION_COOKIE,
             ))),
         );
+        // A temporary credential, and an access key (HTTP Basic: id:secret).
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
+        );
         // An OpenID Connect access token, at the userinfo endpoint.
         components.add_security_scheme(
             "oidc_access_token",
             SecurityScheme::Http(utoipa::openapi::security::Http::new(
                 utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
+        );
+        components.add_security_scheme(
+            "access_key",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Basic,
             )),
         );
     }
@@ -203,6 +216,19 @@ impl Modify for SessionCookie {
         access_admin::put_policy,
         access_admin::delete_policy,
         simulate::simulate,
+        programmatic::my_keys,
+        programmatic::create_my_key,
+        programmatic::set_my_key_status,
+        programmatic::delete_my_key,
+        programmatic::keys_of_user,
+        programmatic::create_key_of_user,
+        programmatic::set_key_status_of_user,
+        programmatic::delete_key_of_user,
+        programmatic::session_token,
+        programmatic::assume_role,
+        programmatic::list_roles,
+        programmatic::put_role,
+        programmatic::delete_role,
         oidc::discovery,
         oidc::jwks,
         oidc::authorize,
@@ -219,6 +245,7 @@ impl Modify for SessionCookie {
         (name = "sign-in", description = "Password, then a second factor"),
         (name = "account", description = "The signed-in user's own factors and password"),
         (name = "admin", description = "Administration (administrators only)"),
+        (name = "programmatic", description = "Scripts: access keys exchanged for temporary credentials, roles assumed"),
         (name = "openid-connect", description = "The OpenID Connect provider: apps sign people in through twofold"),
     )
 )]

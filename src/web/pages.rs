@@ -109,6 +109,7 @@ struct AccountView {
     notice: Option<String>,
     error: Option<String>,
     passkeys: bool,
+    access_keys: Vec<super::access_key_pages::AccessKeyRow>,
 }
 
 #[derive(Deserialize)]
@@ -486,7 +487,7 @@ async fn account_view(
     error: Option<String>,
 ) -> Result<AccountView, HttpResponse> {
     let devices = auth
-        .devices(account)
+        .devices(&account.user)
         .await
         .map_err(|e| page_failure(&e))?
         .iter()
@@ -500,7 +501,7 @@ async fn account_view(
         })
         .collect();
     let recovery_codes_left = auth
-        .recovery_codes_left_of(account)
+        .recovery_codes_left_of(&account.user)
         .await
         .map_err(|e| page_failure(&e))?;
     let sessions = auth.sessions(account).await.map_err(|e| page_failure(&e))?;
@@ -509,7 +510,15 @@ async fn account_view(
         .await
         .map_err(|e| page_failure(&e))?;
     let this_browser = client.remembered_browser.as_ref().map(|t| t.hash());
+    let access_keys = auth
+        .access_keys(&account.user)
+        .await
+        .map_err(|e| page_failure(&e))?
+        .iter()
+        .map(super::access_key_pages::AccessKeyRow::from)
+        .collect();
     Ok(AccountView {
+        access_keys,
         admin: account.user.admin,
         sessions: session_rows(&sessions, Some(account.session.token_hash), auth.now()),
         remembered: remembered_rows(&remembered, this_browser),
@@ -531,7 +540,7 @@ pub(super) fn page_failure(error: &AuthError) -> HttpResponse {
 
 async fn account_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     query: web::Query<Notice>,
 ) -> HttpResponse {
@@ -547,6 +556,13 @@ async fn account_page(
         ),
         Some("browser_forgotten") => {
             Some("That browser will be asked for a second factor at its next sign-in.".to_owned())
+        }
+        Some("key_deactivated") => {
+            Some("The access key is inactive; the tokens made from it no longer work.".to_owned())
+        }
+        Some("key_activated") => Some("The access key is active again.".to_owned()),
+        Some("key_deleted") => {
+            Some("The access key is deleted; the tokens made from it no longer work.".to_owned())
         }
         Some("password_changed") => {
             Some("Your password is changed; your other sessions have ended.".to_owned())
@@ -564,7 +580,7 @@ async fn account_page(
     }
 }
 
-async fn account_error_page(
+pub(super) async fn account_error_page(
     auth: &Auth,
     account: &Account,
     client: &Client,
@@ -579,7 +595,7 @@ async fn account_error_page(
 
 async fn remove_device(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
@@ -596,7 +612,7 @@ async fn remove_device(
 
 async fn end_session(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {
@@ -608,7 +624,7 @@ async fn end_session(
 
 async fn end_other_sessions(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
 ) -> HttpResponse {
     match auth.end_other_sessions(&account, &client).await {
@@ -619,7 +635,7 @@ async fn end_other_sessions(
 
 async fn forget_remembered_browser(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     id: web::Path<String>,
 ) -> HttpResponse {

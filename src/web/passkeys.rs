@@ -18,7 +18,7 @@ use super::protection::reauthenticated;
 use super::request::JsonBody;
 use super::security_keys::{NewKeyRequest, enrolled};
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Auth, Client, Enroller, Principal};
+use crate::auth::{Account, Auth, Client, Enroller};
 use crate::metrics::SignInMethod;
 
 /// Routes inside the `/api/v1` scope.
@@ -159,7 +159,7 @@ pub async fn finish_passkey_login(
 )]
 pub async fn begin_passkey_step_up(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
 ) -> ApiResult<HttpResponse> {
     let options = auth.start_passkey_step_up(&account).await?;
     Ok(HttpResponse::Ok().json(options))
@@ -182,7 +182,7 @@ pub async fn begin_passkey_step_up(
 )]
 pub async fn finish_passkey_step_up(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {

@@ -1,7 +1,8 @@
-//! Who is asking, as extractors: `Principal` (a live credential), `Pending`
-//! (a login between its two factors), `Enroller`, `Client` and the raw
-//! `SignInCookies`; handlers take
-//! these instead of reading cookies. `OrSignIn<T>` is the pages' flavour.
+//! Who is asking, as extractors: `Principal` (a live credential: a session
+//! cookie or a Bearer token), `Account` (a browser's session alone, for
+//! what changes credentials), `Pending` (a login between its two factors),
+//! `Enroller`, `Client` and the raw `SignInCookies`; handlers take these
+//! instead of reading cookies and headers. `OrSignIn<T>` is the pages' flavour.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use super::cookies::{
 };
 use super::pages::see_other;
 use crate::auth::session::Token;
-use crate::auth::{Auth, AuthError, Client, Enroller, PresentedCredential, Principal};
+use crate::auth::{Account, Auth, AuthError, Client, Enroller, PresentedCredential, Principal};
 use crate::store::PendingRecord;
 
 type Extraction<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
@@ -27,9 +28,73 @@ fn service(req: &HttpRequest) -> Result<web::Data<Auth>, AuthError> {
         .ok_or_else(|| AuthError::Unexpected(anyhow::anyhow!("the service is not configured")))
 }
 
-/// The credential the request carries, if any: the session cookie today.
-fn presented_credential(req: &HttpRequest) -> Option<PresentedCredential> {
-    session_token(req).map(PresentedCredential::Session)
+/// The credential the request carries, if any: an `Authorization` header
+/// (a script's, which wins when a browser's cookie comes along), else the
+/// session cookie.
+pub(super) fn presented_credential(req: &HttpRequest) -> Option<PresentedCredential> {
+    match req.headers().get(header::AUTHORIZATION) {
+        Some(value) => Some(authorization(value.as_bytes())),
+        None => session_token(req).map(PresentedCredential::Session),
+    }
+}
+
+/// The credential forward-auth judges: the session cookie when there is
+/// one, else the `Authorization` header. Behind a proxy the header may be
+/// the app's own (its API token, its Basic login) riding along with a
+/// browser's cookie: that browser is still let in by its session.
+pub(super) fn forwarded_credential(req: &HttpRequest) -> Option<PresentedCredential> {
+    match session_token(req) {
+        Some(token) => Some(PresentedCredential::Session(token)),
+        None => presented_credential(req),
+    }
+}
+
+/// The longest `Authorization` value read (a Basic key and secret, or a
+/// Bearer token, are far shorter).
+const MAX_AUTHORIZATION_BYTES: usize = 512;
+
+/// Reads `Authorization: Bearer <token>` or `Authorization: Basic
+/// base64(id:secret)`; anything else is malformed, with why.
+fn authorization(value: &[u8]) -> PresentedCredential {
+    use base64::Engine;
+    if value.len() > MAX_AUTHORIZATION_BYTES {
+        return PresentedCredential::Malformed("the Authorization header is too long");
+    }
+    let Ok(text) = std::str::from_utf8(value) else {
+        return PresentedCredential::Malformed("the Authorization header is not text");
+    };
+    let (scheme, rest) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() || rest.contains(char::is_whitespace) {
+            return PresentedCredential::Malformed("Authorization: Bearer needs one token");
+        }
+        return PresentedCredential::Bearer(Token::from_client(rest));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        return match decoded.as_deref().and_then(|pair| pair.split_once(':')) {
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                PresentedCredential::AccessKey {
+                    id: id.to_owned(),
+                    secret: secret.to_owned().into(),
+                }
+            }
+            _ => PresentedCredential::Malformed(
+                "Authorization: Basic needs base64 of access_key_id:secret",
+            ),
+        };
+    }
+    PresentedCredential::Malformed("the Authorization header is neither Bearer nor Basic")
+}
+
+/// A request that carries a script's credential (any `Authorization`
+/// header): refused where credentials change.
+fn carries_authorization(req: &HttpRequest) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
 }
 
 /// The session token from the session cookie.
@@ -80,6 +145,25 @@ impl FromRequest for Principal {
     }
 }
 
+/// A browser's signed-in session: what changes credentials (password,
+/// devices, access keys, passkeys, sessions) takes nothing else. A
+/// temporary credential or access key gets 403 `forbidden`.
+impl FromRequest for Account {
+    type Error = AuthError;
+    type Future = Extraction<Self, AuthError>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (auth, presented) = (service(req), presented_credential(req));
+        let scripted = carries_authorization(req);
+        Box::pin(async move {
+            if scripted {
+                return Err(AuthError::NotWithTemporaryCredential);
+            }
+            auth?.principal(presented.as_ref()).await?.into_account()
+        })
+    }
+}
+
 /// A password accepted and a second factor still owed (the pending-login
 /// cookie, still live).
 pub struct Pending(pub PendingRecord);
@@ -101,7 +185,13 @@ impl FromRequest for Enroller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let (auth, session, pending) = (service(req), session_token(req), pending_token(req));
-        Box::pin(async move { auth?.enroller(session.as_ref(), pending.as_ref()).await })
+        let scripted = carries_authorization(req);
+        Box::pin(async move {
+            if scripted {
+                return Err(AuthError::NotWithTemporaryCredential);
+            }
+            auth?.enroller(session.as_ref(), pending.as_ref()).await
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use super::principal::SignInCookies;
 use super::request::JsonBody;
 use crate::auth::session::Token;
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Auth, Client, Principal};
+use crate::auth::{Account, Auth, Client};
 use crate::metrics::SignInMethod;
 use actix_web::http::Method;
 
@@ -102,7 +102,7 @@ async fn login_recovery_code(
 )]
 async fn create_recovery_codes(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
 ) -> ApiResult<HttpResponse> {
     let codes = auth.create_recovery_codes(&account, &client).await?;
@@ -126,7 +126,7 @@ async fn create_recovery_codes(
 )]
 async fn change_password(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     JsonBody(body): JsonBody<PasswordChangeRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -156,7 +156,7 @@ async fn change_password(
 )]
 async fn reauthenticate(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     JsonBody(body): JsonBody<ReauthenticateRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -187,7 +187,7 @@ async fn reauthenticate(
 )]
 async fn begin_security_key_step_up(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
 ) -> ApiResult<HttpResponse> {
     let options = auth.start_security_key_step_up(&account).await?;
     Ok(HttpResponse::Ok().json(options))
@@ -211,7 +211,7 @@ async fn begin_security_key_step_up(
 )]
 async fn finish_security_key_step_up(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     JsonBody(credential): JsonBody<PublicKeyCredential>,
 ) -> ApiResult<HttpResponse> {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::error::ApiResult;
 use super::request::JsonBody;
 use crate::auth::totp::STEP_SECS;
-use crate::auth::{Auth, Client, Principal};
+use crate::auth::{Account, Auth, Client};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResyncRequest {
@@ -34,7 +34,7 @@ pub struct ResyncRequest {
 )]
 pub async fn resync(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     id: web::Path<String>,
     JsonBody(body): JsonBody<ResyncRequest>,

@@ -15,7 +15,7 @@ use super::{cookies, return_to};
 use crate::access::StepUp;
 use crate::auth::login::Method;
 use crate::auth::step_up::SecondFactorProof;
-use crate::auth::{Account, Auth, AuthError, Client, Principal};
+use crate::auth::{Account, Auth, AuthError, Client};
 use crate::metrics::SignInMethod;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -216,7 +216,7 @@ async fn recovery_login_submit(
 
 async fn reauthenticate_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
     let next = step_up_return(&auth, query.rd.as_deref(), query.next.as_deref());
@@ -239,7 +239,10 @@ async fn reauthenticate_view(
     error: Option<String>,
     recovery_refused: bool,
 ) -> ReauthenticateView {
-    let recovery_codes_left = auth.recovery_codes_left_of(account).await.unwrap_or(0);
+    let recovery_codes_left = auth
+        .recovery_codes_left_of(&account.user)
+        .await
+        .unwrap_or(0);
     let methods = auth.step_up_methods(account).await.unwrap_or_default();
     ReauthenticateView {
         done: after_step_up(&next),
@@ -257,7 +260,7 @@ async fn reauthenticate_view(
 
 async fn reauthenticate_submit(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     form: web::Form<ReauthenticateForm>,
 ) -> HttpResponse {
@@ -300,7 +303,7 @@ async fn reauthenticate_submit(
 
 async fn create_recovery_codes(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
 ) -> HttpResponse {
     match auth.create_recovery_codes(&account, &client).await {
@@ -319,10 +322,14 @@ async fn create_recovery_codes(
 
 async fn recovery_codes_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
-    let replacing = auth.recovery_codes_left_of(&account).await.unwrap_or(0) > 0;
+    let replacing = auth
+        .recovery_codes_left_of(&account.user)
+        .await
+        .unwrap_or(0)
+        > 0;
     page(
         StatusCode::OK,
         &MakeRecoveryCodesView {
@@ -356,7 +363,7 @@ fn password_view(
 
 async fn password_page(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     query: web::Query<SteppedUpQuery>,
 ) -> HttpResponse {
     if !auth.has_recent_second_factor(&account) {
@@ -368,7 +375,7 @@ async fn password_page(
 
 async fn password_submit(
     auth: web::Data<Auth>,
-    OrSignIn(Principal { account, .. }): OrSignIn<Principal>,
+    OrSignIn(account): OrSignIn<Account>,
     client: Client,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::ApiResult;
 use crate::auth::admin::Actor;
 use crate::auth::clock::iso8601;
-use crate::auth::{Auth, Client, Principal};
+use crate::auth::{Account, Auth, Client};
 use crate::store::{RememberedBrowserRecord, SessionRecord, TokenHash};
 
 /// One session: `id` is an opaque handle (never the token or its hash),
@@ -108,7 +108,7 @@ impl SessionList {
 )]
 pub async fn mine(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
 ) -> ApiResult<HttpResponse> {
     let sessions = auth.sessions(&account).await?;
@@ -136,7 +136,7 @@ pub async fn mine(
 )]
 pub async fn end_mine(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
@@ -156,7 +156,7 @@ pub async fn end_mine(
 )]
 pub async fn end_my_others(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
 ) -> ApiResult<HttpResponse> {
     auth.end_other_sessions(&account, &client).await?;
@@ -177,7 +177,7 @@ pub async fn end_my_others(
 )]
 pub async fn forget_remembered_browser(
     auth: web::Data<Auth>,
-    Principal { account, .. }: Principal,
+    account: Account,
     client: Client,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {

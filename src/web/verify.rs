@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::forwarded::{OriginalRequest, original_request};
 use super::pages::page;
+use super::principal::forwarded_credential;
 use super::return_to;
 use crate::access::{Access, StepUp};
 use crate::auth::authorization::ForwardRequest;
@@ -31,7 +32,7 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
     get,
     path = "/api/v1/verify",
     tag = "probes",
-    security(("session" = [])),
+    security(("session" = []), ("bearer" = []), ("access_key" = [])),
     params(
         ("X-Original-URL" = Option<String>, Header, description = "nginx: the URL asked for"),
         ("X-Original-Method" = Option<String>, Header, description = "nginx: its method"),
@@ -41,22 +42,29 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
         ("X-Forwarded-Uri" = Option<String>, Header, description = "Traefik: the path and query")
     ),
     responses(
-        (status = 200, description = "Allowed: `Remote-User`, `Remote-Groups` (comma-separated) and `Remote-Admin` name the user"),
+        (status = 200, description = "Allowed: `Remote-User`, `Remote-Groups` (comma-separated) and `Remote-Admin` name the user; `Remote-Role` the role of a role's temporary credential"),
         (status = 400, description = "invalid_request: a forwarded URL or method that can't be read", body = super::openapi::ErrorBody),
         (status = 401, description = "unauthenticated (`Location` to sign in), or reauthentication_required (`Location` to /reauthenticate?rd=&require=recent|security_key)", body = super::openapi::ErrorBody),
         (status = 403, description = "forbidden: a policy denies, or nothing allows under access.default_decision = deny", body = super::openapi::ErrorBody)
     )
 )]
-pub async fn verify(
-    auth: web::Data<Auth>,
-    principal: Result<Principal, AuthError>,
-    client: Client,
-    req: HttpRequest,
-) -> HttpResponse {
+pub async fn verify(auth: web::Data<Auth>, client: Client, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
+    let presented = forwarded_credential(&req);
+    let principal = auth.verify_principal(presented.as_ref(), &client).await;
     let (decision, response) = match (principal, original_request(&req)) {
         (Ok(principal), Ok(original)) => answer(&auth, &principal, &client, &req, &original).await,
-        (Err(AuthError::Unauthenticated), original) => {
+        // nginx's auth_request passes on 401 and 403 alone: every refused
+        // credential (a wrong key, a throttled one, an expired token) is 401.
+        (
+            Err(
+                AuthError::Unauthenticated
+                | AuthError::UnauthenticatedBecause(_)
+                | AuthError::InvalidAccessKey
+                | AuthError::TooManyAttempts { .. },
+            ),
+            original,
+        ) => {
             let url = original.ok().and_then(|original| original.url);
             (
                 VerifyDecision::Deny,
@@ -96,21 +104,24 @@ async fn answer(
     };
     let url = original.url.as_deref();
     match decision.access {
-        Access::Allowed => (
-            VerifyDecision::Allow,
-            HttpResponse::Ok()
+        Access::Allowed => {
+            let mut allowed = HttpResponse::Ok();
+            allowed
                 .insert_header(("Remote-User", principal.user().username.as_str()))
                 .insert_header(("Remote-Groups", decision.groups))
                 .insert_header((
                     "Remote-Admin",
-                    if principal.user().admin {
+                    if principal.is_admin() {
                         "true"
                     } else {
                         "false"
                     },
-                ))
-                .finish(),
-        ),
+                ));
+            if let Some(role) = principal.role() {
+                allowed.insert_header(("Remote-Role", role));
+            }
+            (VerifyDecision::Allow, allowed.finish())
+        }
         Access::StepUp(require) => (
             VerifyDecision::StepUp,
             step_up_needed(auth, req, url, require),

@@ -35,7 +35,7 @@ fn helpdesk_policy() -> Value {
 
 /// An admin client that has just passed its second factor.
 pub(crate) struct Admin {
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Admin {
@@ -44,7 +44,7 @@ impl Admin {
         Self { client }
     }
 
-    async fn put(&self, app: &TestApp, path: &str, body: Option<&Value>) {
+    pub(crate) async fn put(&self, app: &TestApp, path: &str, body: Option<&Value>) {
         let answer = app
             .call(&self.client, "PUT", &format!("/api/v1/admin{path}"), body)
             .await;

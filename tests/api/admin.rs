@@ -105,7 +105,12 @@ async fn an_admin_creates_lists_reports_resets_disables_and_audits_users() {
     let (alice_client, _, _) = app.first_sign_in_enrolling_totp("alice").await;
     let rows = report(&app, &root).await;
     let alice = report_row(&rows, "alice");
-    assert_eq!(alice[6..], ["true", "1", "0", "0", "false", "0"]);
+    assert_eq!(
+        alice[6..],
+        [
+            "true", "1", "0", "0", "false", "false", "N/A", "N/A", "false", "N/A", "N/A", "0"
+        ]
+    );
     assert!(alice[4].ends_with('Z'), "password_last_used: {alice:?}");
 
     // Reset: her factors go, her session ends, her next login must enrol.
@@ -120,7 +125,9 @@ async fn an_admin_creates_lists_reports_resets_disables_and_audits_users() {
     let rows = report(&app, &root).await;
     assert_eq!(
         report_row(&rows, "alice")[6..],
-        ["false", "0", "0", "0", "false", "0"]
+        [
+            "false", "0", "0", "0", "false", "false", "N/A", "N/A", "false", "N/A", "N/A", "0"
+        ]
     );
     let (alice_client, _, _) = app.first_sign_in_enrolling_totp("alice").await;
 
@@ -532,8 +539,13 @@ async fn the_report_has_a_row_for_users_in_every_state() {
         ]
     );
     for row in &rows {
-        assert_eq!(row.len(), 12, "{row:?}");
-        assert_eq!(row[11], "0", "passkeys, last: {row:?}");
+        assert_eq!(row.len(), 18, "{row:?}");
+        assert_eq!(
+            row[11..17],
+            ["false", "N/A", "N/A", "false", "N/A", "N/A"],
+            "no access keys: {row:?}"
+        );
+        assert_eq!(row[17], "0", "passkeys, last: {row:?}");
         assert!(row[1].parse::<i64>().is_ok(), "user_id: {row:?}");
         assert!(row[2].ends_with('Z') && row[5].ends_with('Z'), "{row:?}");
     }

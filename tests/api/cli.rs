@@ -98,7 +98,7 @@ fn the_credential_report_has_the_contract_header_and_a_row_per_user() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "user,user_id,user_creation_time,password_enabled,password_last_used,password_last_changed,mfa_active,totp_devices,security_keys,recovery_codes_left,admin,passkeys"
+        "user,user_id,user_creation_time,password_enabled,password_last_used,password_last_changed,mfa_active,totp_devices,security_keys,recovery_codes_left,admin,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used,passkeys"
     );
     assert_eq!(lines.len(), 3);
     let alice: Vec<&str> = lines[1].split(',').collect();
@@ -111,10 +111,13 @@ fn the_credential_report_has_the_contract_header_and_a_row_per_user() {
     assert_eq!(
         &alice[3..],
         [
-            "true", "N/A", alice[5], "false", "0", "0", "0", "false", "0"
+            "true", "N/A", alice[5], "false", "0", "0", "0", "false", "false", "N/A", "N/A",
+            "false", "N/A", "N/A", "0"
         ]
     );
-    assert!(lines[2].starts_with("root,") && lines[2].ends_with(",true,0"));
+    assert!(
+        lines[2].starts_with("root,") && lines[2].ends_with(",true,false,N/A,N/A,false,N/A,N/A,0")
+    );
 }
 
 #[tokio::test]
@@ -129,7 +132,12 @@ async fn the_report_follows_sign_ins_and_enrolments() {
         carol[4].ends_with('Z'),
         "password_last_used is tracked: {carol:?}"
     );
-    assert_eq!(&carol[6..], ["true", "1", "0", "0", "false", "0"]);
+    assert_eq!(
+        &carol[6..],
+        [
+            "true", "1", "0", "0", "false", "false", "N/A", "N/A", "false", "N/A", "N/A", "0"
+        ]
+    );
 }
 
 #[tokio::test]

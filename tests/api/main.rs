@@ -58,6 +58,9 @@ mod browser_sessions;
 mod session_list;
 // Enrolment rules under concurrency.
 mod enrolment_races;
+// Programmatic access: access keys, temporary credentials, roles.
+mod browser_access_keys;
+mod programmatic_access;
 // Operations: HTTPS, metrics, the OpenAPI document.
 mod metrics;
 mod openapi;

@@ -340,7 +340,12 @@ async fn the_credential_report_counts_passkeys_in_its_last_column() {
     user_with_passkey(&app, "alice", &mut passkey).await;
     let report = app.auth().await.credential_report().await.unwrap();
     let mut lines = report.lines();
-    assert!(lines.next().unwrap().ends_with(",admin,passkeys"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",admin,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used,passkeys")
+    );
     let alice: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(alice[0], "alice");
     assert_eq!(

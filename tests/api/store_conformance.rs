@@ -1812,6 +1812,42 @@ async fn populated_store() -> FreshStore {
             AccessChange::Done
         );
     }
+    // Programmatic access: a key, a role trusting a group and a user.
+    let key = twofold::store::AccessKeyRecord {
+        id: "TFAKAAAAAAAAAAAAAAAA".into(),
+        user_id: first,
+        secret_hash: [7; 32],
+        active: true,
+        created_at: 80,
+        last_used_at: Some(90),
+    };
+    assert!(s.insert_access_key(key, 2).await.unwrap());
+    let role = twofold::model::access::RoleRow {
+        name: "auditor".into(),
+        trusted_groups: vec!["ops".into()],
+        trusted_users: vec!["bob".into()],
+        policies: vec!["grafana".into()],
+        max_duration_secs: 3600,
+        updated_at: 95,
+    };
+    assert_eq!(s.put_role(role).await.unwrap(), Ok(true));
+    // Sessions, pending logins, remembered browsers and temporary
+    // credentials are not exported.
+    let token = twofold::store::TemporaryCredentialRecord {
+        id: "t".into(),
+        token_hash: [9; 32],
+        user_id: first,
+        access_key_id: Some("TFAKAAAAAAAAAAAAAAAA".into()),
+        role: None,
+        mfa_method: None,
+        mfa_at: None,
+        created_at: 100,
+        expires_at: 200,
+    };
+    assert_eq!(
+        s.insert_temporary_credential(token, CAP).await.unwrap(),
+        Ok(())
+    );
     // OpenID Connect: a signing key, a subject and a consent move; codes
     // and tokens do not.
     assert!(
@@ -1862,6 +1898,10 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             ExportRecord::Policy(_) => "policy",
             ExportRecord::GroupMember(_) => "group_member",
             ExportRecord::PolicyAttachment(_) => "policy_attachment",
+            ExportRecord::AccessKey(_) => "access_key",
+            ExportRecord::Role(_) => "role",
+            ExportRecord::RolePolicy(_) => "role_policy",
+            ExportRecord::RoleTrust(_) => "role_trust",
             ExportRecord::OidcSigningKey(_) => "oidc_signing_key",
             ExportRecord::OidcSubject(_) => "oidc_subject",
             ExportRecord::OidcConsent(_) => "oidc_consent",
@@ -1886,6 +1926,11 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
             "group_member",
             "policy_attachment",
             "policy_attachment",
+            "access_key",
+            "role",
+            "role_policy",
+            "role_trust",
+            "role_trust",
             "oidc_signing_key",
             "oidc_subject",
             "oidc_consent"
@@ -1896,7 +1941,7 @@ async fn an_export_holds_every_lasting_row_and_imports_into_an_empty_store_uncha
         to.import_records(source_of(records.clone()), None)
             .await
             .unwrap(),
-        ImportOutcome::Imported { records: 19 }
+        ImportOutcome::Imported { records: 24 }
     );
     assert_eq!(exported(&**to).await, records, "the same rows come back");
     let (before, after) = (
@@ -2045,9 +2090,9 @@ async fn an_import_that_fails_part_way_writes_nothing() {
         to.import_records(source_of(records), counted_event("imported"))
             .await
             .unwrap(),
-        ImportOutcome::Imported { records: 19 }
+        ImportOutcome::Imported { records: 24 }
     ));
-    assert_eq!(details_of(&**to, "imported").await, ["count=19"]);
+    assert_eq!(details_of(&**to, "imported").await, ["count=24"]);
 }
 
 /// A sink that signs a user up as soon as the export has begun.

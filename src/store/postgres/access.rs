@@ -15,7 +15,7 @@ use crate::model::access::{
 
 /// Every access write begins here: a transaction that has bumped the
 /// version (taking its row lock until the transaction ends).
-async fn begin_change(client: &mut Object) -> StoreResult<Transaction<'_>> {
+pub(super) async fn begin_change(client: &mut Object) -> StoreResult<Transaction<'_>> {
     let tx = client.transaction().await?;
     tx.execute(
         "UPDATE access_version SET version = version + 1 WHERE id = 1",
@@ -25,20 +25,20 @@ async fn begin_change(client: &mut Object) -> StoreResult<Transaction<'_>> {
     Ok(tx)
 }
 
-async fn id_of(tx: &Transaction<'_>, sql: &str, name: &str) -> StoreResult<Option<i64>> {
+pub(super) async fn id_of(tx: &Transaction<'_>, sql: &str, name: &str) -> StoreResult<Option<i64>> {
     Ok(tx.query_opt(sql, &[&name]).await?.map(|row| row.get(0)))
 }
 
-async fn group_id(tx: &Transaction<'_>, name: &str) -> StoreResult<Option<i64>> {
+pub(super) async fn group_id(tx: &Transaction<'_>, name: &str) -> StoreResult<Option<i64>> {
     id_of(tx, "SELECT id FROM access_groups WHERE name = $1", name).await
 }
 
-async fn policy_id(tx: &Transaction<'_>, name: &str) -> StoreResult<Option<i64>> {
+pub(super) async fn policy_id(tx: &Transaction<'_>, name: &str) -> StoreResult<Option<i64>> {
     id_of(tx, "SELECT id FROM access_policies WHERE name = $1", name).await
 }
 
 /// Usernames are unique regardless of case.
-async fn user_id(tx: &Transaction<'_>, username: &str) -> StoreResult<Option<i64>> {
+pub(super) async fn user_id(tx: &Transaction<'_>, username: &str) -> StoreResult<Option<i64>> {
     id_of(
         tx,
         "SELECT id FROM users WHERE lower(username) = lower($1)",
@@ -320,14 +320,11 @@ impl AccessStore for PostgresStore {
                 (row.get(0), to)
             })
             .collect();
+        let roles = super::programmatic::read_roles(&tx).await?;
         tx.commit().await?;
-        Ok(AccessRows::assemble(
-            version,
-            groups,
-            members,
-            policies,
-            attachments,
-        ))
+        let mut rows = AccessRows::assemble(version, groups, members, policies, attachments);
+        rows.roles = roles;
+        Ok(rows)
     }
 
     async fn access_version(&self) -> StoreResult<i64> {

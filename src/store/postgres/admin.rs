@@ -62,6 +62,11 @@ impl AdminStore for PostgresStore {
             .await?;
         if disabled {
             end_sessions_of(&tx, user).await?;
+            tx.execute(
+                "DELETE FROM temporary_credentials WHERE user_id = $1",
+                &[&user],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(changed == 1)

@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod devices;
 mod oidc;
+mod programmatic;
 mod recovery;
 mod remembered_browsers;
 mod second_factor;
@@ -56,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/postgres/0006_passkeys.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_programmatic_access.sql"),
     ),
     (
         8,

@@ -10,8 +10,9 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::{
-    ExportRecord, ExportSink, ExportSource, ExportedAttachment, ExportedAuditEvent, ExportedCanary,
-    ExportedDevice, ExportedGroup, ExportedGroupMember, ExportedPolicy, ExportedRecoveryCode,
+    ExportRecord, ExportSink, ExportSource, ExportedAccessKey, ExportedAttachment,
+    ExportedAuditEvent, ExportedCanary, ExportedDevice, ExportedGroup, ExportedGroupMember,
+    ExportedPolicy, ExportedRecoveryCode, ExportedRole, ExportedRolePolicy, ExportedRoleTrust,
     ExportedUser, ImportOutcome, PostgresStore, RecordSource, StoreError, StoreResult,
     TransferStore,
 };
@@ -24,7 +25,7 @@ const BATCH: i32 = 500;
 
 type RecordOf = fn(&Row) -> ExportRecord;
 
-const TABLES: [(&str, RecordOf); 13] = [
+const TABLES: [(&str, RecordOf); 17] = [
     (
         "SELECT id, username, password_hash, admin, disabled, created_at,
                 password_changed_at, password_last_used_at, last_sign_in_at
@@ -70,6 +71,28 @@ const TABLES: [(&str, RecordOf); 13] = [
            LEFT JOIN access_groups g ON g.id = a.group_id
           ORDER BY p.id, g.id NULLS LAST, a.user_id",
         attachment_from_row,
+    ),
+    (
+        "SELECT id, user_id, secret_hash, active, created_at, last_used_at
+           FROM access_keys ORDER BY created_at, id",
+        access_key_from_row,
+    ),
+    (
+        "SELECT name, max_duration_secs, updated_at FROM access_roles ORDER BY id",
+        role_from_row,
+    ),
+    (
+        "SELECT r.name, p.name FROM access_role_policies rp
+           JOIN access_roles r ON r.id = rp.role_id
+           JOIN access_policies p ON p.id = rp.policy_id ORDER BY r.id, p.id",
+        role_policy_from_row,
+    ),
+    (
+        "SELECT r.name, g.name, t.user_id FROM access_role_trust t
+           JOIN access_roles r ON r.id = t.role_id
+           LEFT JOIN access_groups g ON g.id = t.group_id
+          ORDER BY r.id, g.id NULLS LAST, t.user_id",
+        role_trust_from_row,
     ),
     (
         "SELECT kid, alg, sealed, created_at, retired_at FROM oidc_signing_keys
@@ -321,6 +344,62 @@ async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Re
                 a.policy
             );
         }
+        ExportRecord::AccessKey(k) => {
+            anyhow::ensure!(
+                k.secret_hash.len() == 32,
+                "an access key hash is not 32 bytes"
+            );
+            tx.execute(
+                "INSERT INTO access_keys (id, user_id, secret_hash, active, created_at, last_used_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &k.id,
+                    &k.user_id,
+                    &k.secret_hash,
+                    &k.active,
+                    &k.created_at,
+                    &k.last_used_at,
+                ],
+            )
+            .await?;
+        }
+        ExportRecord::Role(r) => {
+            tx.execute(
+                "INSERT INTO access_roles (name, max_duration_secs, updated_at) VALUES ($1, $2, $3)",
+                &[&r.name, &r.max_duration_secs, &r.updated_at],
+            )
+            .await?;
+        }
+        ExportRecord::RolePolicy(rp) => {
+            let added = tx
+                .execute(
+                    "INSERT INTO access_role_policies (role_id, policy_id)
+                     SELECT r.id, p.id FROM access_roles r, access_policies p
+                      WHERE r.name = $1 AND p.name = $2",
+                    &[&rp.role, &rp.policy],
+                )
+                .await?;
+            anyhow::ensure!(
+                added == 1,
+                "a policy of an unknown role or policy {}",
+                rp.role
+            );
+        }
+        ExportRecord::RoleTrust(t) => {
+            anyhow::ensure!(
+                t.group.is_some() != t.user_id.is_some(),
+                "a role's trust names exactly one group or one user"
+            );
+            let added = tx
+                .execute(
+                    "INSERT INTO access_role_trust (role_id, group_id, user_id)
+                     SELECT r.id, (SELECT id FROM access_groups WHERE name = $2), $3
+                       FROM access_roles r WHERE r.name = $1",
+                    &[&t.role, &t.group, &t.user_id],
+                )
+                .await?;
+            anyhow::ensure!(added == 1, "the trust of an unknown role {}", t.role);
+        }
         ExportRecord::OidcSigningKey(k) => {
             // A store started before the import made keys of its own: the
             // imported current key takes the place of the one of its kind.
@@ -355,6 +434,40 @@ async fn write_record(tx: &Transaction<'_>, record: &ExportRecord) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+fn access_key_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::AccessKey(ExportedAccessKey {
+        id: row.get(0),
+        user_id: row.get(1),
+        secret_hash: row.get(2),
+        active: row.get(3),
+        created_at: row.get(4),
+        last_used_at: row.get(5),
+    })
+}
+
+fn role_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::Role(ExportedRole {
+        name: row.get(0),
+        max_duration_secs: row.get(1),
+        updated_at: row.get(2),
+    })
+}
+
+fn role_policy_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::RolePolicy(ExportedRolePolicy {
+        role: row.get(0),
+        policy: row.get(1),
+    })
+}
+
+fn role_trust_from_row(row: &Row) -> ExportRecord {
+    ExportRecord::RoleTrust(ExportedRoleTrust {
+        role: row.get(0),
+        group: row.get(1),
+        user_id: row.get(2),
+    })
 }
 
 fn signing_key_from_row(row: &Row) -> ExportRecord {

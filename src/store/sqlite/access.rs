@@ -336,11 +336,7 @@ fn read_rows(conn: &Connection) -> rusqlite::Result<AccessRows> {
             Ok((policy, to))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(AccessRows::assemble(
-        version,
-        groups,
-        members,
-        policies,
-        attachments,
-    ))
+    let mut rows = AccessRows::assemble(version, groups, members, policies, attachments);
+    rows.roles = super::programmatic::read_roles(conn)?;
+    Ok(rows)
 }

@@ -49,6 +49,10 @@ impl AdminStore for SqliteStore {
             )?;
             if disabled {
                 super::sessions::end_sessions_of(tx, user)?;
+                tx.execute(
+                    "DELETE FROM temporary_credentials WHERE user_id = ?1",
+                    [user],
+                )?;
             }
             Ok(changed == 1)
         })

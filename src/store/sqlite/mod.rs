@@ -16,6 +16,7 @@ mod admin;
 mod audit;
 mod devices;
 mod oidc;
+mod programmatic;
 mod recovery;
 mod remembered_browsers;
 mod second_factor;
@@ -50,6 +51,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/sqlite/0007_sessions.sql")),
     M::up(include_str!("../../../migrations/sqlite/0008_access.sql")),
     M::up(include_str!("../../../migrations/sqlite/0009_passkeys.sql")),
+    M::up(include_str!(
+        "../../../migrations/sqlite/0010_programmatic_access.sql"
+    )),
     M::up(include_str!("../../../migrations/sqlite/0011_oidc.sql")),
 ];
 
