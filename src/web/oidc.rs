@@ -18,6 +18,7 @@ use super::principal::SignInCookies;
 use super::return_to;
 use crate::auth::principal::Credential;
 use crate::auth::{Auth, Client, Principal};
+use crate::config::OidcClientSettings;
 use crate::oidc::authorize::AuthorizeRefusal;
 use crate::oidc::{AuthorizeStep, ClientCredentials, OidcError, Provider, TokenGrant};
 
@@ -533,12 +534,7 @@ pub async fn revoke(
     client: Client,
     body: web::Bytes,
 ) -> Result<HttpResponse, OidcError> {
-    let params = form_params(&req, &body)?;
-    let token = param(&params, "token")
-        .ok_or_else(|| OidcError::InvalidRequest("token is missing".into()))?
-        .to_owned();
-    let credentials = client_credentials(&req, &params)?;
-    let settings = provider.authenticate_client(&credentials, &client).await?;
+    let (settings, token, _) = token_about(&provider, &req, &client, body.as_ref()).await?;
     provider.revoke(settings, &token, &client).await?;
     Ok(no_store(HttpResponse::Ok().finish()))
 }
@@ -556,12 +552,8 @@ pub async fn introspect(
     client: Client,
     body: web::Bytes,
 ) -> Result<HttpResponse, OidcError> {
-    let params = form_params(&req, &body)?;
-    let token = param(&params, "token")
-        .ok_or_else(|| OidcError::InvalidRequest("token is missing".into()))?
-        .to_owned();
-    let credentials = client_credentials(&req, &params)?;
-    let settings = provider.authenticate_client(&credentials, &client).await?;
+    let (settings, token, credentials) =
+        token_about(&provider, &req, &client, body.as_ref()).await?;
     if settings.is_public() {
         return Err(OidcError::InvalidClient {
             basic: credentials.basic,
@@ -569,6 +561,23 @@ pub async fn introspect(
     }
     let answer = provider.introspect(settings, &token).await?;
     Ok(no_store(HttpResponse::Ok().json(answer)))
+}
+
+/// A revocation or introspection request read: the authenticated client,
+/// the `token` it asks about, and how it authenticated (for its errors).
+async fn token_about<'a>(
+    provider: &'a Provider,
+    req: &HttpRequest,
+    client: &Client,
+    body: &[u8],
+) -> Result<(&'a OidcClientSettings, String, ClientCredentials), OidcError> {
+    let params = form_params(req, body)?;
+    let token = param(&params, "token")
+        .ok_or_else(|| OidcError::InvalidRequest("token is missing".into()))?
+        .to_owned();
+    let credentials = client_credentials(req, &params)?;
+    let settings = provider.authenticate_client(&credentials, client).await?;
+    Ok((settings, token, credentials))
 }
 
 #[derive(Deserialize)]
